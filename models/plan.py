@@ -1,0 +1,132 @@
+"""The plan (SPEC §3): the JSON contract every later tool (API, reports, checker) reads.
+
+Months are ``YYYY-MM``; ``start``/``end`` are inclusive. Money is in the problem's
+currency units; FTE are full-time equivalents per month.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Status = Literal["optimal", "feasible", "infeasible", "no_solution", "error"]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TrialCost(_Out):
+    staff: float = 0.0
+    flex: float = 0.0
+    services: float = 0.0
+    external: float = Field(0.0, description="The option's fixed cost")
+
+    @property
+    def total(self) -> float:
+        return self.staff + self.flex + self.services + self.external
+
+
+class TrialCoverage(_Out):
+    """FTE-months of the trial's demand covered by named staff, by flex, and left uncovered."""
+
+    named: float = 0.0
+    flex: float = 0.0
+    uncovered: float = 0.0
+
+
+class TrialPlan(_Out):
+    id: str
+    run: bool
+    option: str | None = None
+    start: str | None = None
+    end: str | None = Field(None, description="Last active month (inclusive)")
+    months_late: int = 0
+    cost: float = Field(0.0, description="Total of cost_split")
+    cost_split: TrialCost = Field(default_factory=TrialCost)
+    coverage: TrialCoverage = Field(default_factory=TrialCoverage)
+    value: float = Field(0.0, description="Discounted value delivered (objective `value`)")
+
+
+class Assignment(_Out):
+    """One contiguous block: a person works ``fte`` on a trial in a role every month from start to end."""
+
+    staff: str
+    trial: str
+    role: str
+    start: str
+    end: str
+    fte: float = Field(gt=0)
+
+
+class RoleMonth(_Out):
+    role: str
+    month: str
+    capacity: float = Field(description="FTE of named people whose primary role this is, available that month")
+    demand: float
+    assigned: float = Field(description="Named-staff FTE assigned in this role")
+    flex: float
+    shortfall: float
+    utilisation: float = Field(0.0, description="assigned / capacity (0 when capacity is 0)")
+
+
+class ServiceMonth(_Out):
+    service: str
+    month: str
+    used: float
+    capacity: float
+
+
+class YearSpend(_Out):
+    year: str
+    spend: float
+    budget: float | None = None
+
+
+class BudgetReport(_Out):
+    per_year: list[YearSpend] = Field(default_factory=list)
+    total: float = 0.0
+    total_budget: float | None = None
+
+
+class Explanation(_Out):
+    trial: str | None = None
+    reason: str
+
+
+class StageTiming(_Out):
+    stage: str
+    seconds: float
+    status: str = ""
+    variables: int = 0
+    constraints: int = 0
+
+
+class Kpis(_Out):
+    total_cost: float = 0.0
+    value_delivered: float = 0.0
+    trials_run: int = 0
+    trials_on_time: int = 0
+    mean_utilisation: float = 0.0
+    makespan_months: int = 0
+    flex_fte_months: float = 0.0
+    shortfall_fte_months: float = 0.0
+
+
+class Plan(_Out):
+    status: Status
+    message: str = ""
+    objective: float | None = None
+    best_bound: float | None = None
+    gap: float | None = Field(None, description="Relative gap |objective - bound| / max(1, |objective|)")
+    solve_seconds: float = 0.0
+    solver: str = "highs"
+    stages: list[StageTiming] = Field(default_factory=list)
+    trials: list[TrialPlan] = Field(default_factory=list)
+    assignments: list[Assignment] = Field(default_factory=list)
+    role_months: list[RoleMonth] = Field(default_factory=list)
+    service_months: list[ServiceMonth] = Field(default_factory=list)
+    budget: BudgetReport = Field(default_factory=BudgetReport)
+    explanations: list[Explanation] = Field(default_factory=list)
+    kpis: Kpis = Field(default_factory=Kpis)
