@@ -1,0 +1,319 @@
+"""The solve pipeline: validate, compile, portfolio stage, staffing stage, plan.
+
+Stage 1 is a relaxation of the whole problem, so its best bound bounds every plan;
+the reported objective is recomputed from the final plan by the documented formula
+and the gap between the two is reported as is. When staffing cannot cover what the
+portfolio stage promised (skills, regions, leave, concurrency), the uncovered FTE is
+reserved out of that role's capacity and stage 1 is solved again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+from models.instance import Instance, compile_instance
+from models.plan import (
+    Assignment,
+    BudgetReport,
+    Explanation,
+    Kpis,
+    Plan,
+    RoleMonth,
+    ServiceMonth,
+    StageTiming,
+    TrialCost,
+    TrialCoverage,
+    TrialPlan,
+    YearSpend,
+)
+from models.portfolio import PortfolioResult, completion_weights, solve_portfolio
+from models.problem import Problem, ProblemInvalid
+from models.settings import EngineSettings
+from models.staffing import StaffingResult, demand_profile, solve_staffing
+from models.validation import semantic_errors
+
+
+@dataclass
+class _Solved:
+    schedule: dict[str, tuple[str, int]]
+    staffing: StaffingResult
+
+
+def solve(problem: Problem, settings: EngineSettings | None = None) -> Plan:
+    """Solve a planning problem and return a complete plan (never raises for infeasibility).
+
+    Raises :class:`ProblemInvalid` for an invalid problem: nothing is solved then.
+    """
+    errors = semantic_errors(problem)
+    if errors:
+        raise ProblemInvalid(errors)
+    settings = settings or EngineSettings.from_problem(problem.settings)
+    began = time.perf_counter()
+    deadline = began + settings.time_limit
+    inst = compile_instance(problem)
+    timings = [StageTiming(stage="compile", seconds=time.perf_counter() - began)]
+
+    unschedulable = [t for t in sorted(inst.forced_run) if not any(inst.starts[(t, o.id)] for o in inst.trials[t].options)]
+    if unschedulable:
+        return _empty(
+            "infeasible",
+            "trials that must run have no feasible start",
+            [Explanation(trial=t, reason="no start month satisfies its window, deadline, predecessors and pins") for t in unschedulable],
+            began,
+            timings,
+        )
+
+    reserve: dict[tuple[str, int], float] = defaultdict(float)
+    bound: float | None = None
+    stage1_optimal = True
+    solved: _Solved | None = None
+    for round_ in range(settings.repair_rounds + 1):
+        remaining = deadline - time.perf_counter()
+        stage1 = solve_portfolio(inst, settings, max(1.0, remaining * settings.portfolio_share), reserve)
+        timings.append(_timing(f"portfolio[{round_}]", stage1))
+        if round_ == 0:
+            bound = stage1.outcome.bound
+            stage1_optimal = stage1.outcome.proven_optimal
+        if not stage1.outcome.has_solution:
+            if stage1.outcome.infeasible and round_ == 0:
+                return _empty("infeasible", "no plan satisfies every rule (portfolio stage proved it)", [], began, timings)
+            break
+        remaining = deadline - time.perf_counter()
+        staffing = solve_staffing(inst, settings, stage1.schedule, max(settings.min_staffing_seconds, remaining))
+        timings.append(_timing(f"staffing[{round_}]", staffing))
+        if not staffing.outcome.has_solution:
+            break
+        solved = _Solved(stage1.schedule, staffing)
+        if problem.objective.weights.shortfall is not None or not staffing.shortfall:
+            break
+        for (_, r, mo), v in staffing.shortfall.items():
+            reserve[(r, mo)] += v
+        solved = None
+
+    if solved is None:
+        return _empty("no_solution", "no fully staffed plan found within the time limit", [], began, timings)
+    plan = build_plan(inst, solved.schedule, solved.staffing, timings)
+    plan.best_bound = _bound_in_objective_sense(problem, bound)
+    if plan.best_bound is not None and plan.objective is not None:
+        plan.gap = abs(plan.objective - plan.best_bound) / max(1.0, abs(plan.objective))
+    within_gap = plan.gap is not None and plan.gap <= settings.mip_gap + 1e-9
+    plan.status = "optimal" if stage1_optimal and within_gap else "feasible"
+    plan.solve_seconds = time.perf_counter() - began
+    return plan
+
+
+def _bound_in_objective_sense(problem: Problem, bound: float | None) -> float | None:
+    if bound is None:
+        return None
+    return -bound if problem.objective.kind == "value" else bound
+
+
+def _timing(stage: str, result: PortfolioResult | StaffingResult) -> StageTiming:
+    o = result.outcome
+    status = "optimal" if o.proven_optimal else ("feasible" if o.has_solution else ("infeasible" if o.infeasible else "no_solution"))
+    return StageTiming(stage=stage, seconds=o.seconds, status=status, variables=o.variables, constraints=o.constraints)
+
+
+def _empty(status: str, message: str, explanations: list[Explanation], began: float, timings: list[StageTiming]) -> Plan:
+    return Plan(
+        status=status,  # type: ignore[arg-type]
+        message=message,
+        explanations=explanations,
+        solve_seconds=time.perf_counter() - began,
+        stages=timings,
+    )
+
+
+def build_plan(
+    inst: Instance,
+    schedule: dict[str, tuple[str, int]],
+    staffing: StaffingResult,
+    timings: list[StageTiming],
+) -> Plan:
+    """Assemble the §3 plan and compute its objective by the documented formula."""
+    problem = inst.problem
+    obj = problem.objective
+    n = inst.months
+    demand = demand_profile(inst, schedule)
+    named: dict[tuple[str, str, int], float] = defaultdict(float)
+    staff_cost: dict[str, float] = defaultdict(float)
+    spend = defaultdict(float)
+    for b in staffing.blocks:
+        cost = inst.rate(b.staff) * b.fte
+        for mo in range(b.first, b.last + 1):
+            named[(b.trial, b.role, mo)] += b.fte
+            staff_cost[b.trial] += cost
+            spend[inst.year_of[mo]] += cost
+
+    flex_cost: dict[str, float] = defaultdict(float)
+    for (t, r, mo), v in staffing.flex.items():
+        flex_cost[t] += inst.flex_rate[r] * v
+        spend[inst.year_of[mo]] += inst.flex_rate[r] * v
+
+    trials: list[TrialPlan] = []
+    tardiness = 0.0
+    value_delivered = 0.0
+    for tid, trial in inst.trials.items():
+        if tid not in schedule:
+            trials.append(TrialPlan(id=tid, run=False))
+            continue
+        o, s = schedule[tid]
+        prof = inst.profiles[(tid, o)]
+        services = 0.0
+        for k in range(prof.duration):
+            spend[inst.year_of[s + k]] += inst.month_spend(tid, o, k)
+            services += sum(u * inst.service_cost[svc] for svc, u in prof.services[k].items())
+        late = inst.late(tid, o, s)
+        tardiness += obj.weights.tardiness * trial.tardiness_penalty * late
+        value = trial.value * (1 - obj.discount_rate) ** (s - inst.earliest[tid])
+        value_delivered += value
+        split = TrialCost(staff=staff_cost[tid], flex=flex_cost[tid], services=services, external=prof.fixed_cost)
+        keys = [(tid, r, s + k) for k in range(prof.duration) for r in prof.demand[k]]
+        covered_named = sum(named[k] for k in keys)
+        covered_flex = sum(staffing.flex.get(k, 0.0) for k in keys)
+        trials.append(
+            TrialPlan(
+                id=tid,
+                run=True,
+                option=o,
+                start=inst.month(s),
+                end=inst.month(s + prof.duration - 1),
+                months_late=late,
+                cost=split.total,
+                cost_split=split,
+                coverage=TrialCoverage(
+                    named=covered_named,
+                    flex=covered_flex,
+                    uncovered=max(0.0, sum(demand[k] for k in keys) - covered_named - covered_flex),
+                ),
+                value=value,
+            )
+        )
+
+    role_months = _role_months(inst, demand, named, staffing)
+    service_months = _service_months(inst, schedule)
+    total_spend = sum(spend.values())
+    budget = BudgetReport(
+        per_year=[YearSpend(year=y, spend=spend[y], budget=problem.budget.per_year.get(y)) for y in inst.years],
+        total=total_spend,
+        total_budget=problem.budget.total,
+    )
+    shortfall_total = sum(staffing.shortfall.values())
+    people_on_trials = len({(b.staff, b.trial) for b in staffing.blocks})
+    money = (
+        total_spend
+        + tardiness
+        + (obj.weights.shortfall or 0.0) * shortfall_total
+        + obj.weights.fragmentation * people_on_trials
+    )
+    ends = {t: s + inst.profiles[(t, o)].duration for t, (o, s) in schedule.items()}
+    makespan = max(ends.values(), default=0)
+    if obj.kind == "value":
+        objective = value_delivered - money
+    elif obj.kind == "cost":
+        objective = money
+    elif obj.kind == "makespan":
+        objective = makespan + obj.penalty_scale * money
+    else:
+        w = completion_weights(inst)
+        objective = sum(w[t] * ends.get(t, n + 1) for t in inst.trials) + obj.penalty_scale * money
+
+    caps = [rm for rm in role_months if rm.capacity > 0]
+    run = [t for t in trials if t.run]
+    return Plan(
+        status="feasible",
+        objective=objective,
+        stages=timings,
+        trials=trials,
+        assignments=[
+            Assignment(staff=b.staff, trial=b.trial, role=b.role, start=inst.month(b.first), end=inst.month(b.last), fte=b.fte)
+            for b in staffing.blocks
+        ],
+        role_months=role_months,
+        service_months=service_months,
+        budget=budget,
+        explanations=_explanations(inst, schedule),
+        kpis=Kpis(
+            total_cost=total_spend,
+            value_delivered=value_delivered,
+            trials_run=len(run),
+            trials_on_time=sum(1 for t in run if t.months_late == 0),
+            mean_utilisation=sum(rm.utilisation for rm in caps) / len(caps) if caps else 0.0,
+            makespan_months=makespan,
+            flex_fte_months=sum(staffing.flex.values()),
+            shortfall_fte_months=shortfall_total,
+        ),
+    )
+
+
+def _role_months(
+    inst: Instance,
+    demand: dict[tuple[str, str, int], float],
+    named: dict[tuple[str, str, int], float],
+    staffing: StaffingResult,
+) -> list[RoleMonth]:
+    per_rm: dict[tuple[str, int], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
+    for (_, r, mo), v in demand.items():
+        per_rm[(r, mo)][0] += v
+    for (_, r, mo), v in named.items():
+        per_rm[(r, mo)][1] += v
+    for (_, r, mo), v in staffing.flex.items():
+        per_rm[(r, mo)][2] += v
+    for (_, r, mo), v in staffing.shortfall.items():
+        per_rm[(r, mo)][3] += v
+    capacity: dict[tuple[str, int], float] = defaultdict(float)
+    for p, s in inst.staff.items():
+        for mo in range(inst.months):
+            if inst.available[p][mo]:
+                capacity[(s.role, mo)] += s.fte
+    rows = []
+    for r in inst.roles:
+        for mo in range(inst.months):
+            d, a, f, sh = per_rm[(r, mo)] if (r, mo) in per_rm else (0.0, 0.0, 0.0, 0.0)
+            cap = capacity[(r, mo)]
+            rows.append(
+                RoleMonth(
+                    role=r,
+                    month=inst.month(mo),
+                    capacity=cap,
+                    demand=d,
+                    assigned=a,
+                    flex=f,
+                    shortfall=sh,
+                    utilisation=a / cap if cap > 0 else 0.0,
+                )
+            )
+    return rows
+
+
+def _service_months(inst: Instance, schedule: dict[str, tuple[str, int]]) -> list[ServiceMonth]:
+    used: dict[tuple[str, int], float] = defaultdict(float)
+    for t, (o, s) in schedule.items():
+        for k, units in enumerate(inst.profiles[(t, o)].services):
+            for svc, u in units.items():
+                used[(svc, s + k)] += u
+    return [
+        ServiceMonth(service=svc, month=inst.month(mo), used=used[(svc, mo)], capacity=cap[mo])
+        for svc, cap in inst.service_capacity.items()
+        for mo in range(inst.months)
+    ]
+
+
+def _explanations(inst: Instance, schedule: dict[str, tuple[str, int]]) -> list[Explanation]:
+    """Plain reasons for optional trials left out and for late trials (first slice: what is observable)."""
+    out: list[Explanation] = []
+    for tid, trial in inst.trials.items():
+        if tid not in schedule:
+            if not any(inst.starts[(tid, o.id)] for o in trial.options):
+                out.append(Explanation(trial=tid, reason="no feasible start within its window, horizon and predecessors"))
+            else:
+                out.append(Explanation(trial=tid, reason="left out: capacity, budget or value did not justify it"))
+            continue
+        o, s = schedule[tid]
+        late = inst.late(tid, o, s)
+        if late:
+            out.append(Explanation(trial=tid, reason=f"{late} month(s) late against deadline {trial.deadline}"))
+    return out
+

@@ -1,0 +1,290 @@
+"""Stage 1, the portfolio model: which trials run, in which option, starting when.
+
+A time-indexed MIP over binaries ``x[t,o,s]`` (trial t runs option o starting in month
+s; only starts that survive windows, deadlines, predecessors and pins exist) with the
+named pool aggregated into *capacity groups*: people who can serve the same set of
+roles, split into cost tiers. Aggregation makes this stage a relaxation of the full
+problem (each tier is priced at its cheapest member; skills and regions enter only as
+necessary conditions), so its best bound is a valid bound on the whole plan. Stage 2
+(:mod:`models.staffing`) then names the people.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import pyomo.environ as pyo
+
+from models.highs import SolveOutcome, solve
+from models.instance import Instance
+from models.settings import EngineSettings
+
+Key = tuple[str, str, int]
+
+
+@dataclass(frozen=True)
+class CapacityGroup:
+    """People interchangeable at portfolio level: same role set, similar cost per FTE-month."""
+
+    roles: tuple[str, ...]
+    rate: float
+    capacity: tuple[float, ...]
+
+
+@dataclass
+class PortfolioResult:
+    outcome: SolveOutcome
+    schedule: dict[str, tuple[str, int]]
+
+
+def capacity_groups(inst: Instance, tiers: int) -> list[CapacityGroup]:
+    """Group the pool by role set, then into ``tiers`` cost tiers priced at their cheapest member."""
+    by_roles: dict[tuple[str, ...], list[str]] = defaultdict(list)
+    for pid, roles in inst.staff_roles.items():
+        by_roles[tuple(sorted(roles))].append(pid)
+    groups: list[CapacityGroup] = []
+    for roles, people in sorted(by_roles.items()):
+        people.sort(key=inst.rate)
+        size = -(-len(people) // tiers)
+        for i in range(0, len(people), size):
+            tier = people[i : i + size]
+            capacity = tuple(
+                sum(inst.staff[p].fte for p in tier if inst.available[p][m]) for m in range(inst.months)
+            )
+            groups.append(CapacityGroup(roles=roles, rate=inst.rate(tier[0]), capacity=capacity))
+    return groups
+
+
+class PortfolioModel:
+    """Builds the stage-1 model from precomputed sparse index sets, one method per constraint family."""
+
+    def __init__(self, inst: Instance, settings: EngineSettings, reserve: dict[tuple[str, int], float]):
+        self.inst = inst
+        self.settings = settings
+        self.reserve = reserve
+        self.keys: list[Key] = [(t, o, s) for (t, o), dom in inst.starts.items() for s in dom]
+        self.by_trial: dict[str, list[int]] = defaultdict(list)
+        for i, (t, _, _) in enumerate(self.keys):
+            self.by_trial[t].append(i)
+        self.role_terms: dict[tuple[str, int], list[tuple[int, float]]] = defaultdict(list)
+        self.service_terms: dict[tuple[str, int], list[tuple[int, float]]] = defaultdict(list)
+        self.spend_terms: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
+        for i, (t, o, s) in enumerate(self.keys):
+            prof = inst.profiles[(t, o)]
+            for k in range(prof.duration):
+                m = s + k
+                for r, v in prof.demand[k].items():
+                    self.role_terms[(r, m)].append((i, v))
+                for svc, u in prof.services[k].items():
+                    self.service_terms[(svc, m)].append((i, u))
+                self.spend_terms[inst.year_of[m]][i] += inst.month_spend(t, o, k)
+        self.groups = capacity_groups(inst, settings.cost_tiers)
+        self.shortfall_price = inst.problem.objective.weights.shortfall
+        self.m = pyo.ConcreteModel(name="portfolio")
+        self._variables()
+        self._one_option_per_trial()
+        self._group_capacity()
+        self._role_coverage()
+        self._eligible_capacity()
+        self._service_capacity()
+        self._predecessors()
+        self._budget()
+        self._objective()
+
+    # -- variables ---------------------------------------------------------------------
+    def _variables(self) -> None:
+        m, inst = self.m, self.inst
+        m.x = pyo.Var(range(len(self.keys)), domain=pyo.Binary)
+        self.use_index = [
+            (g, r, mo)
+            for g, grp in enumerate(self.groups)
+            for r in grp.roles
+            for mo in range(inst.months)
+            if grp.capacity[mo] > 0 and (r, mo) in self.role_terms
+        ]
+        m.use = pyo.Var(self.use_index, domain=pyo.NonNegativeReals)
+        self.flex_index = [(r, mo) for (r, mo) in self.role_terms if inst.flex_max.get(r, 0) > 0]
+        m.flex = pyo.Var(self.flex_index, domain=pyo.NonNegativeReals, bounds=lambda _, r, mo: (0, inst.flex_max[r]))
+        self.short_index = list(self.role_terms) if self.shortfall_price is not None else []
+        m.short = pyo.Var(self.short_index, domain=pyo.NonNegativeReals)
+
+    def _run(self, trial: str) -> pyo.Expression:
+        return sum(self.m.x[i] for i in self.by_trial[trial])
+
+    # -- constraint families -----------------------------------------------------------
+    def _one_option_per_trial(self) -> None:
+        """Each trial runs at most once, in one option and start: sum_{o,s} x[t,o,s] <= 1 (= 1 if it must run)."""
+        m, inst = self.m, self.inst
+        m.once = pyo.ConstraintList()
+        for t in inst.trials:
+            run = self._run(t)
+            if t in inst.forced_run:
+                m.once.add(run == 1)
+            elif self.by_trial[t]:
+                m.once.add(run <= 1)
+
+    def _group_capacity(self) -> None:
+        """A group's FTE spread over its roles never exceeds what its people have: sum_r use[g,r,m] <= cap[g,m]."""
+        m = self.m
+        by_gm: dict[tuple[int, int], list[tuple[int, str, int]]] = defaultdict(list)
+        for key in self.use_index:
+            by_gm[(key[0], key[2])].append(key)
+        m.group_cap = pyo.Constraint(
+            list(by_gm), rule=lambda _, g, mo: sum(m.use[k] for k in by_gm[(g, mo)]) <= self.groups[g].capacity[mo]
+        )
+
+    def _role_coverage(self) -> None:
+        """Demand of every role and month is met: sum demand*x + reserve <= sum_g use + flex + short."""
+        m = self.m
+        uses: dict[tuple[str, int], list[tuple[int, str, int]]] = defaultdict(list)
+        for key in self.use_index:
+            uses[(key[1], key[2])].append(key)
+        flex = set(self.flex_index)
+        short = set(self.short_index)
+
+        def rule(_, r: str, mo: int):
+            supply = sum(m.use[k] for k in uses[(r, mo)])
+            if (r, mo) in flex:
+                supply += m.flex[r, mo]
+            if (r, mo) in short:
+                supply += m.short[r, mo]
+            demand = sum(v * m.x[i] for i, v in self.role_terms[(r, mo)])
+            return demand + self.reserve.get((r, mo), 0.0) <= supply
+
+        m.cover = pyo.Constraint(list(self.role_terms), rule=rule)
+
+    def _eligible_capacity(self) -> None:
+        """Trials that need the same restricted set E of people (skills, regions) fit in it:
+        sum_{t needs E} demand[t,r,m] <= sum_{p in E} fte_p * available[p,m] + flexmax[r].
+
+        Necessary, not sufficient; stage 2 enforces eligibility person by person.
+        """
+        m, inst = self.m, self.inst
+        m.eligible = pyo.ConstraintList()
+        if self.shortfall_price is not None:
+            return
+        need: dict[tuple[str, frozenset[str]], set[str]] = defaultdict(set)
+        for t, trial in inst.trials.items():
+            roles = {r for (tt, o), prof in inst.profiles.items() if tt == t for d in prof.demand for r in d}
+            for r in roles:
+                restricted = bool(trial.required_skills.get(r)) or (r in inst.regional and trial.regions)
+                if restricted:
+                    people = frozenset(p for p in inst.staff if inst.can_serve(p, t, r))
+                    need[(r, people)].add(t)
+        for (r, people), trials in need.items():
+            for mo in range(inst.months):
+                terms = [
+                    (i, v) for i, v in self.role_terms.get((r, mo), []) if self.keys[i][0] in trials
+                ]
+                if not terms:
+                    continue
+                cap = sum(inst.staff[p].fte for p in people if inst.available[p][mo]) + inst.flex_max.get(r, 0.0)
+                if sum(v for _, v in terms) <= cap:
+                    continue
+                m.eligible.add(sum(v * m.x[i] for i, v in terms) <= cap)
+
+    def _service_capacity(self) -> None:
+        """Service units used per month stay within capacity: sum units*x <= cap[svc,m]."""
+        m, inst = self.m, self.inst
+        m.service_cap = pyo.ConstraintList()
+        for (svc, mo), terms in self.service_terms.items():
+            if sum(u for _, u in terms) > inst.service_capacity[svc][mo]:
+                m.service_cap.add(sum(u * m.x[i] for i, u in terms) <= inst.service_capacity[svc][mo])
+
+    def _predecessors(self) -> None:
+        """B starts only after A has ended plus the lag, and only if A runs (disaggregated, one row per B start):
+        for every start month tau of B: sum_{s<=tau} x[B,.,s] <= sum_{s'+d'+lag<=tau} x[A,.,s']."""
+        m, inst = self.m, self.inst
+        m.precedence = pyo.ConstraintList()
+        for b, trial in inst.trials.items():
+            b_keys = self.by_trial[b]
+            for pred in trial.predecessors:
+                a_keys = self.by_trial[pred.trial]
+                ready = sorted(
+                    (self.keys[i][2] + inst.profiles[(pred.trial, self.keys[i][1])].duration + pred.lag, i)
+                    for i in a_keys
+                )
+                for tau in sorted({self.keys[i][2] for i in b_keys}):
+                    lhs = [i for i in b_keys if self.keys[i][2] <= tau]
+                    rhs = [i for r, i in ready if r <= tau]
+                    m.precedence.add(sum(m.x[i] for i in lhs) <= sum(m.x[i] for i in rhs))
+
+    def _money(self) -> pyo.Expression:
+        """Costs at portfolio level: external + tardiness per x, staff by tier rate, flex, shortfall."""
+        m, inst = self.m, self.inst
+        tard = inst.problem.objective.weights.tardiness
+        per_x = [
+            inst.option_cost(t, o) + tard * inst.trials[t].tardiness_penalty * inst.late(t, o, s)
+            for t, o, s in self.keys
+        ]
+        staff = sum(self.groups[g].rate * m.use[g, r, mo] for g, r, mo in self.use_index)
+        flex = sum(inst.flex_rate[r] * m.flex[r, mo] for r, mo in self.flex_index)
+        short = sum((self.shortfall_price or 0.0) * m.short[k] for k in self.short_index)
+        return sum(c * m.x[i] for i, c in enumerate(per_x) if c) + staff + flex + short
+
+    def _budget(self) -> None:
+        """Spend per calendar year and in total within budget (staff priced at tier rates, a relaxation)."""
+        m, inst = self.m, self.inst
+        budget = inst.problem.budget
+        m.budget = pyo.ConstraintList()
+        if not budget.per_year and budget.total is None:
+            return
+        year_spend: dict[str, pyo.Expression] = {}
+        for y in inst.years:
+            months = {mo for mo in range(inst.months) if inst.year_of[mo] == y}
+            ext = sum(c * m.x[i] for i, c in self.spend_terms[y].items())
+            staff = sum(self.groups[g].rate * m.use[g, r, mo] for g, r, mo in self.use_index if mo in months)
+            flex = sum(inst.flex_rate[r] * m.flex[r, mo] for r, mo in self.flex_index if mo in months)
+            year_spend[y] = ext + staff + flex
+            if y in budget.per_year:
+                m.budget.add(year_spend[y] <= budget.per_year[y])
+        if budget.total is not None:
+            m.budget.add(sum(year_spend.values()) <= budget.total)
+
+    def _objective(self) -> None:
+        """Minimise the objective in its minimisation form (value is maximised as its negative)."""
+        m, inst = self.m, self.inst
+        obj = inst.problem.objective
+        money = self._money()
+        n = inst.months
+        if obj.kind == "value":
+            gain = [
+                inst.trials[t].value * (1 - obj.discount_rate) ** (s - inst.earliest[t]) for t, o, s in self.keys
+            ]
+            m.obj = pyo.Objective(expr=money - sum(g * m.x[i] for i, g in enumerate(gain) if g), sense=pyo.minimize)
+        elif obj.kind == "cost":
+            m.obj = pyo.Objective(expr=money, sense=pyo.minimize)
+        elif obj.kind == "makespan":
+            m.makespan = pyo.Var(domain=pyo.NonNegativeReals, bounds=(0, n))
+            m.span = pyo.ConstraintList()
+            for t, idx in self.by_trial.items():
+                ends = [(self.keys[i][2] + inst.profiles[(t, self.keys[i][1])].duration, i) for i in idx]
+                m.span.add(m.makespan >= sum(e * m.x[i] for e, i in ends))
+            m.obj = pyo.Objective(expr=m.makespan + obj.penalty_scale * money, sense=pyo.minimize)
+        else:
+            weights = completion_weights(inst)
+            terms = []
+            for t in inst.trials:
+                w = weights[t]
+                ends = [(self.keys[i][2] + inst.profiles[(t, self.keys[i][1])].duration, i) for i in self.by_trial[t]]
+                terms.append(w * (n + 1) + sum(w * (e - n - 1) * m.x[i] for e, i in ends))
+            m.obj = pyo.Objective(expr=sum(terms) + obj.penalty_scale * money, sense=pyo.minimize)
+
+    def schedule(self) -> dict[str, tuple[str, int]]:
+        return {t: (o, s) for i, (t, o, s) in enumerate(self.keys) if pyo.value(self.m.x[i]) > 0.5}
+
+
+def completion_weights(inst: Instance) -> dict[str, float]:
+    """Trial values as completion weights; all 1 when no trial has a value."""
+    if all(t.value == 0 for t in inst.trials.values()):
+        return {t: 1.0 for t in inst.trials}
+    return {t: trial.value for t, trial in inst.trials.items()}
+
+
+def solve_portfolio(
+    inst: Instance, settings: EngineSettings, time_limit: float, reserve: dict[tuple[str, int], float]
+) -> PortfolioResult:
+    model = PortfolioModel(inst, settings, reserve)
+    outcome = solve(model.m, settings, time_limit, settings.mip_gap)
+    return PortfolioResult(outcome=outcome, schedule=model.schedule() if outcome.has_solution else {})

@@ -1,0 +1,42 @@
+"""Engine settings: every solver option, time share and tolerance in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models.problem import Settings
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """How the two-stage solve spends its time and what it calls close enough.
+
+    ``portfolio_share`` of the time limit goes to the portfolio stage; the staffing stage
+    gets what is left (at least ``min_staffing_seconds``). ``tolerance`` is the absolute
+    FTE/units slack under which a number counts as zero when reading solutions back.
+    """
+
+    time_limit: float = 60.0
+    mip_gap: float = 0.01
+    threads: int | None = None
+    seed: int = 0
+    portfolio_share: float = 0.6
+    min_staffing_seconds: float = 5.0
+    staffing_gap: float = 0.005
+    cost_tiers: int = 3
+    repair_rounds: int = 3
+    tolerance: float = 1e-6
+
+    @classmethod
+    def from_problem(cls, settings: Settings) -> "EngineSettings":
+        return cls(
+            time_limit=settings.time_limit,
+            mip_gap=settings.mip_gap,
+            threads=settings.threads,
+            seed=settings.seed,
+        )
+
+    def highs_options(self) -> dict[str, object]:
+        """Options passed straight to HiGHS on every call."""
+        options: dict[str, object] = {"random_seed": self.seed, "output_flag": False}
+        return options
