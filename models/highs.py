@@ -29,6 +29,8 @@ class SolveOutcome:
 def solve(model: pyo.ConcreteModel, settings: EngineSettings, time_limit: float, gap: float) -> SolveOutcome:
     """Solve ``model`` with HiGHS within ``time_limit`` seconds and relative ``gap``."""
     began = time.perf_counter()
+    if model.nvariables() == 0:
+        return SolveOutcome(True, True, False, 0.0, 0.0, 0.0, 0, model.nconstraints())
     opt = Highs()
     results = opt.solve(
         model,

@@ -159,12 +159,10 @@ def _frozen_pins(problem: Problem) -> tuple[dict[str, tuple[str, int]], set[str]
         return {}, set(), []
     frozen = problem.index(pins.frozen_until)
     fixed: dict[str, tuple[str, int]] = {}
-    floored: set[str] = set()
     for tp in pins.previous_plan.trials:
         if tp.run and tp.start is not None and tp.option is not None and problem.index(tp.start) < frozen:
             fixed[tp.id] = (tp.option, problem.index(tp.start))
-        else:
-            floored.add(tp.id)
+    floored = {t.id for t in problem.trials} - set(fixed)
     kept: list[AssignmentPin] = []
     for a in pins.previous_plan.assignments:
         if problem.index(a.start) >= frozen:
@@ -212,7 +210,7 @@ def compile_instance(problem: Problem) -> Instance:
         for o in t.options:
             prof = profiles[(tid, o.id)]
             candidates = range(lo, min(hi, n - prof.duration) + 1)
-            domain = [s for s in candidates if _start_allowed(tid, o.id, s, prof, pin, pinned_start, frozen_fixed, pinned_by_trial[tid])]
+            domain = [s for s in candidates if _start_allowed(tid, o.id, s, prof, pin, pinned_start, frozen_fixed, pinned_by_trial.get(tid, []))]
             if hard_deadlines and t.mandatory and deadline[tid] is not None:
                 domain = [s for s in domain if s + prof.duration - 1 <= deadline[tid]]
             starts[(tid, o.id)] = domain

@@ -286,5 +286,8 @@ def solve_portfolio(
     inst: Instance, settings: EngineSettings, time_limit: float, reserve: dict[tuple[str, int], float]
 ) -> PortfolioResult:
     model = PortfolioModel(inst, settings, reserve)
-    outcome = solve(model.m, settings, time_limit, settings.mip_gap)
+    gap = settings.mip_gap
+    if inst.problem.objective.kind == "makespan":
+        gap = min(gap, 0.9 / inst.months)  # a relative gap must not hide a whole month
+    outcome = solve(model.m, settings, time_limit, gap)
     return PortfolioResult(outcome=outcome, schedule=model.schedule() if outcome.has_solution else {})

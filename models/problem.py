@@ -239,7 +239,8 @@ class Objective(_Strict):
     discount_rate: float = Field(0.01, ge=0, lt=1, description="Value lost per month of delay")
     weights: Weights = Field(default_factory=Weights)
     penalty_scale: float = Field(
-        1e-6, ge=0, description="Factor on costs and penalties added to makespan/weighted_completion"
+        1e-9,
+        ge=0, description="Factor on costs and penalties added to makespan/weighted_completion"
     )
 
 

@@ -24,8 +24,9 @@ from models.instance import Instance
 from models.settings import EngineSettings
 
 #: Uncovered demand, when the problem forbids it, is priced this many times the dearest
-#: FTE-month so the model uses it only when nothing else fits (it is then repaired in stage 1).
-UNCOVERED_PRICE_FACTOR = 100.0
+#: FTE-month or fragmentation price, so the model leaves demand uncovered only when
+#: nothing else fits (stage 1 is then solved again with that capacity reserved).
+UNCOVERED_PRICE_FACTOR = 1000.0
 
 
 @dataclass(frozen=True)
@@ -254,7 +255,7 @@ class StaffingModel:
         """Minimise staff + flex cost + uncovered price + fragmentation (a price per person on a trial)."""
         m, inst = self.m, self.inst
         weights = inst.problem.objective.weights
-        dearest = max([inst.rate(p) for p in inst.staff] + list(inst.flex_rate.values()) + [1.0])
+        dearest = max([inst.rate(p) for p in inst.staff] + list(inst.flex_rate.values()) + [weights.fragmentation, 1.0])
         uncovered = weights.shortfall if weights.shortfall is not None else UNCOVERED_PRICE_FACTOR * dearest
         m.obj = pyo.Objective(
             expr=sum(self._staff_cost(i) * m.z[i] for i in range(len(self.pairs)))

@@ -1,0 +1,144 @@
+"""`pace`: the command line for scripts and batch what-if solves.
+
+Exit codes are part of the contract for scripts: 0 solved (a plan with status
+optimal or feasible), 2 invalid input (the messages name the field paths),
+3 infeasible, 4 no plan found within the time limit, 5 a checked plan has violations.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from models.plan import Plan
+from models.problem import Problem, ProblemInvalid, parse_problem
+
+EXIT_INVALID = 2
+EXIT_INFEASIBLE = 3
+EXIT_NO_SOLUTION = 4
+EXIT_VIOLATIONS = 5
+
+cli = typer.Typer(add_completion=False, no_args_is_help=True, help="PACE Planner: clinical-trial portfolio optimisation.")
+err = Console(stderr=True)
+
+
+def _load(path: Path) -> Problem:
+    try:
+        return parse_problem(path.read_bytes())
+    except ProblemInvalid as exc:
+        err.print(f"[red]{path}: invalid problem ({len(exc.errors)} error(s))[/red]")
+        for e in exc.errors:
+            err.print(f"  {e.path}: {e.message}", markup=False, highlight=False)
+        raise typer.Exit(EXIT_INVALID) from None
+    except OSError as exc:
+        err.print(f"[red]{path}: {exc.strerror}[/red]")
+        raise typer.Exit(EXIT_INVALID) from None
+
+
+def _write(text: str, output: Optional[Path]) -> None:
+    if output is None:
+        sys.stdout.write(text + "\n")
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text + "\n")
+
+
+@cli.command()
+def solve(
+    problem: Annotated[Path, typer.Argument(help="Problem JSON file")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the plan here (default: stdout)")] = None,
+    time_limit: Annotated[Optional[float], typer.Option(help="Override settings.time_limit (seconds)")] = None,
+    gap: Annotated[Optional[float], typer.Option(help="Override settings.mip_gap")] = None,
+) -> None:
+    """Solve a problem and write its plan."""
+    from models.pipeline import solve as run_solve
+
+    prob = _load(problem)
+    if time_limit is not None:
+        prob.settings.time_limit = time_limit
+    if gap is not None:
+        prob.settings.mip_gap = gap
+    plan = run_solve(prob)
+    _write(plan.model_dump_json(indent=1), output)
+    gap_text = f"{plan.gap:.2%}" if plan.gap is not None else "n/a"
+    err.print(
+        f"{plan.status}: objective {plan.objective}, gap {gap_text}, "
+        f"{plan.kpis.trials_run} trials run, {len(plan.assignments)} assignments, {plan.solve_seconds:.1f} s"
+    )
+    if plan.status == "infeasible":
+        raise typer.Exit(EXIT_INFEASIBLE)
+    if plan.status in ("no_solution", "error"):
+        raise typer.Exit(EXIT_NO_SOLUTION)
+
+
+@cli.command()
+def validate(problem: Annotated[Path, typer.Argument(help="Problem JSON file")]) -> None:
+    """Validate a problem without solving it."""
+    prob = _load(problem)
+    err.print(f"valid: {len(prob.staff)} staff, {len(prob.trials)} trials, {prob.horizon.months} months")
+
+
+@cli.command()
+def check(
+    problem: Annotated[Path, typer.Argument(help="Problem JSON file")],
+    plan: Annotated[Path, typer.Argument(help="Plan JSON file")],
+) -> None:
+    """Check a plan against a problem with the independent checker."""
+    from models.check import check_plan
+
+    prob = _load(problem)
+    try:
+        parsed = Plan.model_validate_json(plan.read_bytes())
+    except (ValueError, OSError) as exc:
+        err.print(f"[red]{plan}: not a plan: {exc}[/red]", markup=False)
+        raise typer.Exit(EXIT_INVALID) from None
+    violations = check_plan(prob, parsed)
+    for v in violations:
+        err.print(f"{v.rule}: {v.message}", markup=False, highlight=False)
+    if violations:
+        err.print(f"[red]{len(violations)} violation(s)[/red]")
+        raise typer.Exit(EXIT_VIOLATIONS)
+    err.print("plan is valid")
+
+
+@cli.command()
+def generate(
+    staff: Annotated[int, typer.Option(help="Named pool size")] = 500,
+    trials: Annotated[int, typer.Option(help="Number of trials")] = 30,
+    months: Annotated[int, typer.Option(help="Horizon length")] = 36,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 7,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output")] = None,
+) -> None:
+    """Generate a realistic synthetic portfolio problem."""
+    from models.generate import generate as make
+
+    _write(make(staff=staff, trials=trials, months=months, seed=seed).model_dump_json(indent=1), output)
+
+
+@cli.command("import-psplib")
+def import_psplib(
+    file: Annotated[Path, typer.Argument(help="PSPLIB .sm file")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output")] = None,
+) -> None:
+    """Convert a PSPLIB single-mode instance into a problem (objective: makespan)."""
+    from models.psplib import load_sm
+
+    try:
+        problem = load_sm(file)
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]{file}: {exc}[/red]", markup=False)
+        raise typer.Exit(EXIT_INVALID) from None
+    _write(json.dumps(problem.model_dump(mode="json", exclude_defaults=True), indent=1), output)
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()
