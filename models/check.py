@@ -15,6 +15,18 @@ trial costs and coverage) is recomputed and, where the plan reports it, compared
 role or service, a month that is not ``YYYY-MM``) is reported once and then left out
 of every total, so one mistake yields one violation rather than a cascade.
 
+Rule codes (``Violation.rule``)
+    trials: ``missing_trial``, ``duplicate``, ``unknown_reference``, ``mandatory``,
+    ``optional_excluded``, ``option``, ``schedule`` (start missing, or end != start +
+    duration - 1), ``horizon``, ``window``, ``deadline`` (only objective ``cost``, mandatory
+    trials), ``predecessor``; assignments: ``unknown_reference``, ``assignment_range``,
+    ``horizon``, ``trial_inactive``, ``role_match``, ``skill_match``, ``region_match``,
+    ``availability``, ``leave``; per person and month: ``staff_capacity``,
+    ``max_concurrent_trials``; demand: ``over_assignment``, ``flex_limit``,
+    ``demand_coverage``; ``service_capacity``; ``budget_year``, ``budget_total``;
+    re-planning: ``pin``, ``frozen``; reports: ``report_mismatch`` (and ``duplicate`` /
+    ``unknown_reference`` for repeated or foreign role-, service- or budget-lines).
+
 Conventions the contract leaves open, fixed here so they are checked consistently:
 
 * A running trial must be active inside the horizon (start index >= 0 and end index
@@ -40,6 +52,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from models.plan import Assignment, Plan, RoleMonth, ServiceMonth, TrialCost, TrialCoverage, TrialPlan
 from models.problem import ExecutionOption, Problem, Stage, Staff, Trial, is_month, month_at
@@ -47,6 +60,8 @@ from models.problem import ExecutionOption, Problem, Stage, Staff, Trial, is_mon
 FAILED_STATUSES = frozenset({"infeasible", "no_solution", "error"})
 REPORT_REL_TOL = 1e-6
 REPORT_ABS_TOL = 1e-3
+
+_Entry = TypeVar("_Entry", RoleMonth, ServiceMonth)
 
 
 @dataclass(frozen=True)
@@ -66,8 +81,9 @@ class Recomputed:
     """Every number a plan reports, recomputed from the plan's decisions.
 
     Month keys are indices from ``horizon.start`` (see :meth:`Problem.month`). Role and
-    service maps cover horizon months with a non-zero value (capacity: every horizon
-    month); trial maps cover every trial listed in the plan that the problem knows.
+    service maps cover horizon months with a non-zero value (capacities: every horizon
+    month of every role and service); trial maps cover every trial listed in the plan
+    that the problem knows.
     """
 
     role_demand: dict[tuple[str, int], float] = field(default_factory=dict)
@@ -76,6 +92,7 @@ class Recomputed:
     role_flex: dict[tuple[str, int], float] = field(default_factory=dict)
     role_shortfall: dict[tuple[str, int], float] = field(default_factory=dict)
     service_used: dict[tuple[str, int], float] = field(default_factory=dict)
+    service_capacity: dict[tuple[str, int], float] = field(default_factory=dict)
     spend_by_year: dict[str, float] = field(default_factory=dict)
     trial_end: dict[str, int] = field(default_factory=dict)
     trial_months_late: dict[str, int] = field(default_factory=dict)
@@ -107,6 +124,20 @@ class _Block:
     start: int
     end: int
     fte: float
+
+
+@dataclass
+class _Required:
+    """FTE a person must keep on a trial and role in months first..last (a pin or a frozen month)."""
+
+    rule: str
+    staff: str
+    trial: str
+    role: str
+    first: int
+    last: int
+    fte: float
+    what: str
 
 
 def check_plan(problem: Problem, plan: Plan, tol: float = 1e-6) -> list[Violation]:
@@ -169,6 +200,9 @@ class _Checker:
         self.trial_demand: dict[tuple[str, str, int], float] = defaultdict(float)
         self.named: dict[tuple[str, str, int], float] = defaultdict(float)
         self.trial_total_demand: dict[str, float] = defaultdict(float)
+        # per trial and part ("staff", "flex", "services", "external", "named", "flex_fte"): plain floats
+        # in the loops, turned into TrialCost / TrialCoverage once per trial at the end
+        self.sums: dict[tuple[str, str], float] = defaultdict(float)
         self.labels: dict[int, str] = {}
 
     # -- helpers -------------------------------------------------------------------
@@ -194,12 +228,6 @@ class _Checker:
     def spend(self, index: int, amount: float) -> None:
         year = self.year(index)
         self.out.spend_by_year[year] = self.out.spend_by_year.get(year, 0.0) + amount
-
-    def trial_cost(self, trial: str) -> TrialCost:
-        cost = self.out.trial_cost.get(trial)
-        if cost is None:
-            cost = self.out.trial_cost[trial] = TrialCost()
-        return cost
 
     def in_horizon(self, index: int) -> bool:
         return 0 <= index < self.horizon
@@ -276,7 +304,8 @@ class _Checker:
     def check_dates(self, trial: Trial, schedule: _Schedule) -> None:
         """Horizon, start window, deadline, and the months late the plan reports."""
         if schedule.start < 0 or schedule.end >= self.horizon:
-            self.add("horizon", f"trial {trial.id!r} is active {self.label(schedule.start)}..{self.label(schedule.end)}, "
+            self.add("horizon", f"trial {trial.id!r} is active {self.label(schedule.start)}.."
+                     f"{self.label(schedule.end)}, "
                      f"outside the horizon {self.label(0)}..{self.label(self.horizon - 1)}",
                      trial=trial.id, month=schedule.start if schedule.start < 0 else schedule.end)
         if trial.earliest_start is not None and schedule.start < self.problem.index(trial.earliest_start):
@@ -357,12 +386,12 @@ class _Checker:
     def accumulate_trial_demand(self) -> None:
         """Demand, service use and the option's fixed cost of every scheduled trial, month by month."""
         for trial_id, schedule in self.schedules.items():
-            cost = self.trial_cost(trial_id)
-            fixed = schedule.option.fixed_cost / len(schedule.stages)
-            cost.external += schedule.option.fixed_cost
+            self.sums[(trial_id, "external")] += schedule.option.fixed_cost
+            months = max(1, len(schedule.stages))  # an option without stages (invalid) pays in its start month
+            for offset in range(months):
+                self.spend(schedule.start + offset, schedule.option.fixed_cost / months)
             for offset, stage in enumerate(schedule.stages):
                 month = schedule.start + offset
-                self.spend(month, fixed)
                 for role, fte in stage.demand.items():
                     self.trial_demand[(trial_id, role, month)] += fte
                     self.trial_total_demand[trial_id] += fte
@@ -370,7 +399,7 @@ class _Checker:
                         self.out.role_demand[(role, month)] = self.out.role_demand.get((role, month), 0.0) + fte
                 for service, units in stage.services.items():
                     amount = units * self.unit_cost.get(service, 0.0)
-                    cost.services += amount
+                    self.sums[(trial_id, "services")] += amount
                     self.spend(month, amount)
                     if self.in_horizon(month):
                         key = (service, month)
@@ -385,11 +414,10 @@ class _Checker:
                 continue
             self.blocks.append(block)
             self.check_block(block)
-            staff_cost = self.trial_cost(block.trial)
             monthly = _cost_per_fte(block.staff) * block.fte
+            self.sums[(block.trial, "staff")] += monthly * (block.end - block.start + 1)
             schedule = self.schedules.get(block.trial)
             for month in range(block.start, block.end + 1):
-                staff_cost.staff += monthly
                 self.spend(month, monthly)
                 if self.in_horizon(month):
                     key = (block.role, month)
@@ -413,8 +441,17 @@ class _Checker:
                      f"{assignment.start!r}..{assignment.end!r}, not a month range",
                      trial=assignment.trial, staff=assignment.staff, role=assignment.role)
             return None
-        return _Block(staff, assignment.trial, assignment.role, self.problem.index(assignment.start),
-                      self.problem.index(assignment.end), assignment.fte)
+        start, end = self.problem.index(assignment.start), self.problem.index(assignment.end)
+        if start < 0 or end >= self.horizon:
+            self.add("horizon", f"assignment of {assignment.staff!r} to {assignment.trial!r} runs "
+                     f"{assignment.start}..{assignment.end}, beyond the horizon {self.label(0)}.."
+                     f"{self.label(self.horizon - 1)}; only its horizon months are counted",
+                     trial=assignment.trial, staff=assignment.staff, role=assignment.role,
+                     month=start if start < 0 else end)
+            start, end = max(start, 0), min(end, self.horizon - 1)
+            if start > end:
+                return None
+        return _Block(staff, assignment.trial, assignment.role, start, end, assignment.fte)
 
     def check_block(self, block: _Block) -> None:
         person, trial = block.staff, self.trials[block.trial]
@@ -482,36 +519,37 @@ class _Checker:
 
     def check_pinned_fte(self) -> None:
         """Pinned assignments, and previous assignments in frozen months, are present with at least
-        their FTE for the same person, trial and role in every month they cover."""
+        their FTE for the same person, trial and role in every horizon month they cover."""
         pins = self.problem.pins
-        required: list[tuple[str, tuple[str, str, str], int, int, float, str]] = []
-        for pin in pins.assignments:
-            required.append(("pin", (pin.staff, pin.trial, pin.role), self.problem.index(pin.start),
-                             self.problem.index(pin.end), pin.fte, f"pinned assignment {pin.start}..{pin.end}"))
+        required = [_Required("pin", pin.staff, pin.trial, pin.role, self.problem.index(pin.start),
+                              self.problem.index(pin.end), pin.fte, f"pinned assignment {pin.start}..{pin.end}")
+                    for pin in pins.assignments]
         if pins.frozen_until is not None and pins.previous_plan is not None:
             frozen = self.problem.index(pins.frozen_until)
-            for old in pins.previous_plan.assignments:
-                if is_month(old.start) and is_month(old.end):
-                    required.append(("frozen", (old.staff, old.trial, old.role), self.problem.index(old.start),
-                                     min(self.problem.index(old.end), frozen - 1), old.fte,
-                                     f"previous assignment {old.start}..{old.end} frozen until {pins.frozen_until}"))
+            required += [_Required("frozen", old.staff, old.trial, old.role, self.problem.index(old.start),
+                                   min(self.problem.index(old.end), frozen - 1), old.fte,
+                                   f"previous assignment {old.start}..{old.end} frozen until {pins.frozen_until}")
+                         for old in pins.previous_plan.assignments if is_month(old.start) and is_month(old.end)]
         if not required:
             return
-        needed: dict[tuple[str, str, str, int], float] = {}
-        for _, (staff, trial, role), start, end, _fte, _ in required:
-            for month in range(start, end + 1):
-                needed[(staff, trial, role, month)] = 0.0
+        have: dict[tuple[str, str, str, int], float] = {}
+        for need in required:
+            need.first, need.last = max(need.first, 0), min(need.last, self.horizon - 1)
+            for month in range(need.first, need.last + 1):
+                have[(need.staff, need.trial, need.role, month)] = 0.0
         for block in self.blocks:
             for month in range(block.start, block.end + 1):
                 key = (block.staff.id, block.trial, block.role, month)
-                if key in needed:
-                    needed[key] += block.fte
-        for rule, (staff, trial, role), start, end, fte, what in required:
-            short = next((m for m in range(start, end + 1) if needed[(staff, trial, role, m)] < fte - self.tol), None)
+                if key in have:
+                    have[key] += block.fte
+        for need in required:
+            short = next((m for m in range(need.first, need.last + 1)
+                          if have[(need.staff, need.trial, need.role, m)] < need.fte - self.tol), None)
             if short is not None:
-                self.add(rule, f"{what}: {staff!r} has {needed[(staff, trial, role, short)]:.4g} FTE on {trial!r} "
-                         f"as {role!r} in {self.label(short)}, needs {fte:.4g}",
-                         trial=trial, staff=staff, role=role, month=short)
+                self.add(need.rule, f"{need.what}: {need.staff!r} has "
+                         f"{have[(need.staff, need.trial, need.role, short)]:.4g} FTE on {need.trial!r} as "
+                         f"{need.role!r} in {self.label(short)}, needs {need.fte:.4g}",
+                         trial=need.trial, staff=need.staff, role=need.role, month=short)
 
     def compute_capacity(self) -> None:
         """FTE of people whose primary role it is and who are available (window, no leave)."""
@@ -528,10 +566,9 @@ class _Checker:
                     key = (person.role, month)
                     self.out.role_capacity[key] = self.out.role_capacity.get(key, 0.0) + person.fte
 
-    def reported_entries(self, entries: list[RoleMonth] | list[ServiceMonth], known: set[str],
-                         what: str) -> dict[tuple[str, int], RoleMonth | ServiceMonth]:
+    def reported_entries(self, entries: list[_Entry], known: set[str], what: str) -> dict[tuple[str, int], _Entry]:
         """Reported role- or service-months by (id, month index); bad or repeated entries reported."""
-        found: dict[tuple[str, int], RoleMonth | ServiceMonth] = {}
+        found: dict[tuple[str, int], _Entry] = {}
         for entry in entries:
             name = entry.role if isinstance(entry, RoleMonth) else entry.service
             role = name if isinstance(entry, RoleMonth) else None
@@ -549,7 +586,6 @@ class _Checker:
         """Flex limits, demand coverage, and the role-month report."""
         reported = self.reported_entries(self.plan.role_months, self.roles, "role_months")
         for (role, month), entry in reported.items():
-            assert isinstance(entry, RoleMonth)
             self.out.role_flex[(role, month)] = entry.flex
             limit = self.flex_max.get(role, 0.0)
             if entry.flex < -self.tol or self.over(entry.flex, limit):
@@ -562,8 +598,7 @@ class _Checker:
         for (trial, role, month), demand in self.trial_demand.items():
             named = min(demand, self.named.get((trial, role, month), 0.0))
             covered[(role, month)] += named
-            coverage = self.out.trial_coverage.setdefault(trial, TrialCoverage())
-            coverage.named += named
+            self.sums[(trial, "named")] += named
             if demand - named > 0:
                 uncovered[(role, month)].append((trial, demand - named))
         shortfall_allowed = self.problem.objective.weights.shortfall is not None
@@ -592,10 +627,10 @@ class _Checker:
         rate = self.flex_rate.get(key[0], 0.0)
         used = min(flex, total)
         for trial, share in shares:
-            self.trial_cost(trial).flex += flex * rate * share / total
-            self.out.trial_coverage[trial].flex += used * share / total
+            self.sums[(trial, "flex")] += flex * rate * share / total
+            self.sums[(trial, "flex_fte")] += used * share / total
 
-    def check_role_report(self, reported: dict[tuple[str, int], RoleMonth | ServiceMonth]) -> None:
+    def check_role_report(self, reported: dict[tuple[str, int], RoleMonth]) -> None:
         out = self.out
         for key in sorted(set(reported) | {k for k, v in out.role_demand.items() if abs(v) > self.tol}
                           | {k for k, v in out.role_assigned.items() if abs(v) > self.tol}):
@@ -606,7 +641,6 @@ class _Checker:
                          f"demand {out.role_demand.get(key, 0.0):.4g} and assigned "
                          f"{out.role_assigned.get(key, 0.0):.4g}", role=role, month=month)
                 continue
-            assert isinstance(entry, RoleMonth)
             capacity = out.role_capacity.get(key, 0.0)
             assigned = out.role_assigned.get(key, 0.0)
             expected = {
@@ -621,19 +655,20 @@ class _Checker:
                     self.add("report_mismatch", f"role_months {role!r} {entry.month}: {name} reported "
                              f"{getattr(entry, name):.6g}, recomputed {value:.6g}", role=role, month=month)
 
-    def service_capacity(self, capacity: float | list[float], month: int) -> float:
-        if isinstance(capacity, list):
-            return capacity[month] if month < len(capacity) else 0.0
-        return capacity
-
     def check_services(self) -> None:
         """Units used per service and month within capacity; the service-month report."""
         services = {s.id: s for s in self.problem.services}
+        for service in self.problem.services:
+            for month in range(self.horizon):
+                capacity = service.capacity
+                if isinstance(capacity, list):
+                    capacity = capacity[month] if month < len(capacity) else 0.0
+                self.out.service_capacity[(service.id, month)] = capacity
         reported = self.reported_entries(self.plan.service_months, set(services), "service_months")
         for key in sorted(set(reported) | {k for k, v in self.out.service_used.items() if k[0] in services}):
             name, month = key
             used = self.out.service_used.get(key, 0.0)
-            capacity = self.service_capacity(services[name].capacity, month)
+            capacity = self.out.service_capacity[key]
             if self.over(used, capacity):
                 self.add("service_capacity", f"service {name!r} uses {used:.4g} units in {self.label(month)}, "
                          f"capacity {capacity:.4g}", month=month)
@@ -643,7 +678,6 @@ class _Checker:
                     self.add("report_mismatch", f"no service_months entry for {name!r} in {self.label(month)}, "
                              f"which uses {used:.4g} units", month=month)
                 continue
-            assert isinstance(entry, ServiceMonth)
             for what, reported_value, value in (("used", entry.used, used), ("capacity", entry.capacity, capacity)):
                 if not _close(reported_value, value):
                     self.add("report_mismatch", f"service_months {name!r} {entry.month}: {what} reported "
@@ -691,9 +725,13 @@ class _Checker:
             if not _close(entry.cost, entry.cost_split.total):
                 self.add("report_mismatch", f"trial {trial_id!r} reports cost {entry.cost:.2f} but its split sums "
                          f"to {entry.cost_split.total:.2f}", **where)
-            cost = self.out.trial_cost.setdefault(trial_id, TrialCost())
-            coverage = self.out.trial_coverage.setdefault(trial_id, TrialCoverage())
-            coverage.uncovered = self.trial_total_demand.get(trial_id, 0.0) - coverage.named - coverage.flex
+            sums = {part: self.sums.get((trial_id, part), 0.0)
+                    for part in ("staff", "flex", "services", "external", "named", "flex_fte")}
+            cost = self.out.trial_cost[trial_id] = TrialCost(
+                staff=sums["staff"], flex=sums["flex"], services=sums["services"], external=sums["external"])
+            coverage = self.out.trial_coverage[trial_id] = TrialCoverage(
+                named=sums["named"], flex=sums["flex_fte"],
+                uncovered=self.trial_total_demand.get(trial_id, 0.0) - sums["named"] - sums["flex_fte"])
             for part in ("staff", "flex", "services", "external"):
                 if not _close(getattr(entry.cost_split, part), getattr(cost, part)):
                     self.add("report_mismatch", f"trial {trial_id!r} {part} cost reported "

@@ -1,0 +1,657 @@
+"""The independent plan checker (SPEC §4) against hand-made problems and plans.
+
+One tiny problem (4 months across a year boundary, 5 people, 3 trials, 1 service, flex
+for one role) and one valid plan written by hand, with every reported number worked
+out by hand (see ``BASE_PLAN``). Each rule is then broken by a minimal change to the
+plan's *decisions*; :func:`consistent` rewrites the plan's reported numbers from the
+checker's recomputation so that only the rule under test can fire. That recomputation
+is itself pinned by :func:`test_recomputation_matches_the_hand_computed_reports`.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from models.check import Violation, check_plan, recompute
+from models.plan import Plan, RoleMonth, ServiceMonth, TrialCost, TrialCoverage, YearSpend
+from models.problem import Problem
+
+# Months: index 0 = 2026-11, 1 = 2026-12, 2 = 2027-01, 3 = 2027-02.
+BASE_PROBLEM: dict[str, Any] = {
+    "name": "checker-fixture",
+    "horizon": {"start": "2026-11", "months": 4},
+    "roles": ["CRA", "DM"],
+    "regional_roles": ["CRA"],
+    "staff": [
+        {"id": "ana", "role": "CRA", "region": "EU", "fte": 1.0, "monthly_cost": 1000,
+         "max_concurrent_trials": 1},
+        {"id": "ben", "role": "DM", "secondary_roles": ["CRA"], "region": "NA", "skills": ["DMX"],
+         "fte": 0.5, "monthly_cost": 600, "leave": ["2027-01"]},
+        {"id": "cy", "role": "CRA", "region": "EU", "fte": 1.0, "monthly_cost": 800, "available_from": "2026-12"},
+        {"id": "dee", "role": "CRA", "region": "NA", "skills": ["DMX"], "fte": 1.0, "monthly_cost": 900},
+        {"id": "eve", "role": "DM", "region": "EU", "fte": 1.0, "monthly_cost": 700},
+    ],
+    "services": [{"id": "lab", "kind": "central_lab", "capacity": 10, "unit_cost": 5}],
+    "flex": [{"role": "DM", "monthly_rate": 2000, "max_fte": 0.5}],
+    "trials": [
+        {
+            "id": "T1", "mandatory": True, "regions": ["EU"], "required_skills": {"DM": ["DMX"]},
+            "earliest_start": "2026-11", "latest_start": "2026-12", "deadline": "2027-01",
+            "options": [
+                {"id": "std", "fixed_cost": 300, "stages": [
+                    {"months": 2, "demand": {"CRA": 0.5, "DM": 0.5}, "services": {"lab": 4}},
+                    {"months": 1, "demand": {"DM": 0.5}}]},
+                {"id": "dct", "fixed_cost": 300, "stages": [
+                    {"months": 2, "demand": {"CRA": 0.5, "DM": 0.5}, "services": {"lab": 8}},
+                    {"months": 1, "demand": {"DM": 0.5}}]},
+                {"id": "premium", "fixed_cost": 1200, "stages": [
+                    {"months": 2, "demand": {"CRA": 0.5, "DM": 0.5}, "services": {"lab": 4}},
+                    {"months": 1, "demand": {"DM": 0.5}}]},
+            ],
+        },
+        {
+            "id": "T2", "mandatory": True, "earliest_start": "2026-12", "latest_start": "2026-12",
+            "options": [{"id": "std", "stages": [{"months": 2, "demand": {"CRA": 0.5}, "services": {"lab": 3}}]}],
+        },
+        {
+            "id": "T3", "predecessors": [{"trial": "T1", "lag": 0}],
+            "options": [
+                {"id": "std", "stages": [{"months": 1}]},
+                {"id": "fso", "fixed_cost": 5000, "stages": [{"months": 1}]},
+            ],
+        },
+    ],
+    "budget": {"per_year": {"2026": 3400}, "total": 6000},
+}
+
+
+def _role_month(role: str, month: str, capacity: float, demand: float, assigned: float, flex: float,
+                utilisation: float) -> dict[str, Any]:
+    return {"role": role, "month": month, "capacity": capacity, "demand": demand, "assigned": assigned,
+            "flex": flex, "shortfall": 0.0, "utilisation": utilisation}
+
+
+# Worked by hand. Staff cost: ana 0.5 * 1000 = 500/month; ben 0.5 FTE of a 0.5-FTE person
+# at 600 = 600/month; cy 0.5 * 800 = 400/month. Flex DM 2027-01: 0.5 * 2000 = 1000. Lab 5/unit:
+# T1 4 units in 2026-11..12 (20/month), T2 3 units in 2026-12..2027-01 (15/month). T1 fixed
+# 300 over 3 months = 100/month. 2026: 1000 + 1200 + 400 + 40 + 15 + 200 = 2855;
+# 2027: 400 + 1000 + 15 + 100 = 1515; total 4370.
+BASE_PLAN: dict[str, Any] = {
+    "status": "optimal",
+    "trials": [
+        {"id": "T1", "run": True, "option": "std", "start": "2026-11", "end": "2027-01", "months_late": 0,
+         "cost": 3540, "cost_split": {"staff": 2200, "flex": 1000, "services": 40, "external": 300},
+         "coverage": {"named": 2.0, "flex": 0.5, "uncovered": 0.0}},
+        {"id": "T2", "run": True, "option": "std", "start": "2026-12", "end": "2027-01", "months_late": 0,
+         "cost": 830, "cost_split": {"staff": 800, "services": 30},
+         "coverage": {"named": 1.0, "flex": 0.0, "uncovered": 0.0}},
+        {"id": "T3", "run": False},
+    ],
+    "assignments": [
+        {"staff": "ana", "trial": "T1", "role": "CRA", "start": "2026-11", "end": "2026-12", "fte": 0.5},
+        {"staff": "ben", "trial": "T1", "role": "DM", "start": "2026-11", "end": "2026-12", "fte": 0.5},
+        {"staff": "cy", "trial": "T2", "role": "CRA", "start": "2026-12", "end": "2027-01", "fte": 0.5},
+    ],
+    "role_months": [
+        _role_month("CRA", "2026-11", 2.0, 0.5, 0.5, 0.0, 0.25),
+        _role_month("CRA", "2026-12", 3.0, 1.0, 1.0, 0.0, 1 / 3),
+        _role_month("CRA", "2027-01", 3.0, 0.5, 0.5, 0.0, 1 / 6),
+        _role_month("CRA", "2027-02", 3.0, 0.0, 0.0, 0.0, 0.0),
+        _role_month("DM", "2026-11", 1.5, 0.5, 0.5, 0.0, 1 / 3),
+        _role_month("DM", "2026-12", 1.5, 0.5, 0.5, 0.0, 1 / 3),
+        _role_month("DM", "2027-01", 1.0, 0.5, 0.0, 0.5, 0.0),
+        _role_month("DM", "2027-02", 1.5, 0.0, 0.0, 0.0, 0.0),
+    ],
+    "service_months": [
+        {"service": "lab", "month": "2026-11", "used": 4, "capacity": 10},
+        {"service": "lab", "month": "2026-12", "used": 7, "capacity": 10},
+        {"service": "lab", "month": "2027-01", "used": 3, "capacity": 10},
+        {"service": "lab", "month": "2027-02", "used": 0, "capacity": 10},
+    ],
+    "budget": {"per_year": [{"year": "2026", "spend": 2855, "budget": 3400}, {"year": "2027", "spend": 1515}],
+               "total": 4370, "total_budget": 6000},
+}
+
+
+def problem_of(data: dict[str, Any] | None = None) -> Problem:
+    return Problem.model_validate(data if data is not None else BASE_PROBLEM)
+
+
+def plan_of(data: dict[str, Any] | None = None) -> Plan:
+    return Plan.model_validate(data if data is not None else BASE_PLAN)
+
+
+def codes(violations: list[Violation]) -> set[str]:
+    return {v.rule for v in violations}
+
+
+def consistent(problem: Problem, plan: Plan) -> Plan:
+    """The plan with every reported number (ends, months late, costs, coverage, role- and
+    service-months, budget) rewritten from the checker's recomputation; decisions untouched."""
+    out = recompute(problem, plan)
+    plan = plan.model_copy(deep=True)
+    for trial in plan.trials:
+        if trial.id in out.trial_end:
+            trial.end = problem.month(out.trial_end[trial.id])
+        trial.months_late = out.trial_months_late.get(trial.id, 0)
+        trial.cost_split = out.trial_cost.get(trial.id, TrialCost())
+        trial.cost = trial.cost_split.total
+        trial.coverage = out.trial_coverage.get(trial.id, TrialCoverage())
+    flex = {(rm.role, rm.month): rm.flex for rm in plan.role_months}
+    plan.role_months = []
+    for role in problem.roles:
+        for index in range(problem.horizon.months):
+            key = (role, index)
+            capacity, assigned = out.role_capacity.get(key, 0.0), out.role_assigned.get(key, 0.0)
+            plan.role_months.append(RoleMonth(
+                role=role, month=problem.month(index), capacity=capacity, demand=out.role_demand.get(key, 0.0),
+                assigned=assigned, flex=flex.get((role, problem.month(index)), 0.0),
+                shortfall=out.role_shortfall.get(key, 0.0), utilisation=assigned / capacity if capacity else 0.0))
+    plan.service_months = [
+        ServiceMonth(service=service.id, month=problem.month(index), capacity=out.service_capacity[(service.id, index)],
+                     used=out.service_used.get((service.id, index), 0.0))
+        for service in problem.services for index in range(problem.horizon.months)]
+    plan.budget.per_year = [YearSpend(year=year, spend=spend, budget=problem.budget.per_year.get(year))
+                            for year, spend in sorted(out.spend_by_year.items())]
+    plan.budget.total = out.total_spend
+    plan.budget.total_budget = problem.budget.total
+    return plan
+
+
+def mutated(change: Callable[[dict[str, Any]], None], problem: Problem | None = None) -> Plan:
+    """The base plan after ``change`` to its decisions, its reports made consistent again."""
+    data = copy.deepcopy(BASE_PLAN)
+    change(data)
+    problem = problem or problem_of()
+    return consistent(problem, plan_of(data))
+
+
+def trial_entry(data: dict[str, Any], trial: str) -> dict[str, Any]:
+    return next(t for t in data["trials"] if t["id"] == trial)
+
+
+def assignment(data: dict[str, Any], staff: str) -> dict[str, Any]:
+    return next(a for a in data["assignments"] if a["staff"] == staff)
+
+
+def role_month(data: dict[str, Any], role: str, month: str) -> dict[str, Any]:
+    return next(rm for rm in data["role_months"] if rm["role"] == role and rm["month"] == month)
+
+
+def problem_with(change: Callable[[dict[str, Any]], None]) -> Problem:
+    data = copy.deepcopy(BASE_PROBLEM)
+    change(data)
+    return problem_of(data)
+
+
+# -- the valid plan --------------------------------------------------------------------
+
+
+def test_hand_written_valid_plan_has_no_violations() -> None:
+    assert check_plan(problem_of(), plan_of()) == []
+
+
+def test_recomputation_matches_the_hand_computed_reports() -> None:
+    """``consistent`` (used by every mutation below) leaves the hand-written plan unchanged."""
+    problem, plan = problem_of(), plan_of()
+    assert_same_numbers(consistent(problem, plan), plan)
+
+
+def flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        return {k: v for key, sub in value.items() for k, v in flat(sub, f"{prefix}.{key}").items()}
+    if isinstance(value, list):
+        return {k: v for i, sub in enumerate(value) for k, v in flat(sub, f"{prefix}[{i}]").items()}
+    return {prefix: value}
+
+
+def assert_same_numbers(a: Plan, b: Plan) -> None:
+    """Field by field, floats to 1e-9 (the hand-written plan has 1/3 and friends)."""
+    fa, fb = flat(a.model_dump()), flat(b.model_dump())
+    assert fa.keys() == fb.keys()
+    for key in fa:
+        if isinstance(fa[key], float) or isinstance(fb[key], float):
+            assert fa[key] == pytest.approx(fb[key], abs=1e-9), key
+        else:
+            assert fa[key] == fb[key], key
+
+
+def only(rule: str, violations: list[Violation]) -> None:
+    """The plan breaks exactly this rule (possibly in several places) and nothing else."""
+    assert violations, f"expected a {rule!r} violation, got none"
+    assert codes(violations) == {rule}, [f"{v.rule}: {v.message}" for v in violations]
+
+
+def check(plan: Plan, problem: Problem | None = None) -> list[Violation]:
+    return check_plan(problem or problem_of(), plan)
+
+
+def run_trial(data: dict[str, Any], trial: str, option: str | None, start: str | None) -> None:
+    entry = trial_entry(data, trial)
+    entry.update(run=True, option=option, start=start, end=start)
+
+
+def drop_trial(data: dict[str, Any], trial: str) -> None:
+    trial_entry(data, trial).update(run=False, option=None, start=None, end=None)
+    data["assignments"] = [a for a in data["assignments"] if a["trial"] != trial]
+
+
+# -- staff: availability, leave, capacity, concurrency ----------------------------------
+
+
+def test_person_on_leave_cannot_be_assigned() -> None:
+    def change(data: dict[str, Any]) -> None:
+        assignment(data, "ben")["end"] = "2027-01"  # ben is on leave in 2027-01
+        role_month(data, "DM", "2027-01")["flex"] = 0.0
+    violations = check(mutated(change))
+    only("leave", violations)
+    assert violations[0] == Violation("leave", violations[0].message, trial="T1", staff="ben", role="DM",
+                                      month="2027-01")
+
+
+def test_person_cannot_work_before_their_availability() -> None:
+    only("availability", check(mutated(lambda d: assignment(d, "ana").update(staff="cy"))))
+
+
+def test_person_cannot_work_after_their_availability() -> None:
+    problem = problem_with(lambda p: p["staff"][2].update(available_to="2026-12"))
+    only("availability", check(mutated(lambda d: None, problem), problem))
+
+
+def test_person_cannot_work_more_than_their_fte_in_a_month() -> None:
+    def change(data: dict[str, Any]) -> None:
+        assignment(data, "cy")["start"] = "2027-01"
+        data["assignments"].append(
+            {"staff": "ben", "trial": "T2", "role": "CRA", "start": "2026-12", "end": "2026-12", "fte": 0.5})
+    only("staff_capacity", check(mutated(change)))
+
+
+def test_person_cannot_work_on_more_trials_at_once_than_allowed() -> None:
+    def change(data: dict[str, Any]) -> None:
+        assignment(data, "cy")["start"] = "2027-01"
+        data["assignments"].append(
+            {"staff": "ana", "trial": "T2", "role": "CRA", "start": "2026-12", "end": "2026-12", "fte": 0.5})
+    only("max_concurrent_trials", check(mutated(change)))
+
+
+# -- role, skills, region ---------------------------------------------------------------
+
+
+def test_person_serves_only_their_primary_or_a_secondary_role() -> None:
+    only("role_match", check(mutated(lambda d: assignment(d, "ben").update(staff="dee"))))
+
+
+def test_person_may_serve_a_secondary_role() -> None:
+    def change(data: dict[str, Any]) -> None:
+        assignment(data, "ben").update(staff="eve")
+        assignment(data, "cy").update(staff="ben", end="2026-12")
+        data["assignments"].append(
+            {"staff": "cy", "trial": "T2", "role": "CRA", "start": "2027-01", "end": "2027-01", "fte": 0.5})
+    problem = problem_with(lambda p: p["trials"][0].update(required_skills={}))
+    assert check(mutated(change, problem), problem) == []
+
+
+def test_person_must_hold_every_skill_the_trial_requires_of_the_role() -> None:
+    only("skill_match", check(mutated(lambda d: assignment(d, "ben").update(staff="eve"))))
+
+
+def test_regional_role_is_staffed_from_the_trial_regions() -> None:
+    only("region_match", check(mutated(lambda d: assignment(d, "ana").update(staff="dee"))))
+
+
+def test_region_does_not_bind_when_the_trial_lists_no_regions() -> None:
+    assert check(mutated(lambda d: assignment(d, "cy").update(staff="dee"))) == []
+
+
+# -- demand, flex, shortfall ------------------------------------------------------------
+
+
+def test_named_fte_cannot_exceed_the_trial_demand() -> None:
+    only("over_assignment", check(mutated(lambda d: assignment(d, "ana").update(fte=0.75))))
+
+
+def test_demand_must_be_covered_when_shortfall_has_no_price() -> None:
+    violations = check(mutated(lambda d: d["assignments"].remove(assignment(d, "ben"))))
+    only("demand_coverage", violations)
+    assert [(v.role, v.month) for v in violations] == [("DM", "2026-11"), ("DM", "2026-12")]
+
+
+def test_shortfall_is_allowed_when_it_has_a_price() -> None:
+    problem = problem_with(lambda p: p.setdefault("objective", {}).update(weights={"shortfall": 100.0}))
+    plan = mutated(lambda d: d["assignments"].remove(assignment(d, "ben")), problem)
+    assert check(plan, problem) == []
+    assert [rm.shortfall for rm in plan.role_months if rm.role == "DM"] == [0.5, 0.5, 0.0, 0.0]
+
+
+def test_flex_cannot_exceed_the_demand_left_after_named_staff() -> None:
+    only("demand_coverage", check(mutated(lambda d: role_month(d, "DM", "2026-12").update(flex=0.25))))
+
+
+def test_flex_is_limited_to_its_max_fte() -> None:
+    problem = problem_with(lambda p: p["flex"][0].update(max_fte=0.25))
+    only("flex_limit", check(plan_of(), problem))
+
+
+def test_role_without_flex_entry_has_no_flex() -> None:
+    def change(data: dict[str, Any]) -> None:
+        assignment(data, "ana")["end"] = "2026-11"
+        role_month(data, "CRA", "2026-12")["flex"] = 0.5
+    only("flex_limit", check(mutated(change)))
+
+
+# -- services and budget ----------------------------------------------------------------
+
+
+def test_service_use_cannot_exceed_its_capacity() -> None:
+    only("service_capacity", check(mutated(lambda d: trial_entry(d, "T1").update(option="dct"))))
+
+
+def test_service_capacity_may_vary_by_month() -> None:
+    problem = problem_with(lambda p: p["services"][0].update(capacity=[10, 6, 10, 10]))
+    violations = check(consistent(problem, plan_of()), problem)
+    only("service_capacity", violations)
+    assert violations[0].month == "2026-12"
+
+
+def test_spend_in_a_calendar_year_cannot_exceed_its_budget() -> None:
+    violations = check(mutated(lambda d: trial_entry(d, "T1").update(option="premium")))
+    only("budget_year", violations)
+    assert "2026" in violations[0].message
+
+
+def test_total_spend_cannot_exceed_the_total_budget() -> None:
+    only("budget_total", check(mutated(lambda d: run_trial(d, "T3", "fso", "2027-02"))))
+
+
+# -- trials: running, options, schedule -------------------------------------------------
+
+
+def test_mandatory_trial_must_run() -> None:
+    only("mandatory", check(mutated(lambda d: drop_trial(d, "T2"))))
+
+
+def test_optional_trial_may_run_under_the_value_objective() -> None:
+    assert check(mutated(lambda d: run_trial(d, "T3", "std", "2027-02"))) == []
+
+
+def test_optional_trials_do_not_run_under_the_cost_objective() -> None:
+    problem = problem_with(lambda p: p.update(objective={"kind": "cost"}))
+    only("optional_excluded", check(mutated(lambda d: run_trial(d, "T3", "std", "2027-02"), problem), problem))
+
+
+def test_running_trial_uses_one_of_its_options() -> None:
+    only("option", check(mutated(lambda d: run_trial(d, "T3", "fast-track", "2027-02"))))
+
+
+def test_trial_ends_at_start_plus_duration_minus_one() -> None:
+    data = copy.deepcopy(BASE_PLAN)
+    trial_entry(data, "T1")["end"] = "2027-02"
+    only("schedule", check(plan_of(data)))
+
+
+def test_running_trial_has_a_start() -> None:
+    only("schedule", check(mutated(lambda d: run_trial(d, "T3", "std", None))))
+
+
+def test_trial_lies_inside_the_horizon() -> None:
+    only("horizon", check(mutated(lambda d: run_trial(d, "T3", "std", "2027-03"))))
+
+
+def test_trial_starts_no_later_than_its_latest_start() -> None:
+    def change(data: dict[str, Any]) -> None:
+        trial_entry(data, "T2")["start"] = "2027-01"
+        assignment(data, "cy").update(start="2027-01", end="2027-02")
+    only("window", check(mutated(change)))
+
+
+def test_successor_starts_after_the_predecessor_ends() -> None:
+    only("predecessor", check(mutated(lambda d: run_trial(d, "T3", "std", "2027-01"))))
+
+
+def test_successor_waits_the_lag_after_the_predecessor() -> None:
+    problem = problem_with(lambda p: p["trials"][2]["predecessors"][0].update(lag=1))
+    only("predecessor", check(mutated(lambda d: run_trial(d, "T3", "std", "2027-02"), problem), problem))
+
+
+def test_successor_cannot_run_without_its_predecessor() -> None:
+    problem = problem_with(lambda p: p["trials"][0].update(mandatory=False))
+
+    def change(data: dict[str, Any]) -> None:
+        drop_trial(data, "T1")
+        role_month(data, "DM", "2027-01")["flex"] = 0.0
+        run_trial(data, "T3", "std", "2027-02")
+    only("predecessor", check(mutated(change, problem), problem))
+
+
+def test_lateness_is_allowed_and_reported_under_the_value_objective() -> None:
+    problem = problem_with(lambda p: p["trials"][0].update(deadline="2026-12"))
+    plan = consistent(problem, plan_of())
+    assert trial_entry(plan.model_dump(), "T1")["months_late"] == 1
+    assert check(plan, problem) == []
+    assert codes(check(plan_of(), problem)) == {"report_mismatch"}  # months_late 0 is now wrong
+
+
+def test_mandatory_trial_is_on_time_under_the_cost_objective() -> None:
+    problem = problem_with(lambda p: (p["trials"][0].update(deadline="2026-12"), p.update(objective={"kind": "cost"})))
+    only("deadline", check(consistent(problem, plan_of()), problem))
+
+
+def test_every_problem_trial_is_in_the_plan() -> None:
+    data = copy.deepcopy(BASE_PLAN)
+    data["trials"].pop()
+    only("missing_trial", check(plan_of(data)))
+
+
+def test_a_trial_is_listed_only_once() -> None:
+    data = copy.deepcopy(BASE_PLAN)
+    data["trials"].append({"id": "T3", "run": False})
+    only("duplicate", check(plan_of(data)))
+
+
+# -- assignments: references and months -------------------------------------------------
+
+
+@pytest.mark.parametrize("field, value", [("staff", "zed"), ("trial", "T9"), ("role", "PM")])
+def test_assignment_refers_to_known_staff_trials_and_roles(field: str, value: str) -> None:
+    data = copy.deepcopy(BASE_PLAN)
+    data["assignments"].append({"staff": "dee", "trial": "T2", "role": "CRA", "start": "2026-12",
+                                "end": "2026-12", "fte": 0.1} | {field: value})
+    only("unknown_reference", check(plan_of(data)))
+
+
+def test_plan_lists_only_problem_trials() -> None:
+    data = copy.deepcopy(BASE_PLAN)
+    data["trials"].append({"id": "T9", "run": False})
+    only("unknown_reference", check(plan_of(data)))
+
+
+def test_assignment_lies_inside_the_trial_active_months() -> None:
+    only("trial_inactive", check(mutated(lambda d: assignment(d, "cy").update(end="2027-02"))))
+
+
+def test_assignment_to_a_trial_that_does_not_run() -> None:
+    only("trial_inactive", check(mutated(lambda d: d["assignments"].append(
+        {"staff": "dee", "trial": "T3", "role": "CRA", "start": "2027-02", "end": "2027-02", "fte": 0.5}))))
+
+
+def test_assignment_lies_inside_the_horizon() -> None:
+    data = copy.deepcopy(BASE_PLAN)
+    assignment(data, "ana")["start"] = "2026-10"  # the horizon starts 2026-11; the rest is as before
+    violations = check(plan_of(data))
+    only("horizon", violations)
+    assert (violations[0].staff, violations[0].month) == ("ana", "2026-10")
+
+
+@pytest.mark.parametrize("start, end", [("2027-01", "2026-12"), ("2027-13", "2027-01"), ("Jan", "2027-01")])
+def test_assignment_is_a_month_range(start: str, end: str) -> None:
+    only("assignment_range", check(mutated(lambda d: d["assignments"].append(
+        {"staff": "dee", "trial": "T2", "role": "CRA", "start": start, "end": end, "fte": 0.1}))))
+
+
+# -- pins and frozen months -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pin", [
+    {"trial": "T2", "start": "2027-01"},
+    {"trial": "T1", "option": "dct"},
+    {"trial": "T3", "run": True},
+], ids=["start", "option", "run"])
+def test_pinned_trial_keeps_its_pinned_decision(pin: dict[str, Any]) -> None:
+    problem = problem_with(lambda p: p.update(pins={"trials": [pin]}))
+    only("pin", check(plan_of(), problem))
+
+
+def test_satisfied_pins_are_no_violation() -> None:
+    problem = problem_with(lambda p: p.update(pins={
+        "trials": [{"trial": "T1", "run": True, "option": "std", "start": "2026-11"}, {"trial": "T3", "run": False}],
+        "assignments": [{"staff": "ana", "trial": "T1", "role": "CRA", "start": "2026-12", "end": "2026-12",
+                         "fte": 0.5}]}))
+    assert check(plan_of(), problem) == []
+
+
+@pytest.mark.parametrize("pinned", [
+    {"staff": "ana", "trial": "T1", "role": "CRA", "start": "2026-11", "end": "2026-12", "fte": 0.75},
+    {"staff": "ana", "trial": "T1", "role": "CRA", "start": "2026-11", "end": "2027-01", "fte": 0.5},
+    {"staff": "dee", "trial": "T1", "role": "CRA", "start": "2026-11", "end": "2026-11", "fte": 0.5},
+], ids=["more-fte", "longer", "other-person"])
+def test_pinned_assignment_appears_in_the_plan(pinned: dict[str, Any]) -> None:
+    problem = problem_with(lambda p: p.update(pins={"assignments": [pinned]}))
+    only("pin", check(plan_of(), problem))
+
+
+def frozen_problem(change_previous: Callable[[dict[str, Any]], None]) -> Problem:
+    previous = copy.deepcopy(BASE_PLAN)
+    change_previous(previous)
+    return problem_with(lambda p: p.update(pins={"frozen_until": "2027-01", "previous_plan": previous}))
+
+
+def test_replanning_that_keeps_the_frozen_months_is_valid() -> None:
+    def previous(prev: dict[str, Any]) -> None:  # differs from the plan only from 2027-01 on
+        assignment(prev, "cy").update(start="2027-01", end="2027-02", fte=0.9)
+        prev["assignments"].append(
+            {"staff": "cy", "trial": "T2", "role": "CRA", "start": "2026-12", "end": "2026-12", "fte": 0.5})
+        run_trial(prev, "T3", "fso", "2027-02")
+    assert check(plan_of(), frozen_problem(previous)) == []
+
+
+def test_trial_started_before_the_freeze_keeps_option_and_start() -> None:
+    only("frozen", check(plan_of(), frozen_problem(lambda prev: trial_entry(prev, "T2").update(start="2026-11"))))
+
+
+def test_trial_not_started_by_the_freeze_cannot_start_before_it() -> None:
+    only("frozen", check(plan_of(), frozen_problem(lambda prev: trial_entry(prev, "T2").update(start="2027-02"))))
+
+
+def test_previous_assignments_are_kept_before_the_freeze() -> None:
+    problem = frozen_problem(lambda prev: assignment(prev, "ana").update(fte=0.6))
+    violations = check(plan_of(), problem)
+    only("frozen", violations)
+    assert (violations[0].staff, violations[0].month) == ("ana", "2026-11")
+
+
+# -- what the plan reports --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("change", [
+    lambda d: role_month(d, "CRA", "2026-11").update(demand=0.4),
+    lambda d: role_month(d, "DM", "2026-12").update(assigned=1.0),
+    lambda d: role_month(d, "DM", "2026-12").update(capacity=1.0),
+    lambda d: role_month(d, "DM", "2027-01").update(shortfall=0.5),
+    lambda d: role_month(d, "CRA", "2026-11").update(utilisation=0.5),
+    lambda d: d["role_months"].remove(role_month(d, "CRA", "2026-12")),
+    lambda d: d["service_months"][1].update(used=6),
+    lambda d: d["budget"]["per_year"][0].update(spend=2800),
+    lambda d: d["budget"]["per_year"].pop(),
+    lambda d: d["budget"].update(total=4000),
+    lambda d: trial_entry(d, "T1").update(cost=3500),
+    lambda d: trial_entry(d, "T1")["cost_split"].update(staff=2100, flex=1100),
+    lambda d: trial_entry(d, "T1")["coverage"].update(named=2.5, uncovered=-0.5),
+    lambda d: trial_entry(d, "T1").update(months_late=1),
+], ids=["demand", "assigned", "capacity", "shortfall", "utilisation", "missing-role-month", "service-used",
+        "year-spend", "missing-year", "total-spend", "cost-not-sum-of-split", "cost-split", "coverage",
+        "months-late"])
+def test_reported_numbers_match_the_recomputation(change: Callable[[dict[str, Any]], None]) -> None:
+    data = copy.deepcopy(BASE_PLAN)
+    change(data)
+    only("report_mismatch", check(plan_of(data)))
+
+
+def test_reported_numbers_may_carry_rounding_noise() -> None:
+    data = copy.deepcopy(BASE_PLAN)
+    data["budget"]["per_year"][0]["spend"] = 2855.0004
+    role_month(data, "CRA", "2026-12")["utilisation"] = 0.3333
+    assert check(plan_of(data)) == []
+
+
+# -- failed plans -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", ["infeasible", "no_solution", "error"])
+def test_failed_plan_that_claims_nothing_is_not_checked(status: str) -> None:
+    plan = Plan(status=status, trials=[{"id": t, "run": False} for t in ("T1", "T2", "T3")])
+    assert check(plan) == []
+    assert check(Plan(status=status)) == []
+
+
+def test_failed_plan_with_assignments_is_checked() -> None:
+    plan = Plan(status="no_solution", assignments=BASE_PLAN["assignments"])
+    assert {"missing_trial", "trial_inactive"} <= codes(check(plan))
+
+
+def test_feasible_plan_that_runs_nothing_breaks_mandatory() -> None:
+    plan = Plan(status="feasible", trials=[{"id": t, "run": False} for t in ("T1", "T2", "T3")])
+    assert codes(check(consistent(problem_of(), plan))) == {"mandatory"}
+
+
+# -- robustness: dropping named staff only ever uncovers demand --------------------------
+
+
+def test_removing_any_assignments_only_uncovers_demand() -> None:
+    rng = random.Random(7)
+    for _ in range(20):
+        def change(data: dict[str, Any]) -> None:
+            data["assignments"] = [a for a in data["assignments"] if rng.random() < 0.5]
+        assert codes(check(mutated(change))) <= {"demand_coverage"}
+
+
+# -- scale ------------------------------------------------------------------------------
+
+
+def test_checks_a_large_plan_in_linear_time() -> None:
+    """5,000 staff, 300 trials, 36 months, 20,000 assignments: a guard against quadratic loops
+    (a generous bound, not a benchmark)."""
+    rng = random.Random(1)
+    roles = [f"R{i}" for i in range(10)]
+    problem = Problem.model_validate({
+        "horizon": {"start": "2027-01", "months": 36}, "roles": roles, "regional_roles": roles[:3],
+        "flex": [{"role": r, "monthly_rate": 9000, "max_fte": 50} for r in roles],
+        "services": [{"id": "lab", "capacity": 1e6, "unit_cost": 1}],
+        "staff": [{"id": f"s{i}", "role": roles[i % 10], "monthly_cost": 8000, "leave": ["2028-08"],
+                   "max_concurrent_trials": 5} for i in range(5000)],
+        "trials": [{"id": f"t{j}", "regions": ["EU"], "options": [{"id": "o", "fixed_cost": 1e5, "stages": [
+            {"months": 12, "demand": {r: 2.0 for r in roles}, "services": {"lab": 10}},
+            {"months": 12, "demand": {r: 1.0 for r in roles}}]}]} for j in range(300)],
+    })
+    starts = {f"t{j}": rng.randrange(0, 13) for j in range(300)}
+    assignments = []
+    for k in range(20000):
+        trial = f"t{k % 300}"
+        first = starts[trial] + rng.randrange(0, 12)
+        assignments.append({"staff": f"s{k % 5000}", "trial": trial, "role": roles[k % 10],
+                            "start": problem.month(first), "end": problem.month(first + rng.randrange(0, 12)),
+                            "fte": 0.2})
+    plan = Plan.model_validate({
+        "status": "feasible", "assignments": assignments,
+        "trials": [{"id": t, "run": True, "option": "o", "start": problem.month(s), "end": problem.month(s + 23)}
+                   for t, s in starts.items()],
+    })
+    began = time.perf_counter()
+    violations = check_plan(problem, plan)
+    assert time.perf_counter() - began < 10.0
+    assert violations  # the synthetic plan is not feasible; only the time is under test
