@@ -28,11 +28,17 @@ from models.plan import (
     TrialPlan,
     YearSpend,
 )
-from models.portfolio import PortfolioResult, completion_weights, solve_portfolio
+from models.greedy import greedy_staffing
+from models.highs import SolveOutcome
+from models.portfolio import PortfolioResult, Reserve, completion_weights, solve_portfolio
 from models.problem import Problem, ProblemInvalid
 from models.settings import EngineSettings
-from models.staffing import StaffingResult, demand_profile, solve_staffing
+from models.staffing import StaffingModel, StaffingResult, demand_profile, solve_staffing_mip, staffing_cost
 from models.validation import semantic_errors
+
+
+#: Margin added when stage 1's labour prices are recalibrated against a real roster.
+LABOUR_MARGIN = 1.01
 
 
 @dataclass
@@ -65,37 +71,30 @@ def solve(problem: Problem, settings: EngineSettings | None = None) -> Plan:
             timings,
         )
 
-    reserve: dict[tuple[str, int], float] = defaultdict(float)
+    reserve = Reserve()
     bound: float | None = None
     stage1_optimal = True
     solved: _Solved | None = None
     for round_ in range(settings.repair_rounds + 1):
         remaining = deadline - time.perf_counter()
         stage1 = solve_portfolio(inst, settings, max(1.0, remaining * settings.portfolio_share), reserve)
-        timings.append(_timing(f"portfolio[{round_}]", stage1))
+        timings.append(_timing(f"portfolio[{round_}]", stage1.outcome))
         if round_ == 0:
-            bound = stage1.outcome.bound
+            bound = stage1.bound
             stage1_optimal = stage1.outcome.proven_optimal
         if not stage1.outcome.has_solution:
             if stage1.outcome.infeasible and round_ == 0:
                 return _empty("infeasible", "no plan satisfies every rule (portfolio stage proved it)", [], began, timings)
             break
-        remaining = deadline - time.perf_counter()
-        staffing = solve_staffing(inst, settings, stage1.schedule, max(settings.min_staffing_seconds, remaining))
-        timings.append(_timing(f"staffing[{round_}]", staffing))
-        if not staffing.outcome.has_solution:
+        staffing = staff_schedule(inst, settings, stage1.schedule, deadline, timings, round_)
+        if not _repair(inst, stage1, staffing, reserve):
+            solved = _Solved(stage1.schedule, staffing)
             break
-        solved = _Solved(stage1.schedule, staffing)
-        if problem.objective.weights.shortfall is not None or not staffing.shortfall:
-            break
-        for (_, r, mo), v in staffing.shortfall.items():
-            reserve[(r, mo)] += v
-        solved = None
 
     if solved is None:
         return _empty("no_solution", "no fully staffed plan found within the time limit", [], began, timings)
     plan = build_plan(inst, solved.schedule, solved.staffing, timings)
-    plan.best_bound = _bound_in_objective_sense(problem, bound)
+    plan.best_bound = bound
     if plan.best_bound is not None and plan.objective is not None:
         plan.gap = abs(plan.objective - plan.best_bound) / max(1.0, abs(plan.objective))
     within_gap = plan.gap is not None and plan.gap <= settings.mip_gap + 1e-9
@@ -104,14 +103,80 @@ def solve(problem: Problem, settings: EngineSettings | None = None) -> Plan:
     return plan
 
 
-def _bound_in_objective_sense(problem: Problem, bound: float | None) -> float | None:
-    if bound is None:
-        return None
-    return -bound if problem.objective.kind == "value" else bound
+def staff_schedule(
+    inst: Instance,
+    settings: EngineSettings,
+    schedule: dict[str, tuple[str, int]],
+    deadline: float,
+    timings: list[StageTiming],
+    round_: int,
+) -> StaffingResult:
+    """The greedy roster, improved by the staffing MIP when that is small enough; the cheaper wins."""
+    began = time.perf_counter()
+    best = greedy_staffing(inst, schedule)
+    timings.append(StageTiming(stage=f"staffing-greedy[{round_}]", seconds=time.perf_counter() - began, status="heuristic"))
+    model = StaffingModel(inst, schedule)
+    if 0 < len(model.pairs) <= settings.staffing_mip_max_pairs:
+        remaining = max(settings.min_staffing_seconds, deadline - time.perf_counter())
+        mip = solve_staffing_mip(model, settings, remaining)
+        timings.append(_timing(f"staffing-mip[{round_}]", mip.outcome))
+        if mip.outcome.has_solution and staffing_cost(inst, mip) < staffing_cost(inst, best):
+            best = mip
+    return best
 
 
-def _timing(stage: str, result: PortfolioResult | StaffingResult) -> StageTiming:
-    o = result.outcome
+def _repair(inst: Instance, stage1: PortfolioResult, staffing: StaffingResult, reserve: Reserve) -> bool:
+    """Feed back what staffing could not deliver (uncovered FTE, budget overrun); True if anything.
+
+    An overrun first recalibrates that year's labour price factor (real roster cost over
+    stage 1's tier-priced labour, plus a margin); once the factor stops moving, the
+    overrun itself is held back from the budget.
+    """
+    schedule = stage1.schedule
+    repaired = False
+    if inst.problem.objective.weights.shortfall is None:
+        for (_, r, mo), v in staffing.shortfall.items():
+            reserve.capacity[(r, mo)] += v
+            repaired = True
+    budget = inst.problem.budget
+    if budget.per_year or budget.total is not None:
+        spend = year_spend(inst, schedule, staffing)
+        labour = year_spend(inst, {}, staffing)
+        over = {y: spend.get(y, 0.0) - cap for y, cap in budget.per_year.items()}
+        if budget.total is not None:
+            excess = sum(spend.values()) - budget.total
+            for y in inst.years:
+                over[y] = max(over.get(y, 0.0), excess / len(inst.years))
+        for y, amount in over.items():
+            if amount <= 1e-6 * max(1.0, spend.get(y, 0.0)):
+                continue
+            repaired = True
+            planned = stage1.labour.get(y, 0.0)
+            factor = LABOUR_MARGIN * labour.get(y, 0.0) / planned if planned > 0 else 1.0
+            if factor > reserve.labour_factor[y] * LABOUR_MARGIN:
+                reserve.labour_factor[y] = factor
+            else:
+                reserve.budget[y] += amount
+    return repaired
+
+
+def year_spend(inst: Instance, schedule: dict[str, tuple[str, int]], staffing: StaffingResult) -> dict[str, float]:
+    """Spend per calendar year of a staffed schedule: staff pro rata, flex, services, fixed costs."""
+    spend: dict[str, float] = defaultdict(float)
+    for b in staffing.blocks:
+        for mo in range(b.first, b.last + 1):
+            spend[inst.year_of[mo]] += inst.rate(b.staff) * b.fte
+    for (_, r, mo), v in staffing.flex.items():
+        spend[inst.year_of[mo]] += inst.flex_rate[r] * v
+    for t, (o, s) in schedule.items():
+        for k in range(inst.profiles[(t, o)].duration):
+            spend[inst.year_of[s + k]] += inst.month_spend(t, o, k)
+    return spend
+
+
+def _timing(stage: str, o: SolveOutcome | None) -> StageTiming:
+    if o is None:
+        return StageTiming(stage=stage, seconds=0.0, status="heuristic")
     status = "optimal" if o.proven_optimal else ("feasible" if o.has_solution else ("infeasible" if o.infeasible else "no_solution"))
     return StageTiming(stage=stage, seconds=o.seconds, status=status, variables=o.variables, constraints=o.constraints)
 
@@ -139,18 +204,14 @@ def build_plan(
     demand = demand_profile(inst, schedule)
     named: dict[tuple[str, str, int], float] = defaultdict(float)
     staff_cost: dict[str, float] = defaultdict(float)
-    spend = defaultdict(float)
     for b in staffing.blocks:
-        cost = inst.rate(b.staff) * b.fte
         for mo in range(b.first, b.last + 1):
             named[(b.trial, b.role, mo)] += b.fte
-            staff_cost[b.trial] += cost
-            spend[inst.year_of[mo]] += cost
-
+            staff_cost[b.trial] += inst.rate(b.staff) * b.fte
     flex_cost: dict[str, float] = defaultdict(float)
-    for (t, r, mo), v in staffing.flex.items():
+    for (t, r, _), v in staffing.flex.items():
         flex_cost[t] += inst.flex_rate[r] * v
-        spend[inst.year_of[mo]] += inst.flex_rate[r] * v
+    spend = year_spend(inst, schedule, staffing)
 
     trials: list[TrialPlan] = []
     tardiness = 0.0
@@ -161,10 +222,7 @@ def build_plan(
             continue
         o, s = schedule[tid]
         prof = inst.profiles[(tid, o)]
-        services = 0.0
-        for k in range(prof.duration):
-            spend[inst.year_of[s + k]] += inst.month_spend(tid, o, k)
-            services += sum(u * inst.service_cost[svc] for svc, u in prof.services[k].items())
+        services = sum(u * inst.service_cost[svc] for month in prof.services for svc, u in month.items())
         late = inst.late(tid, o, s)
         tardiness += obj.weights.tardiness * trial.tardiness_penalty * late
         value = trial.value * (1 - obj.discount_rate) ** (s - inst.earliest[tid])
@@ -196,7 +254,7 @@ def build_plan(
     service_months = _service_months(inst, schedule)
     total_spend = sum(spend.values())
     budget = BudgetReport(
-        per_year=[YearSpend(year=y, spend=spend[y], budget=problem.budget.per_year.get(y)) for y in inst.years],
+        per_year=[YearSpend(year=y, spend=spend.get(y, 0.0), budget=problem.budget.per_year.get(y)) for y in inst.years],
         total=total_spend,
         total_budget=problem.budget.total,
     )

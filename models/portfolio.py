@@ -12,7 +12,7 @@ necessary conditions), so its best bound is a valid bound on the whole plan. Sta
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyomo.environ as pyo
 
@@ -33,9 +33,25 @@ class CapacityGroup:
 
 
 @dataclass
+class Reserve:
+    """What repair rounds learn about staffing and feed back into stage 1.
+
+    ``capacity`` is FTE per (role, month) that staffing could not deliver; ``labour_factor``
+    per year is how much dearer real staffing came out than stage 1's tier prices (its
+    budget rows scale labour by it); ``budget`` is spend per year still to hold back.
+    """
+
+    capacity: dict[tuple[str, int], float] = field(default_factory=lambda: defaultdict(float))
+    labour_factor: dict[str, float] = field(default_factory=lambda: defaultdict(lambda: 1.0))
+    budget: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+
+@dataclass
 class PortfolioResult:
     outcome: SolveOutcome
     schedule: dict[str, tuple[str, int]]
+    bound: float | None
+    labour: dict[str, float] = field(default_factory=dict)
 
 
 def capacity_groups(inst: Instance, tiers: int) -> list[CapacityGroup]:
@@ -59,7 +75,7 @@ def capacity_groups(inst: Instance, tiers: int) -> list[CapacityGroup]:
 class PortfolioModel:
     """Builds the stage-1 model from precomputed sparse index sets, one method per constraint family."""
 
-    def __init__(self, inst: Instance, settings: EngineSettings, reserve: dict[tuple[str, int], float]):
+    def __init__(self, inst: Instance, settings: EngineSettings, reserve: Reserve):
         self.inst = inst
         self.settings = settings
         self.reserve = reserve
@@ -81,21 +97,26 @@ class PortfolioModel:
                 self.spend_terms[inst.year_of[m]][i] += inst.month_spend(t, o, k)
         self.groups = capacity_groups(inst, settings.cost_tiers)
         self.shortfall_price = inst.problem.objective.weights.shortfall
-        self.m = pyo.ConcreteModel(name="portfolio")
-        self._variables()
+        self.scale = settings.money_scale if inst.problem.objective.kind in ("value", "cost") else 1.0
+        self.m = pyo.ConcreteModel(name=self.name)
+        self.m.x = pyo.Var(range(len(self.keys)), domain=pyo.Binary)
+        self._staffing_variables()
         self._one_option_per_trial()
-        self._group_capacity()
-        self._role_coverage()
-        self._eligible_capacity()
+        self._staffing_constraints()
         self._service_capacity()
         self._predecessors()
+        self.labour = {
+            y: self._labour_cost({mo for mo in range(inst.months) if inst.year_of[mo] == y}) for y in inst.years
+        }
         self._budget()
         self._objective()
 
+    name = "portfolio"
+
     # -- variables ---------------------------------------------------------------------
-    def _variables(self) -> None:
+    def _staffing_variables(self) -> None:
+        """Group capacity used per role and month, role-level flex and (if priced) shortfall."""
         m, inst = self.m, self.inst
-        m.x = pyo.Var(range(len(self.keys)), domain=pyo.Binary)
         self.use_index = [
             (g, r, mo)
             for g, grp in enumerate(self.groups)
@@ -113,6 +134,11 @@ class PortfolioModel:
         return sum(self.m.x[i] for i in self.by_trial[trial])
 
     # -- constraint families -----------------------------------------------------------
+    def _staffing_constraints(self) -> None:
+        self._group_capacity()
+        self._role_coverage()
+        self._eligible_capacity()
+
     def _one_option_per_trial(self) -> None:
         """Each trial runs at most once, in one option and start: sum_{o,s} x[t,o,s] <= 1 (= 1 if it must run)."""
         m, inst = self.m, self.inst
@@ -150,7 +176,7 @@ class PortfolioModel:
             if (r, mo) in short:
                 supply += m.short[r, mo]
             demand = sum(v * m.x[i] for i, v in self.role_terms[(r, mo)])
-            return demand + self.reserve.get((r, mo), 0.0) <= supply
+            return demand + self.reserve.capacity.get((r, mo), 0.0) <= supply
 
         m.cover = pyo.Constraint(list(self.role_terms), rule=rule)
 
@@ -210,18 +236,26 @@ class PortfolioModel:
                     rhs = [i for r, i in ready if r <= tau]
                     m.precedence.add(sum(m.x[i] for i in lhs) <= sum(m.x[i] for i in rhs))
 
+    def _labour_cost(self, months: set[int] | None = None) -> pyo.Expression:
+        """Staff (priced at tier rates) and flex cost, in the given months or all."""
+        m, inst = self.m, self.inst
+        staff = sum(self.groups[g].rate * m.use[g, r, mo] for g, r, mo in self.use_index if months is None or mo in months)
+        flex = sum(inst.flex_rate[r] * m.flex[r, mo] for r, mo in self.flex_index if months is None or mo in months)
+        return staff + flex
+
+    def _penalties(self) -> pyo.Expression:
+        """Priced shortfall."""
+        return sum((self.shortfall_price or 0.0) * self.m.short[k] for k in self.short_index)
+
     def _money(self) -> pyo.Expression:
-        """Costs at portfolio level: external + tardiness per x, staff by tier rate, flex, shortfall."""
+        """External cost + tardiness per x, labour cost and penalties."""
         m, inst = self.m, self.inst
         tard = inst.problem.objective.weights.tardiness
         per_x = [
             inst.option_cost(t, o) + tard * inst.trials[t].tardiness_penalty * inst.late(t, o, s)
             for t, o, s in self.keys
         ]
-        staff = sum(self.groups[g].rate * m.use[g, r, mo] for g, r, mo in self.use_index)
-        flex = sum(inst.flex_rate[r] * m.flex[r, mo] for r, mo in self.flex_index)
-        short = sum((self.shortfall_price or 0.0) * m.short[k] for k in self.short_index)
-        return sum(c * m.x[i] for i, c in enumerate(per_x) if c) + staff + flex + short
+        return sum(c * m.x[i] for i, c in enumerate(per_x) if c) + self._labour_cost() + self._penalties()
 
     def _budget(self) -> None:
         """Spend per calendar year and in total within budget (staff priced at tier rates, a relaxation)."""
@@ -232,15 +266,13 @@ class PortfolioModel:
             return
         year_spend: dict[str, pyo.Expression] = {}
         for y in inst.years:
-            months = {mo for mo in range(inst.months) if inst.year_of[mo] == y}
             ext = sum(c * m.x[i] for i, c in self.spend_terms[y].items())
-            staff = sum(self.groups[g].rate * m.use[g, r, mo] for g, r, mo in self.use_index if mo in months)
-            flex = sum(inst.flex_rate[r] * m.flex[r, mo] for r, mo in self.flex_index if mo in months)
-            year_spend[y] = ext + staff + flex
+            year_spend[y] = ext + self.reserve.labour_factor[y] * self.labour[y]
             if y in budget.per_year:
-                m.budget.add(year_spend[y] <= budget.per_year[y])
+                m.budget.add(self.settings.money_scale * year_spend[y] <= self.settings.money_scale * (budget.per_year[y] - self.reserve.budget.get(y, 0.0)))
         if budget.total is not None:
-            m.budget.add(sum(year_spend.values()) <= budget.total)
+            cap = budget.total - sum(self.reserve.budget.values())
+            m.budget.add(self.settings.money_scale * sum(year_spend.values()) <= self.settings.money_scale * cap)
 
     def _objective(self) -> None:
         """Minimise the objective in its minimisation form (value is maximised as its negative)."""
@@ -252,9 +284,10 @@ class PortfolioModel:
             gain = [
                 inst.trials[t].value * (1 - obj.discount_rate) ** (s - inst.earliest[t]) for t, o, s in self.keys
             ]
-            m.obj = pyo.Objective(expr=money - sum(g * m.x[i] for i, g in enumerate(gain) if g), sense=pyo.minimize)
+            net = money - sum(g * m.x[i] for i, g in enumerate(gain) if g)
+            m.obj = pyo.Objective(expr=self.scale * net, sense=pyo.minimize)
         elif obj.kind == "cost":
-            m.obj = pyo.Objective(expr=money, sense=pyo.minimize)
+            m.obj = pyo.Objective(expr=self.scale * money, sense=pyo.minimize)
         elif obj.kind == "makespan":
             m.makespan = pyo.Var(domain=pyo.NonNegativeReals, bounds=(0, n))
             m.span = pyo.ConstraintList()
@@ -282,12 +315,17 @@ def completion_weights(inst: Instance) -> dict[str, float]:
     return {t: trial.value for t, trial in inst.trials.items()}
 
 
-def solve_portfolio(
-    inst: Instance, settings: EngineSettings, time_limit: float, reserve: dict[tuple[str, int], float]
-) -> PortfolioResult:
+def solve_portfolio(inst: Instance, settings: EngineSettings, time_limit: float, reserve: Reserve) -> PortfolioResult:
+    """Solve stage 1; the bound is returned in the objective's own sense and currency."""
     model = PortfolioModel(inst, settings, reserve)
     gap = settings.mip_gap
     if inst.problem.objective.kind == "makespan":
         gap = min(gap, 0.9 / inst.months)  # a relative gap must not hide a whole month
     outcome = solve(model.m, settings, time_limit, gap)
-    return PortfolioResult(outcome=outcome, schedule=model.schedule() if outcome.has_solution else {})
+    bound = None if outcome.bound is None else outcome.bound / model.scale
+    if bound is not None and inst.problem.objective.kind == "value":
+        bound = -bound
+    if not outcome.has_solution:
+        return PortfolioResult(outcome=outcome, schedule={}, bound=bound)
+    labour = {y: pyo.value(expr) for y, expr in model.labour.items()}
+    return PortfolioResult(outcome=outcome, schedule=model.schedule(), bound=bound, labour=labour)

@@ -14,6 +14,10 @@ class EngineSettings:
     ``portfolio_share`` of the time limit goes to the portfolio stage; the staffing stage
     gets what is left (at least ``min_staffing_seconds``). ``tolerance`` is the absolute
     FTE/units slack under which a number counts as zero when reading solutions back.
+    ``money_scale`` multiplies currency in the portfolio model so HiGHS sees coefficients
+    near 1 (values are in the hundreds of millions). The staffing MIP runs only when it has
+    at most ``staffing_mip_max_pairs`` (person, segment) candidates; the greedy roster is
+    always built and the cheaper of the two is kept.
     """
 
     time_limit: float = 60.0
@@ -24,8 +28,10 @@ class EngineSettings:
     min_staffing_seconds: float = 5.0
     staffing_gap: float = 0.005
     cost_tiers: int = 3
-    repair_rounds: int = 3
+    repair_rounds: int = 4
     tolerance: float = 1e-6
+    money_scale: float = 1e-4
+    staffing_mip_max_pairs: int = 3000
 
     @classmethod
     def from_problem(cls, settings: Settings) -> "EngineSettings":

@@ -52,7 +52,7 @@ class Block:
 
 @dataclass
 class StaffingResult:
-    outcome: SolveOutcome
+    outcome: SolveOutcome | None
     blocks: list[Block]
     flex: dict[tuple[str, str, int], float]
     shortfall: dict[tuple[str, str, int], float]
@@ -67,6 +67,27 @@ def demand_profile(inst: Instance, schedule: dict[str, tuple[str, int]]) -> dict
             for r, v in month_demand.items():
                 demand[(t, r, s + k)] = v
     return demand
+
+
+@dataclass
+class NetDemand:
+    """Demand per (trial, role, month) left after pinned assignments, and what the pins take."""
+
+    demand: dict[tuple[str, str, int], float]
+    pinned_fte: dict[tuple[str, int], float]
+    pinned_trials: dict[tuple[str, int], set[str]]
+
+
+def net_demand(inst: Instance, schedule: dict[str, tuple[str, int]]) -> NetDemand:
+    demand = demand_profile(inst, schedule)
+    pinned_fte: dict[tuple[str, int], float] = defaultdict(float)
+    pinned_trials: dict[tuple[str, int], set[str]] = defaultdict(set)
+    for p in inst.pinned:
+        for mo in range(p.first, p.last + 1):
+            pinned_fte[(p.staff, mo)] += p.fte
+            pinned_trials[(p.staff, mo)].add(p.trial)
+            demand[(p.trial, p.role, mo)] = demand.get((p.trial, p.role, mo), 0.0) - p.fte
+    return NetDemand({k: v for k, v in demand.items() if v > 1e-9}, dict(pinned_fte), dict(pinned_trials))
 
 
 def segments(demand: dict[tuple[str, str, int], float]) -> list[Segment]:
@@ -92,21 +113,22 @@ def segments(demand: dict[tuple[str, str, int], float]) -> list[Segment]:
 class StaffingModel:
     """Builds the stage-2 model from sparse candidate lists, one method per constraint family."""
 
-    def __init__(self, inst: Instance, settings: EngineSettings, schedule: dict[str, tuple[str, int]]):
+    def __init__(
+        self,
+        inst: Instance,
+        schedule: dict[str, tuple[str, int]],
+    ):
         self.inst = inst
-        self.settings = settings
         self.schedule = schedule
-        self.pinned_fte: dict[tuple[str, int], float] = defaultdict(float)
-        self.pinned_trials: dict[tuple[str, int], set[str]] = defaultdict(set)
-        demand = demand_profile(inst, schedule)
-        for p in inst.pinned:
-            for mo in range(p.first, p.last + 1):
-                self.pinned_fte[(p.staff, mo)] += p.fte
-                self.pinned_trials[(p.staff, mo)].add(p.trial)
-                demand[(p.trial, p.role, mo)] = demand.get((p.trial, p.role, mo), 0.0) - p.fte
-        self.demand = {k: v for k, v in demand.items() if v > 1e-9}
+        net = net_demand(inst, schedule)
+        self.pinned_fte = net.pinned_fte
+        self.pinned_trials = net.pinned_trials
+        self.demand = net.demand
         self.segments = segments(self.demand)
         self._candidates()
+
+    def build(self) -> None:
+        """Create the Pyomo model (separate from __init__ so callers can look at the size first)."""
         self.m = pyo.ConcreteModel(name="staffing")
         self._variables()
         self._person_capacity()
@@ -255,8 +277,7 @@ class StaffingModel:
         """Minimise staff + flex cost + uncovered price + fragmentation (a price per person on a trial)."""
         m, inst = self.m, self.inst
         weights = inst.problem.objective.weights
-        dearest = max([inst.rate(p) for p in inst.staff] + list(inst.flex_rate.values()) + [weights.fragmentation, 1.0])
-        uncovered = weights.shortfall if weights.shortfall is not None else UNCOVERED_PRICE_FACTOR * dearest
+        uncovered = uncovered_price(inst)
         m.obj = pyo.Objective(
             expr=sum(self._staff_cost(i) * m.z[i] for i in range(len(self.pairs)))
             + sum(inst.flex_rate[k[1]] * m.flex[k] for k in self.flex_index)
@@ -309,10 +330,26 @@ def merge_blocks(blocks: list[Block]) -> list[Block]:
     return merged
 
 
-def solve_staffing(
-    inst: Instance, settings: EngineSettings, schedule: dict[str, tuple[str, int]], time_limit: float
-) -> StaffingResult:
-    model = StaffingModel(inst, settings, schedule)
+def uncovered_price(inst: Instance) -> float:
+    """Price of an uncovered FTE-month in the staffing stage (see UNCOVERED_PRICE_FACTOR)."""
+    weights = inst.problem.objective.weights
+    if weights.shortfall is not None:
+        return weights.shortfall
+    dearest = max([inst.rate(p) for p in inst.staff] + list(inst.flex_rate.values()) + [weights.fragmentation, 1.0])
+    return UNCOVERED_PRICE_FACTOR * dearest
+
+
+def staffing_cost(inst: Instance, result: StaffingResult) -> float:
+    """The staffing stage's objective for any staffing of a schedule, however it was made."""
+    staff = sum(inst.rate(b.staff) * b.fte * (b.last - b.first + 1) for b in result.blocks)
+    flex = sum(inst.flex_rate[r] * v for (_, r, _), v in result.flex.items())
+    pairs = len({(b.staff, b.trial) for b in result.blocks})
+    fragmentation = inst.problem.objective.weights.fragmentation * pairs
+    return staff + flex + uncovered_price(inst) * sum(result.shortfall.values()) + fragmentation
+
+
+def solve_staffing_mip(model: StaffingModel, settings: EngineSettings, time_limit: float) -> StaffingResult:
+    model.build()
     outcome = solve(model.m, settings, time_limit, settings.staffing_gap)
     if not outcome.has_solution:
         return StaffingResult(outcome, [], {}, {})
