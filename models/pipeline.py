@@ -33,6 +33,7 @@ from models.highs import SolveOutcome
 from models.portfolio import PortfolioResult, Reserve, completion_weights, solve_portfolio
 from models.problem import Problem, ProblemInvalid
 from models.settings import EngineSettings
+from models.sgs import tighten_for_makespan
 from models.staffing import StaffingModel, StaffingResult, demand_profile, solve_staffing_mip, staffing_cost
 from models.validation import semantic_errors
 
@@ -59,6 +60,7 @@ def solve(problem: Problem, settings: EngineSettings | None = None) -> Plan:
     began = time.perf_counter()
     deadline = began + settings.time_limit
     inst = compile_instance(problem)
+    tighten_for_makespan(inst)
     timings = [StageTiming(stage="compile", seconds=time.perf_counter() - began)]
 
     unschedulable = [t for t in sorted(inst.forced_run) if not any(inst.starts[(t, o.id)] for o in inst.trials[t].options)]
