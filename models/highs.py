@@ -56,3 +56,20 @@ def solve(model: pyo.ConcreteModel, settings: EngineSettings, time_limit: float,
         variables=model.nvariables(),
         constraints=model.nconstraints(),
     )
+
+
+class TriviallyInfeasible(Exception):
+    """A row with no variables left that cannot hold (e.g. a budget already overspent by fixed costs)."""
+
+
+#: What a model that cannot even be built feasibly reports.
+PROVEN_INFEASIBLE = SolveOutcome(False, False, True, None, None, 0.0, 0, 0)
+
+
+def add_row(rows: pyo.ConstraintList, expr: object) -> None:
+    """Add a row unless it has no variables: a constant row either holds (skip) or proves infeasibility."""
+    if isinstance(expr, bool):
+        if not expr:
+            raise TriviallyInfeasible(rows.name)
+        return
+    rows.add(expr)

@@ -15,13 +15,13 @@ from collections import defaultdict
 
 import pyomo.environ as pyo
 
-from models.highs import solve
+from models.highs import TriviallyInfeasible, solve
 from models.instance import Instance
 from models.pipeline import build_plan
 from models.plan import Plan, StageTiming
 from models.portfolio import PortfolioModel, Reserve
 from models.settings import EngineSettings
-from models.staffing import StaffingResult, merge_blocks, Block
+from models.staffing import Block, StaffingResult, merge_blocks
 
 
 class MonolithicModel(PortfolioModel):
@@ -126,7 +126,10 @@ class MonolithicModel(PortfolioModel):
 
 def solve_monolithic(inst: Instance, settings: EngineSettings) -> Plan:
     """Solve the whole problem as one MIP (small instances only) and return its plan."""
-    model = MonolithicModel(inst, settings, Reserve())
+    try:
+        model = MonolithicModel(inst, settings, Reserve())
+    except TriviallyInfeasible:
+        return Plan(status="infeasible", message="a constraint with no decisions left cannot hold")
     outcome = solve(model.m, settings, settings.time_limit, settings.mip_gap)
     timing = StageTiming(stage="monolithic", seconds=outcome.seconds, variables=outcome.variables, constraints=outcome.constraints)
     if not outcome.has_solution:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pyomo.environ as pyo
 
-from models.highs import SolveOutcome, solve
+from models.highs import PROVEN_INFEASIBLE, SolveOutcome, TriviallyInfeasible, add_row, solve
 from models.instance import Instance
 from models.settings import EngineSettings
 
@@ -146,9 +146,9 @@ class PortfolioModel:
         for t in inst.trials:
             run = self._run(t)
             if t in inst.forced_run:
-                m.once.add(run == 1)
+                add_row(m.once, run == 1)
             elif self.by_trial[t]:
-                m.once.add(run <= 1)
+                add_row(m.once, run <= 1)
 
     def _group_capacity(self) -> None:
         """A group's FTE spread over its roles never exceeds what its people have: sum_r use[g,r,m] <= cap[g,m]."""
@@ -208,7 +208,7 @@ class PortfolioModel:
                 cap = sum(inst.staff[p].fte for p in people if inst.available[p][mo]) + inst.flex_max.get(r, 0.0)
                 if sum(v for _, v in terms) <= cap:
                     continue
-                m.eligible.add(sum(v * m.x[i] for i, v in terms) <= cap)
+                add_row(m.eligible, sum(v * m.x[i] for i, v in terms) <= cap)
 
     def _service_capacity(self) -> None:
         """Service units used per month stay within capacity: sum units*x <= cap[svc,m]."""
@@ -216,7 +216,7 @@ class PortfolioModel:
         m.service_cap = pyo.ConstraintList()
         for (svc, mo), terms in self.service_terms.items():
             if sum(u for _, u in terms) > inst.service_capacity[svc][mo]:
-                m.service_cap.add(sum(u * m.x[i] for i, u in terms) <= inst.service_capacity[svc][mo])
+                add_row(m.service_cap, sum(u * m.x[i] for i, u in terms) <= inst.service_capacity[svc][mo])
 
     def _predecessors(self) -> None:
         """B starts only after A has ended plus the lag, and only if A runs (disaggregated, one row per B start):
@@ -234,7 +234,7 @@ class PortfolioModel:
                 for tau in sorted({self.keys[i][2] for i in b_keys}):
                     lhs = [i for i in b_keys if self.keys[i][2] <= tau]
                     rhs = [i for r, i in ready if r <= tau]
-                    m.precedence.add(sum(m.x[i] for i in lhs) <= sum(m.x[i] for i in rhs))
+                    add_row(m.precedence, sum(m.x[i] for i in lhs) <= sum(m.x[i] for i in rhs))
 
     def _labour_cost(self, months: set[int] | None = None) -> pyo.Expression:
         """Staff (priced at tier rates) and flex cost, in the given months or all."""
@@ -269,10 +269,10 @@ class PortfolioModel:
             ext = sum(c * m.x[i] for i, c in self.spend_terms[y].items())
             year_spend[y] = ext + self.reserve.labour_factor[y] * self.labour[y]
             if y in budget.per_year:
-                m.budget.add(self.settings.money_scale * year_spend[y] <= self.settings.money_scale * (budget.per_year[y] - self.reserve.budget.get(y, 0.0)))
+                add_row(m.budget, self.settings.money_scale * year_spend[y] <= self.settings.money_scale * (budget.per_year[y] - self.reserve.budget.get(y, 0.0)))
         if budget.total is not None:
             cap = budget.total - sum(self.reserve.budget.values())
-            m.budget.add(self.settings.money_scale * sum(year_spend.values()) <= self.settings.money_scale * cap)
+            add_row(m.budget, self.settings.money_scale * sum(year_spend.values()) <= self.settings.money_scale * cap)
 
     def _objective(self) -> None:
         """Minimise the objective in its minimisation form (value is maximised as its negative)."""
@@ -293,7 +293,7 @@ class PortfolioModel:
             m.span = pyo.ConstraintList()
             for t, idx in self.by_trial.items():
                 ends = [(self.keys[i][2] + inst.profiles[(t, self.keys[i][1])].duration, i) for i in idx]
-                m.span.add(m.makespan >= sum(e * m.x[i] for e, i in ends))
+                add_row(m.span, m.makespan >= sum(e * m.x[i] for e, i in ends))
             m.obj = pyo.Objective(expr=m.makespan + obj.penalty_scale * money, sense=pyo.minimize)
         else:
             weights = completion_weights(inst)
@@ -317,7 +317,10 @@ def completion_weights(inst: Instance) -> dict[str, float]:
 
 def solve_portfolio(inst: Instance, settings: EngineSettings, time_limit: float, reserve: Reserve) -> PortfolioResult:
     """Solve stage 1; the bound is returned in the objective's own sense and currency."""
-    model = PortfolioModel(inst, settings, reserve)
+    try:
+        model = PortfolioModel(inst, settings, reserve)
+    except TriviallyInfeasible:
+        return PortfolioResult(outcome=PROVEN_INFEASIBLE, schedule={}, bound=None)
     gap = settings.mip_gap
     if inst.problem.objective.kind == "makespan":
         gap = min(gap, 0.9 / inst.months)  # a relative gap must not hide a whole month

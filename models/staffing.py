@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pyomo.environ as pyo
 
-from models.highs import SolveOutcome, solve
+from models.highs import PROVEN_INFEASIBLE, SolveOutcome, TriviallyInfeasible, add_row, solve
 from models.instance import Instance
 from models.settings import EngineSettings
 
@@ -189,7 +189,7 @@ class StaffingModel:
         for (p, mo), idx in terms.items():
             spare = self._spare(p, mo)
             if sum(self.ub[i] for i in idx) > spare + 1e-9:
-                m.capacity.add(sum(m.z[i] for i in idx) <= spare)
+                add_row(m.capacity, sum(m.z[i] for i in idx) <= spare)
 
     def _concurrency(self) -> None:
         """z only on trials the person works on (z <= ub*u), and at most max_concurrent_trials
@@ -213,7 +213,7 @@ class StaffingModel:
             if len(free) <= limit or key in seen:
                 continue
             seen.add(key)
-            m.concurrent.add(sum(m.u[p, t] for t in free) <= max(0, limit))
+            add_row(m.concurrent, sum(m.u[p, t] for t in free) <= max(0, limit))
 
     def _coverage(self) -> None:
         """Each trial-role-month demand is met exactly: sum_p z + flex + short = demand (so never over-assigned)."""
@@ -269,9 +269,9 @@ class StaffingModel:
             flex = sum(inst.flex_rate[k[1]] * m.flex[k] for k in self.flex_index if inst.year_of[k[2]] == y)
             spend[y] = staff + flex
             if y in budget.per_year:
-                m.budget.add(spend[y] <= budget.per_year[y] - external[y] - pinned_cost[y])
+                add_row(m.budget, spend[y] <= budget.per_year[y] - external[y] - pinned_cost[y])
         if budget.total is not None:
-            m.budget.add(sum(spend.values()) <= budget.total - sum(external.values()) - sum(pinned_cost.values()))
+            add_row(m.budget, sum(spend.values()) <= budget.total - sum(external.values()) - sum(pinned_cost.values()))
 
     def _objective(self) -> None:
         """Minimise staff + flex cost + uncovered price + fragmentation (a price per person on a trial)."""
@@ -349,7 +349,10 @@ def staffing_cost(inst: Instance, result: StaffingResult) -> float:
 
 
 def solve_staffing_mip(model: StaffingModel, settings: EngineSettings, time_limit: float) -> StaffingResult:
-    model.build()
+    try:
+        model.build()
+    except TriviallyInfeasible:
+        return StaffingResult(PROVEN_INFEASIBLE, [], {}, {})
     outcome = solve(model.m, settings, time_limit, settings.staffing_gap)
     if not outcome.has_solution:
         return StaffingResult(outcome, [], {}, {})
