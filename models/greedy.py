@@ -1,15 +1,19 @@
 """A constructive staffing heuristic: named people in large contiguous blocks, fast at any size.
 
 Segments (a trial's demand for one role over a run of months at one FTE level) are
-staffed in order of start month, the most restricted (fewest eligible people) first.
+staffed in order of start month, the most restricted (fewest eligible people) first,
+in two passes: people in their primary role, then anyone's remaining time in the roles
+they also hold.
 Each step scores every eligible person by the block they can take, in FTE-months
 (more for people already on the trial, fewer people per trial being what a planner
 wants, and less for a secondary role), and gives the block to the cheapest person whose
 score is at least half the best, so the pool is used cheapest first, as the portfolio
 stage assumes, without cutting it into slivers. Months a person
 cannot work (leave, outside their window, no spare FTE, or already at their limit of
-concurrent trials) are skipped and filled by the next person; what people cannot cover
-goes to flex within its monthly limit, and the rest is shortfall.
+concurrent trials) are skipped and filled by the next person. What blocks leave is then
+filled month by month from anyone eligible with spare FTE (people already on the trial
+first); what people cannot cover goes to flex within its monthly limit, and the rest is
+shortfall.
 
 Every rule of §2 that concerns people holds by construction, so the result is always
 a valid staffing of the given schedule apart from shortfall, which the pipeline repairs.
@@ -20,7 +24,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from models.instance import Instance
-from models.staffing import Block, StaffingResult, merge_blocks, net_demand, segments
+from models.staffing import Block, Segment, StaffingResult, merge_blocks, net_demand, segments
 
 #: Score multipliers that shape the roster the way a planner would.
 SAME_TRIAL_BONUS = 1.5
@@ -31,83 +35,121 @@ GOOD_ENOUGH_SHARE = 0.5
 
 
 def greedy_staffing(inst: Instance, schedule: dict[str, tuple[str, int]], tol: float = 1e-9) -> StaffingResult:
-    net = net_demand(inst, schedule)
-    residual = dict(net.demand)
-    spare: dict[str, list[float]] = {
-        p: [
-            (inst.staff[p].fte - net.pinned_fte.get((p, m), 0.0)) if inst.available[p][m] else 0.0
-            for m in range(inst.months)
-        ]
-        for p in inst.staff
-    }
-    working_on: dict[tuple[str, int], set[str]] = defaultdict(set)
-    for (p, m), trials in net.pinned_trials.items():
-        working_on[(p, m)] |= trials
-    people_by_role: dict[str, list[str]] = defaultdict(list)
-    for p, roles in inst.staff_roles.items():
-        for r in roles:
-            people_by_role[r].append(p)
-    eligible: dict[tuple[str, str], list[str]] = {}
-    segs = segments(net.demand)
-    for seg in segs:
-        key = (seg.trial, seg.role)
-        if key not in eligible:
-            eligible[key] = [p for p in people_by_role.get(seg.role, []) if inst.can_serve(p, seg.trial, seg.role)]
-    segs.sort(key=lambda s: (s.first, len(eligible[(s.trial, s.role)]), -s.fte))
+    roster = _Roster(inst, schedule, tol)
+    # People first serve their primary role everywhere; only then does what is left of
+    # anyone's time go to the roles they also hold, as the portfolio stage's groups assume.
+    for primary_only in (True, False):
+        for seg in roster.segments:
+            roster.staff_segment(seg, primary_only)
+    return roster.result()
 
-    blocks: list[Block] = []
-    on_trial: set[tuple[str, str]] = {(p.staff, p.trial) for p in inst.pinned}
-    for seg in segs:
+
+class _Roster:
+    """The state of a roster under construction: spare FTE, trials per person-month, blocks."""
+
+    def __init__(self, inst: Instance, schedule: dict[str, tuple[str, int]], tol: float):
+        self.inst = inst
+        self.tol = tol
+        net = net_demand(inst, schedule)
+        self.residual = dict(net.demand)
+        self.spare: dict[str, list[float]] = {
+            p: [
+                (inst.staff[p].fte - net.pinned_fte.get((p, m), 0.0)) if inst.available[p][m] else 0.0
+                for m in range(inst.months)
+            ]
+            for p in inst.staff
+        }
+        self.working_on: dict[tuple[str, int], set[str]] = defaultdict(set)
+        for (p, m), trials in net.pinned_trials.items():
+            self.working_on[(p, m)] |= trials
+        people_by_role: dict[str, list[str]] = defaultdict(list)
+        for p, roles in inst.staff_roles.items():
+            for r in roles:
+                people_by_role[r].append(p)
+        self.eligible: dict[tuple[str, str], list[str]] = {}
+        self.segments = segments(net.demand)
+        for seg in self.segments:
+            key = (seg.trial, seg.role)
+            if key not in self.eligible:
+                self.eligible[key] = [p for p in people_by_role.get(seg.role, []) if inst.can_serve(p, seg.trial, seg.role)]
+        self.segments.sort(key=lambda s: (s.first, len(self.eligible[(s.trial, s.role)]), -s.fte))
+        self.blocks: list[Block] = []
+        self.on_trial: set[tuple[str, str]] = {(p.staff, p.trial) for p in inst.pinned}
+
+    def _keep_for_later(self, person: str) -> bool:
+        """People who hold several roles are used last: they are what covers the scarce roles."""
+        return len(self.inst.staff_roles[person]) > 1
+
+    def _can_join(self, person: str, trial: str, month: int) -> bool:
+        busy = self.working_on[(person, month)]
+        return trial in busy or len(busy) < self.inst.staff[person].max_concurrent_trials
+
+    def _give(self, person: str, trial: str, role: str, months: list[int], fte: float) -> None:
+        for m in months:
+            self.spare[person][m] -= fte
+            self.residual[(trial, role, m)] -= fte
+            self.working_on[(person, m)].add(trial)
+        self.on_trial.add((person, trial))
+        self.blocks.extend(_runs(person, trial, role, months, fte))
+
+    def staff_segment(self, seg: Segment, primary_only: bool) -> None:
+        """Blocks first, then a month-by-month fill of what they leave."""
+        inst, tol = self.inst, self.tol
         t, r = seg.trial, seg.role
+        pool = [p for p in self.eligible[(t, r)] if not primary_only or inst.staff[p].role == r]
         months = range(seg.first, seg.last + 1)
         while True:
-            need = [m for m in months if residual[(t, r, m)] > tol]
+            need = [m for m in months if self.residual[(t, r, m)] > tol]
             if not need:
-                break
-            options: list[tuple[float, float, str, list[int], float]] = []
-            for p in eligible[(t, r)]:
-                limit = inst.staff[p].max_concurrent_trials
-                free = spare[p]
-                usable = [
-                    m for m in need if free[m] > tol and (t in working_on[(p, m)] or len(working_on[(p, m)]) < limit)
-                ]
+                return
+            options: list[tuple[float, bool, float, str, list[int], float]] = []
+            for p in pool:
+                free = self.spare[p]
+                usable = [m for m in need if free[m] > tol and self._can_join(p, t, m)]
                 if not usable:
                     continue
-                amount = min(min(free[m] for m in usable), min(residual[(t, r, m)] for m in usable))
+                amount = min(min(free[m] for m in usable), min(self.residual[(t, r, m)] for m in usable))
                 score = amount * len(usable)
-                if (p, t) in on_trial:
+                if (p, t) in self.on_trial:
                     score *= SAME_TRIAL_BONUS
                 if inst.staff[p].role != r:
                     score *= SECONDARY_ROLE_FACTOR
-                options.append((score, inst.rate(p), p, usable, amount))
+                options.append((score, self._keep_for_later(p), inst.rate(p), p, usable, amount))
             if not options:
                 break
             good_enough = GOOD_ENOUGH_SHARE * max(o[0] for o in options)
-            best = min((o for o in options if o[0] >= good_enough), key=lambda o: (o[1], -o[0], o[2]))
-            _, _, p, usable, amount = best
-            for m in usable:
-                spare[p][m] -= amount
-                residual[(t, r, m)] -= amount
-                working_on[(p, m)].add(t)
-            on_trial.add((p, t))
-            blocks.extend(_runs(p, t, r, usable, amount))
+            chosen = min((o for o in options if o[0] >= good_enough), key=lambda o: (o[1], o[2], -o[0], o[3]))
+            _, _, _, p, usable, amount = chosen
+            self._give(p, t, r, usable, amount)
+        by_preference = sorted(pool, key=lambda q: ((q, t) not in self.on_trial, self._keep_for_later(q), inst.rate(q), q))
+        for m in months:
+            for p in by_preference:
+                left = self.residual[(t, r, m)]
+                if left <= tol:
+                    break
+                if self.spare[p][m] > tol and self._can_join(p, t, m):
+                    self._give(p, t, r, [m], min(self.spare[p][m], left))
 
-    flex_left = {r: [inst.flex_max.get(r, 0.0)] * inst.months for r in inst.roles}
-    flex: dict[tuple[str, str, int], float] = {}
-    shortfall: dict[tuple[str, str, int], float] = {}
-    for (t, r, m), left in sorted(residual.items()):
-        if left <= tol:
-            continue
-        bought = min(left, flex_left[r][m])
-        if bought > tol:
-            flex[(t, r, m)] = bought
-            flex_left[r][m] -= bought
-            left -= bought
-        if left > tol:
-            shortfall[(t, r, m)] = left
-    for pin in inst.pinned:
-        blocks.append(Block(pin.staff, pin.trial, pin.role, pin.first, pin.last, pin.fte))
-    return StaffingResult(outcome=None, blocks=merge_blocks(blocks), flex=flex, shortfall=shortfall)
+    def result(self) -> StaffingResult:
+        """Flex for what people could not cover, within each role's monthly limit; the rest is shortfall."""
+        inst, tol = self.inst, self.tol
+        flex_left = {r: [inst.flex_max.get(r, 0.0)] * inst.months for r in inst.roles}
+        flex: dict[tuple[str, str, int], float] = {}
+        shortfall: dict[tuple[str, str, int], float] = {}
+        for (t, r, m), left in sorted(self.residual.items()):
+            if left <= tol:
+                continue
+            bought = min(left, flex_left[r][m])
+            if bought > tol:
+                flex[(t, r, m)] = bought
+                flex_left[r][m] -= bought
+                left -= bought
+            if left > tol:
+                shortfall[(t, r, m)] = left
+        blocks = list(self.blocks)
+        for pin in inst.pinned:
+            blocks.append(Block(pin.staff, pin.trial, pin.role, pin.first, pin.last, pin.fte))
+        return StaffingResult(outcome=None, blocks=merge_blocks(blocks), flex=flex, shortfall=shortfall)
 
 
 def _runs(person: str, trial: str, role: str, months: list[int], fte: float) -> list[Block]:

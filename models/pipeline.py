@@ -180,7 +180,15 @@ def _timing(stage: str, o: SolveOutcome | None) -> StageTiming:
     if o is None:
         return StageTiming(stage=stage, seconds=0.0, status="heuristic")
     status = "optimal" if o.proven_optimal else ("feasible" if o.has_solution else ("infeasible" if o.infeasible else "no_solution"))
-    return StageTiming(stage=stage, seconds=o.seconds, status=status, variables=o.variables, constraints=o.constraints)
+    return StageTiming(
+        stage=stage,
+        seconds=o.build_seconds + o.seconds,
+        build_seconds=o.build_seconds,
+        solver_seconds=o.solver_seconds,
+        status=status,
+        variables=o.variables,
+        constraints=o.constraints,
+    )
 
 
 def _empty(status: str, message: str, explanations: list[Explanation], began: float, timings: list[StageTiming]) -> Plan:

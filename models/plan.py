@@ -96,8 +96,13 @@ class Explanation(_Out):
 
 
 class StageTiming(_Out):
+    """Wall time of one stage: ``seconds`` in all, of which ``build_seconds`` building the
+    Pyomo model and ``solver_seconds`` inside HiGHS (the rest is handing over and reading back)."""
+
     stage: str
     seconds: float
+    build_seconds: float = 0.0
+    solver_seconds: float = 0.0
     status: str = ""
     variables: int = 0
     constraints: int = 0

@@ -12,7 +12,8 @@ necessary conditions), so its best bound is a valid bound on the whole plan. Sta
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 
 import pyomo.environ as pyo
 
@@ -317,6 +318,7 @@ def completion_weights(inst: Instance) -> dict[str, float]:
 
 def solve_portfolio(inst: Instance, settings: EngineSettings, time_limit: float, reserve: Reserve) -> PortfolioResult:
     """Solve stage 1; the bound is returned in the objective's own sense and currency."""
+    began = time.perf_counter()
     try:
         model = PortfolioModel(inst, settings, reserve)
     except TriviallyInfeasible:
@@ -324,7 +326,8 @@ def solve_portfolio(inst: Instance, settings: EngineSettings, time_limit: float,
     gap = settings.mip_gap
     if inst.problem.objective.kind == "makespan":
         gap = min(gap, 0.9 / inst.months)  # a relative gap must not hide a whole month
-    outcome = solve(model.m, settings, time_limit, gap)
+    built = time.perf_counter() - began
+    outcome = replace(solve(model.m, settings, max(0.1, time_limit - built), gap), build_seconds=built)
     bound = None if outcome.bound is None else outcome.bound / model.scale
     if bound is not None and inst.problem.objective.kind == "value":
         bound = -bound

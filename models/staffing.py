@@ -15,7 +15,8 @@ exist; capacity, concurrency, coverage, flex limits and budget are constraints.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 
 import pyomo.environ as pyo
 
@@ -349,11 +350,13 @@ def staffing_cost(inst: Instance, result: StaffingResult) -> float:
 
 
 def solve_staffing_mip(model: StaffingModel, settings: EngineSettings, time_limit: float) -> StaffingResult:
+    began = time.perf_counter()
     try:
         model.build()
     except TriviallyInfeasible:
         return StaffingResult(PROVEN_INFEASIBLE, [], {}, {})
-    outcome = solve(model.m, settings, time_limit, settings.staffing_gap)
+    built = time.perf_counter() - began
+    outcome = replace(solve(model.m, settings, max(0.1, time_limit - built), settings.staffing_gap), build_seconds=built)
     if not outcome.has_solution:
         return StaffingResult(outcome, [], {}, {})
     tol = settings.tolerance

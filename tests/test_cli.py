@@ -1,0 +1,87 @@
+"""The `pace` command line: exit codes and messages scripts depend on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from app.cli import EXIT_INFEASIBLE, EXIT_INVALID, EXIT_VIOLATIONS, cli
+from models.check import check_plan
+from models.plan import Plan
+from models.problem import parse_problem
+from tests.conftest import PSPLIB, base_problem
+
+runner = CliRunner()
+
+
+def _write(tmp_path: Path, name: str, data: dict) -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_solve_writes_a_plan_the_checker_accepts_and_exits_zero(tmp_path):
+    problem = _write(tmp_path, "p.json", base_problem())
+    out = tmp_path / "plan.json"
+    result = runner.invoke(cli, ["solve", str(problem), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    plan = Plan.model_validate_json(out.read_text())
+    assert plan.status == "optimal"
+    assert check_plan(parse_problem(problem.read_text()), plan) == []
+
+
+def test_solve_of_invalid_input_exits_2_naming_the_field(tmp_path):
+    bad = base_problem()
+    bad["trials"][0]["options"][0]["stages"][0]["demand"] = {"CRX": 1.0}
+    result = runner.invoke(cli, ["solve", str(_write(tmp_path, "bad.json", bad))])
+    assert result.exit_code == EXIT_INVALID
+    assert "trials[0].options[0].stages[0].demand.CRX" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_solve_of_infeasible_problem_exits_3(tmp_path):
+    problem = base_problem(trials=[{"id": "T1", "mandatory": True, "options": [{"id": "s", "stages": [{"months": 3, "demand": {"CRA": 5}}]}]}])
+    out = tmp_path / "plan.json"
+    result = runner.invoke(cli, ["solve", str(_write(tmp_path, "p.json", problem)), "-o", str(out)])
+    assert result.exit_code == EXIT_INFEASIBLE
+    assert Plan.model_validate_json(out.read_text()).status == "infeasible"
+
+
+def test_validate_accepts_a_good_problem_and_rejects_a_bad_one(tmp_path):
+    assert runner.invoke(cli, ["validate", str(_write(tmp_path, "ok.json", base_problem()))]).exit_code == 0
+    bad = base_problem(horizon={"start": "2027-13", "months": 12})
+    result = runner.invoke(cli, ["validate", str(_write(tmp_path, "bad.json", bad))])
+    assert result.exit_code == EXIT_INVALID
+    assert "horizon.start" in result.output
+
+
+def test_check_flags_a_hand_edited_plan(tmp_path):
+    problem = _write(tmp_path, "p.json", base_problem())
+    out = tmp_path / "plan.json"
+    assert runner.invoke(cli, ["solve", str(problem), "-o", str(out)]).exit_code == 0
+    assert runner.invoke(cli, ["check", str(problem), str(out)]).exit_code == 0
+    plan = json.loads(out.read_text())
+    plan["assignments"][0]["fte"] = 2.0
+    out.write_text(json.dumps(plan))
+    result = runner.invoke(cli, ["check", str(problem), str(out)])
+    assert result.exit_code == EXIT_VIOLATIONS
+    assert "staff_capacity" in result.output
+
+
+def test_generate_writes_a_valid_problem_of_the_requested_size(tmp_path):
+    out = tmp_path / "gen.json"
+    result = runner.invoke(cli, ["generate", "--staff", "60", "--trials", "5", "--months", "24", "--seed", "3", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    problem = parse_problem(out.read_text())
+    assert (len(problem.staff), len(problem.trials), problem.horizon.months) == (60, 5, 24)
+
+
+def test_import_psplib_maps_an_instance_to_a_makespan_problem(tmp_path):
+    out = tmp_path / "j301_1.json"
+    result = runner.invoke(cli, ["import-psplib", str(PSPLIB / "j30" / "j301_1.sm"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    problem = parse_problem(out.read_text())
+    assert problem.objective.kind == "makespan"
+    assert len(problem.trials) == 30
