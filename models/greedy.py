@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from models.instance import Instance
-from models.staffing import Block, Segment, StaffingResult, merge_blocks, net_demand, segments
+from models.instance import Block, Instance
+from models.staffing import Segment, StaffingResult, merge_blocks, net_demand, segments
 
 #: Score multipliers that shape the roster the way a planner would.
 SAME_TRIAL_BONUS = 1.5
@@ -146,10 +146,7 @@ class _Roster:
                 left -= bought
             if left > tol:
                 shortfall[(t, r, m)] = left
-        blocks = list(self.blocks)
-        for pin in inst.pinned:
-            blocks.append(Block(pin.staff, pin.trial, pin.role, pin.first, pin.last, pin.fte))
-        return StaffingResult(outcome=None, blocks=merge_blocks(blocks), flex=flex, shortfall=shortfall)
+        return StaffingResult(outcome=None, blocks=merge_blocks(self.blocks + inst.pinned), flex=flex, shortfall=shortfall)
 
 
 def _runs(person: str, trial: str, role: str, months: list[int], fte: float) -> list[Block]:

@@ -28,8 +28,8 @@ class OptionProfile:
 
 
 @dataclass(frozen=True)
-class Pinned:
-    """A pinned assignment as month indices."""
+class Block:
+    """A contiguous assignment in month indices (inclusive): a pin, or a block of a roster."""
 
     staff: str
     trial: str
@@ -58,7 +58,7 @@ class Instance:
     year_of: list[str]
     earliest: dict[str, int]
     deadline: dict[str, int | None]
-    pinned: list[Pinned] = field(default_factory=list)
+    pinned: list[Block] = field(default_factory=list)
     forced_run: set[str] = field(default_factory=set)
 
     def month(self, index: int) -> str:
@@ -184,10 +184,10 @@ def compile_instance(problem: Problem) -> Instance:
     frozen_index = problem.index(problem.pins.frozen_until) if problem.pins.frozen_until else 0
     trial_pins = {p.trial: p for p in problem.pins.trials}
     pinned = [
-        Pinned(a.staff, a.trial, a.role, problem.index(a.start), problem.index(a.end), a.fte)
+        Block(a.staff, a.trial, a.role, problem.index(a.start), problem.index(a.end), a.fte)
         for a in [*problem.pins.assignments, *frozen_assignments]
     ]
-    pinned_by_trial: dict[str, list[Pinned]] = defaultdict(list)
+    pinned_by_trial: dict[str, list[Block]] = defaultdict(list)
     for p in pinned:
         pinned_by_trial[p.trial].append(p)
 
@@ -259,7 +259,7 @@ def _start_allowed(
     pin: TrialPin | None,
     pinned_start: int | None,
     frozen_fixed: dict[str, tuple[str, int]],
-    pinned: list[Pinned],
+    pinned: list[Block],
 ) -> bool:
     """Pins that fix an option or start, and pinned assignments that must fit the demand."""
     if pin is not None:

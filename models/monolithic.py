@@ -16,12 +16,12 @@ from collections import defaultdict
 import pyomo.environ as pyo
 
 from models.highs import TriviallyInfeasible, solve
-from models.instance import Instance
+from models.instance import Block, Instance
 from models.pipeline import build_plan
 from models.plan import Plan, StageTiming
 from models.portfolio import PortfolioModel, Reserve
 from models.settings import EngineSettings
-from models.staffing import Block, StaffingResult, merge_blocks
+from models.staffing import StaffingResult, merge_blocks
 
 
 class MonolithicModel(PortfolioModel):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 import pyomo.environ as pyo
 
 from models.highs import PROVEN_INFEASIBLE, SolveOutcome, TriviallyInfeasible, add_row, solve
-from models.instance import Instance
+from models.instance import Block, Instance
 from models.settings import EngineSettings
 
 #: Uncovered demand, when the problem forbids it, is priced this many times the dearest
@@ -32,18 +32,6 @@ UNCOVERED_PRICE_FACTOR = 1000.0
 
 @dataclass(frozen=True)
 class Segment:
-    trial: str
-    role: str
-    first: int
-    last: int
-    fte: float
-
-
-@dataclass(frozen=True)
-class Block:
-    """A contiguous assignment in month indices (inclusive)."""
-
-    staff: str
     trial: str
     role: str
     first: int
@@ -302,9 +290,7 @@ class StaffingModel:
                 elif run:
                     out.append(Block(p, seg.trial, seg.role, run[0], run[-1], round(fte, 9)))
                     run = []
-        for pin in self.inst.pinned:
-            out.append(Block(pin.staff, pin.trial, pin.role, pin.first, pin.last, pin.fte))
-        return merge_blocks(out)
+        return merge_blocks(out + self.inst.pinned)
 
     def flex_used(self, tol: float) -> dict[tuple[str, str, int], float]:
         return {k: v for k in self.flex_index if (v := pyo.value(self.m.flex[k]) or 0.0) > tol}
