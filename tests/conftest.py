@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from models.check import check_plan
 from models.pipeline import solve
 from models.plan import Plan
 from models.problem import Problem, parse_problem
+
+# CI explores the same examples every run, so a red build always reproduces locally with CI=true.
+hypothesis_settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parent.parent
 PSPLIB = ROOT.parent / "shared" / "benchmarks" / "psplib"
