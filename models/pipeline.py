@@ -28,6 +28,7 @@ from models.plan import (
     TrialPlan,
     YearSpend,
 )
+from models.explain import explain
 from models.greedy import greedy_staffing
 from models.highs import SolveOutcome
 from models.portfolio import PortfolioResult, Reserve, completion_weights, solve_portfolio
@@ -302,7 +303,7 @@ def build_plan(
         role_months=role_months,
         service_months=service_months,
         budget=budget,
-        explanations=_explanations(inst, schedule),
+        explanations=explain(inst, schedule, role_months, service_months, spend),
         kpis=Kpis(
             total_cost=total_spend,
             value_delivered=value_delivered,
@@ -367,21 +368,3 @@ def _service_months(inst: Instance, schedule: dict[str, tuple[str, int]]) -> lis
         for svc, cap in inst.service_capacity.items()
         for mo in range(inst.months)
     ]
-
-
-def _explanations(inst: Instance, schedule: dict[str, tuple[str, int]]) -> list[Explanation]:
-    """Plain reasons for optional trials left out and for late trials (first slice: what is observable)."""
-    out: list[Explanation] = []
-    for tid, trial in inst.trials.items():
-        if tid not in schedule:
-            if not any(inst.starts[(tid, o.id)] for o in trial.options):
-                out.append(Explanation(trial=tid, reason="no feasible start within its window, horizon and predecessors"))
-            else:
-                out.append(Explanation(trial=tid, reason="left out: capacity, budget or value did not justify it"))
-            continue
-        o, s = schedule[tid]
-        late = inst.late(tid, o, s)
-        if late:
-            out.append(Explanation(trial=tid, reason=f"{late} month(s) late against deadline {trial.deadline}"))
-    return out
-

@@ -417,3 +417,29 @@ def test_optimal_plan_reports_a_bound_within_the_gap():
     assert plan.status == "optimal"
     assert plan.best_bound is not None and plan.gap is not None and plan.gap <= 0.01
     assert plan.best_bound >= plan.objective - 1e-6  # value is maximised: the bound is above
+
+
+def test_left_out_trial_is_explained_by_the_role_that_binds():
+    problem = base_problem(
+        staff=[{"id": "ana", "role": "CRA", "monthly_cost": 1000}],
+        trials=[_trial("T1", months=12, mandatory=True), _trial("T2", months=3, value=500_000)],
+    )
+    plan = solve_checked(problem)
+    reasons = {e.trial: e.reason for e in plan.explanations}
+    assert not trial_plan(plan, "T2").run
+    assert "role CRA short in 2027-01..2027-03" in reasons["T2"]
+
+
+def test_left_out_trial_is_explained_by_the_budget_year_that_binds():
+    problem = base_problem(
+        trials=[_trial("A", value=100_000, latest_start="2027-01"), _trial("B", value=200_000, latest_start="2027-01")],
+        staff=[
+            {"id": "ana", "role": "CRA", "monthly_cost": 10000},
+            {"id": "ben", "role": "CRA", "monthly_cost": 10000},
+        ],
+        budget={"per_year": {"2027": 50_000}},
+        objective={"kind": "value", "discount_rate": 0, "weights": {"fragmentation": 0}},
+    )
+    plan = solve_checked(problem)
+    reasons = {e.trial: e.reason for e in plan.explanations}
+    assert "budget 2027 exceeded by 10,000" in reasons["A"]
