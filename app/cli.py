@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from models.plan import Plan
-from models.problem import Problem, ProblemInvalid, parse_problem
+from models.problem import Problem, ProblemInvalid, Settings, json_path, parse_problem
 
 EXIT_INVALID = 2
 EXIT_INFEASIBLE = 3
@@ -24,7 +25,7 @@ EXIT_NO_SOLUTION = 4
 EXIT_VIOLATIONS = 5
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help="PACE Planner: clinical-trial portfolio optimisation.")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _load(path: Path) -> Problem:
@@ -59,10 +60,13 @@ def solve(
     from models.pipeline import solve as run_solve
 
     prob = _load(problem)
-    if time_limit is not None:
-        prob.settings.time_limit = time_limit
-    if gap is not None:
-        prob.settings.mip_gap = gap
+    overrides = {k: v for k, v in {"time_limit": time_limit, "mip_gap": gap}.items() if v is not None}
+    try:
+        prob.settings = Settings.model_validate({**prob.settings.model_dump(), **overrides})
+    except ValidationError as exc:
+        for e in exc.errors():
+            err.print(f"--{'gap' if e['loc'][0] == 'mip_gap' else 'time-limit'}: {e['msg']}", markup=False, highlight=False)
+        raise typer.Exit(EXIT_INVALID) from None
     plan = run_solve(prob)
     _write(plan.model_dump_json(indent=1), output)
     gap_text = f"{plan.gap:.2%}" if plan.gap is not None else "n/a"
@@ -94,8 +98,14 @@ def check(
     prob = _load(problem)
     try:
         parsed = Plan.model_validate_json(plan.read_bytes())
-    except (ValueError, OSError) as exc:
-        err.print(f"[red]{plan}: not a plan: {exc}[/red]", markup=False)
+    except ValidationError as exc:
+        errors = exc.errors()
+        err.print(f"{plan}: not a plan ({len(errors)} error(s)); is it a problem file?", markup=False, highlight=False)
+        for e in errors[:10]:
+            err.print(f"  {json_path(e['loc'])}: {e['msg']}", markup=False, highlight=False)
+        raise typer.Exit(EXIT_INVALID) from None
+    except OSError as exc:
+        err.print(f"{plan}: {exc.strerror}", markup=False, highlight=False)
         raise typer.Exit(EXIT_INVALID) from None
     violations = check_plan(prob, parsed)
     for v in violations:

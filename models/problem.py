@@ -312,7 +312,8 @@ class ProblemInvalid(ValueError):
         super().__init__("; ".join(f"{e.path}: {e.message}" for e in errors))
 
 
-def _json_path(loc: tuple[int | str, ...]) -> str:
+def json_path(loc: tuple[int | str, ...]) -> str:
+    """A pydantic error location as the JSON path planners see, e.g. ``trials[3].options[0].id``."""
     path = ""
     for part in loc:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
@@ -334,7 +335,7 @@ def parse_problem(data: dict | str | bytes) -> Problem:
             problem = Problem.model_validate(data)
     except ValidationError as exc:
         raise ProblemInvalid(
-            [FieldError(path=_json_path(err["loc"]), message=err["msg"]) for err in exc.errors()]
+            [FieldError(path=json_path(err["loc"]), message=err["msg"]) for err in exc.errors()]
         ) from None
     errors = semantic_errors(problem)
     if errors:

@@ -84,7 +84,7 @@ import re
 from collections import deque
 from collections.abc import Sequence
 
-from models.problem import ExecutionOption, FieldError, Problem, Trial, _json_path, is_month, month_at, month_index
+from models.problem import ExecutionOption, FieldError, Problem, Trial, json_path, is_month, month_at, month_index
 
 Loc = tuple[int | str, ...]
 
@@ -117,7 +117,7 @@ class _Checker:
     # -- helpers -----------------------------------------------------------------
 
     def add(self, loc: Loc, message: str) -> None:
-        self.errors.append(FieldError(path=_json_path(loc), message=message))
+        self.errors.append(FieldError(path=json_path(loc), message=message))
 
     def idx(self, month: str) -> int:
         return month_index(month, self.first)
@@ -306,7 +306,7 @@ class _Checker:
                 self.add(
                     oloc + ("id",),
                     f"duplicate option id '{o.id}' in trial '{t.id}' (first at "
-                    f"{_json_path(loc + ('options', option_ids[o.id]))})",
+                    f"{json_path(loc + ('options', option_ids[o.id]))})",
                 )
             else:
                 option_ids[o.id] = j

@@ -85,3 +85,19 @@ def test_import_psplib_maps_an_instance_to_a_makespan_problem(tmp_path):
     problem = parse_problem(out.read_text())
     assert problem.objective.kind == "makespan"
     assert len(problem.trials) == 30
+
+
+def test_solve_rejects_a_time_limit_or_gap_out_of_range(tmp_path):
+    problem = str(_write(tmp_path, "p.json", base_problem()))
+    result = runner.invoke(cli, ["solve", problem, "--time-limit", "-5"])
+    assert result.exit_code == EXIT_INVALID
+    assert "--time-limit" in result.output
+    assert runner.invoke(cli, ["solve", problem, "--gap", "7"]).exit_code == EXIT_INVALID
+
+
+def test_check_says_plainly_when_the_second_file_is_not_a_plan(tmp_path):
+    problem = str(_write(tmp_path, "p.json", base_problem()))
+    result = runner.invoke(cli, ["check", problem, problem])
+    assert result.exit_code == EXIT_INVALID
+    assert "not a plan" in result.output and "status: Field required" in result.output
+    assert "[red]" not in result.output
