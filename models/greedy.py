@@ -62,17 +62,8 @@ class _Roster:
         self.working_on: dict[tuple[str, int], set[str]] = defaultdict(set)
         for (p, m), trials in net.pinned_trials.items():
             self.working_on[(p, m)] |= trials
-        people_by_role: dict[str, list[str]] = defaultdict(list)
-        for p, roles in inst.staff_roles.items():
-            for r in roles:
-                people_by_role[r].append(p)
-        self.eligible: dict[tuple[str, str], list[str]] = {}
         self.segments = segments(net.demand)
-        for seg in self.segments:
-            key = (seg.trial, seg.role)
-            if key not in self.eligible:
-                self.eligible[key] = [p for p in people_by_role.get(seg.role, []) if inst.can_serve(p, seg.trial, seg.role)]
-        self.segments.sort(key=lambda s: (s.first, len(self.eligible[(s.trial, s.role)]), -s.fte))
+        self.segments.sort(key=lambda s: (s.first, len(inst.eligible(s.trial, s.role)), -s.fte))
         self.blocks: list[Block] = []
         self.on_trial: set[tuple[str, str]] = {(p.staff, p.trial) for p in inst.pinned}
 
@@ -96,7 +87,7 @@ class _Roster:
         """Blocks first, then a month-by-month fill of what they leave."""
         inst, tol = self.inst, self.tol
         t, r = seg.trial, seg.role
-        pool = [p for p in self.eligible[(t, r)] if not primary_only or inst.staff[p].role == r]
+        pool = [p for p in inst.eligible(t, r) if not primary_only or inst.staff[p].role == r]
         months = range(seg.first, seg.last + 1)
         while True:
             need = [m for m in months if self.residual[(t, r, m)] > tol]

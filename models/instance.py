@@ -60,6 +60,7 @@ class Instance:
     deadline: dict[str, int | None]
     pinned: list[Block] = field(default_factory=list)
     forced_run: set[str] = field(default_factory=set)
+    _eligible: dict[tuple[str, str], list[str]] = field(default_factory=dict, repr=False)
 
     def month(self, index: int) -> str:
         return self.problem.month(index)
@@ -87,15 +88,33 @@ class Instance:
             return False
         return True
 
+    def eligible(self, trial: str, role: str) -> list[str]:
+        """Everyone who may serve ``role`` on ``trial`` (computed once per pair, then cached)."""
+        key = (trial, role)
+        if key not in self._eligible:
+            self._eligible[key] = [p for p, roles in self.staff_roles.items() if role in roles and self.can_serve(p, trial, role)]
+        return self._eligible[key]
+
     @property
     def regional(self) -> set[str]:
         return set(self.problem.regional_roles)
 
-    def option_cost(self, trial: str, option: str) -> float:
-        """External cost of an option: fixed price plus all service units, whatever the start."""
+    def services_cost(self, trial: str, option: str) -> float:
+        """Cost of all service units an option uses, whatever the start."""
         prof = self.profiles[(trial, option)]
-        services = sum(units * self.service_cost[svc] for month in prof.services for svc, units in month.items())
-        return prof.fixed_cost + services
+        return sum(units * self.service_cost[svc] for month in prof.services for svc, units in month.items())
+
+    def option_cost(self, trial: str, option: str) -> float:
+        """External cost of an option: fixed price plus all service units."""
+        return self.profiles[(trial, option)].fixed_cost + self.services_cost(trial, option)
+
+    def external_spend(self, schedule: dict[str, tuple[str, int]]) -> dict[str, float]:
+        """Fixed prices and services of a schedule, per calendar year."""
+        spend: dict[str, float] = defaultdict(float)
+        for t, (o, s) in schedule.items():
+            for k in range(self.profiles[(t, o)].duration):
+                spend[self.year_of[s + k]] += self.month_spend(t, o, k)
+        return spend
 
     def month_spend(self, trial: str, option: str, offset: int) -> float:
         """External spend of an option in its ``offset``-th active month (fixed cost spread evenly)."""

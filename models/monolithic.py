@@ -17,7 +17,7 @@ import pyomo.environ as pyo
 
 from models.highs import TriviallyInfeasible, solve
 from models.instance import Block, Instance
-from models.pipeline import build_plan
+from models.pipeline import build_plan, set_bound
 from models.plan import Plan, StageTiming
 from models.portfolio import PortfolioModel, Reserve
 from models.settings import EngineSettings
@@ -41,8 +41,8 @@ class MonolithicModel(PortfolioModel):
         self.z_index = [
             (p, t, r, mo)
             for (t, r, mo) in self.trm
-            for p in inst.staff
-            if inst.available[p][mo] and inst.can_serve(p, t, r)
+            for p in inst.eligible(t, r)
+            if inst.available[p][mo]
         ]
         m.z = pyo.Var(self.z_index, domain=pyo.NonNegativeReals)
         self.w_index = sorted({(p, t, mo) for p, t, _, mo in self.z_index})
@@ -136,10 +136,7 @@ def solve_monolithic(inst: Instance, settings: EngineSettings) -> Plan:
         status = "infeasible" if outcome.infeasible else "no_solution"
         return Plan(status=status, stages=[timing], solve_seconds=outcome.seconds)
     plan = build_plan(inst, model.schedule(), model.staffing(settings.tolerance), [timing])
-    sign = -1.0 if inst.problem.objective.kind == "value" else 1.0
-    plan.best_bound = None if outcome.bound is None else sign * outcome.bound / model.scale
+    set_bound(plan, model.in_objective_sense(outcome.bound))
     plan.status = "optimal" if outcome.proven_optimal else "feasible"
     plan.solve_seconds = outcome.seconds
-    if plan.best_bound is not None and plan.objective is not None:
-        plan.gap = abs(plan.objective - plan.best_bound) / max(1.0, abs(plan.objective))
     return plan

@@ -97,13 +97,18 @@ def solve(problem: Problem, settings: EngineSettings | None = None) -> Plan:
     if solved is None:
         return _empty("no_solution", "no fully staffed plan found within the time limit", [], began, timings)
     plan = build_plan(inst, solved.schedule, solved.staffing, timings)
-    plan.best_bound = bound
-    if plan.best_bound is not None and plan.objective is not None:
-        plan.gap = abs(plan.objective - plan.best_bound) / max(1.0, abs(plan.objective))
+    set_bound(plan, bound)
     within_gap = plan.gap is not None and plan.gap <= settings.mip_gap + 1e-9
     plan.status = "optimal" if stage1_optimal and within_gap else "feasible"
     plan.solve_seconds = time.perf_counter() - began
     return plan
+
+
+def set_bound(plan: Plan, bound: float | None) -> None:
+    """Record a bound and the relative gap |objective - bound| / max(1, |objective|)."""
+    plan.best_bound = bound
+    if bound is not None and plan.objective is not None:
+        plan.gap = abs(plan.objective - bound) / max(1.0, abs(plan.objective))
 
 
 def staff_schedule(
@@ -143,8 +148,9 @@ def _repair(inst: Instance, stage1: PortfolioResult, staffing: StaffingResult, r
             repaired = True
     budget = inst.problem.budget
     if budget.per_year or budget.total is not None:
-        spend = year_spend(inst, schedule, staffing)
         labour = year_spend(inst, {}, staffing)
+        external = inst.external_spend(schedule)
+        spend = {y: labour.get(y, 0.0) + external.get(y, 0.0) for y in inst.years}
         over = {y: spend.get(y, 0.0) - cap for y, cap in budget.per_year.items()}
         if budget.total is not None:
             excess = sum(spend.values()) - budget.total
@@ -171,15 +177,12 @@ def year_spend(inst: Instance, schedule: dict[str, tuple[str, int]], staffing: S
             spend[inst.year_of[mo]] += inst.rate(b.staff) * b.fte
     for (_, r, mo), v in staffing.flex.items():
         spend[inst.year_of[mo]] += inst.flex_rate[r] * v
-    for t, (o, s) in schedule.items():
-        for k in range(inst.profiles[(t, o)].duration):
-            spend[inst.year_of[s + k]] += inst.month_spend(t, o, k)
+    for y, v in inst.external_spend(schedule).items():
+        spend[y] += v
     return spend
 
 
-def _timing(stage: str, o: SolveOutcome | None) -> StageTiming:
-    if o is None:
-        return StageTiming(stage=stage, seconds=0.0, status="heuristic")
+def _timing(stage: str, o: SolveOutcome) -> StageTiming:
     status = "optimal" if o.proven_optimal else ("feasible" if o.has_solution else ("infeasible" if o.infeasible else "no_solution"))
     return StageTiming(
         stage=stage,
@@ -233,7 +236,7 @@ def build_plan(
             continue
         o, s = schedule[tid]
         prof = inst.profiles[(tid, o)]
-        services = sum(u * inst.service_cost[svc] for month in prof.services for svc, u in month.items())
+        services = inst.services_cost(tid, o)
         late = inst.late(tid, o, s)
         tardiness += obj.weights.tardiness * trial.tardiness_penalty * late
         value = trial.value * (1 - obj.discount_rate) ** (s - inst.earliest[tid])

@@ -197,7 +197,7 @@ class PortfolioModel:
             for r in roles:
                 restricted = bool(trial.required_skills.get(r)) or (r in inst.regional and trial.regions)
                 if restricted:
-                    people = frozenset(p for p in inst.staff if inst.can_serve(p, t, r))
+                    people = frozenset(inst.eligible(t, r))
                     need[(r, people)].add(t)
         for (r, people), trials in need.items():
             for mo in range(inst.months):
@@ -305,6 +305,13 @@ class PortfolioModel:
                 terms.append(w * (n + 1) + sum(w * (e - n - 1) * m.x[i] for e, i in ends))
             m.obj = pyo.Objective(expr=sum(terms) + obj.penalty_scale * money, sense=pyo.minimize)
 
+    def in_objective_sense(self, value: float | None) -> float | None:
+        """A solver objective or bound in the plan's units and sense (value is maximised)."""
+        if value is None:
+            return None
+        value /= self.scale
+        return -value if self.inst.problem.objective.kind == "value" else value
+
     def schedule(self) -> dict[str, tuple[str, int]]:
         return {t: (o, s) for i, (t, o, s) in enumerate(self.keys) if pyo.value(self.m.x[i]) > 0.5}
 
@@ -328,9 +335,7 @@ def solve_portfolio(inst: Instance, settings: EngineSettings, time_limit: float,
         gap = min(gap, 0.9 / inst.months)  # a relative gap must not hide a whole month
     built = time.perf_counter() - began
     outcome = replace(solve(model.m, settings, max(0.1, time_limit - built), gap), build_seconds=built)
-    bound = None if outcome.bound is None else outcome.bound / model.scale
-    if bound is not None and inst.problem.objective.kind == "value":
-        bound = -bound
+    bound = model.in_objective_sense(outcome.bound)
     if not outcome.has_solution:
         return PortfolioResult(outcome=outcome, schedule={}, bound=bound)
     labour = {y: pyo.value(expr) for y, expr in model.labour.items()}

@@ -135,17 +135,11 @@ class StaffingModel:
     def _candidates(self) -> None:
         """(person, segment) pairs: eligible, and free for at least half of the segment's months."""
         inst = self.inst
-        by_role: dict[str, list[str]] = defaultdict(list)
-        for p, roles in inst.staff_roles.items():
-            for r in roles:
-                by_role[r].append(p)
         self.pairs: list[tuple[str, int]] = []
         self.ub: list[float] = []
         for j, seg in enumerate(self.segments):
             length = seg.last - seg.first + 1
-            for p in by_role.get(seg.role, []):
-                if not inst.can_serve(p, seg.trial, seg.role):
-                    continue
+            for p in inst.eligible(seg.trial, seg.role):
                 free = [self._spare(p, mo) for mo in range(seg.first, seg.last + 1)]
                 working = [f for f in free if f > 1e-9]
                 if 2 * len(working) < length:
@@ -244,10 +238,7 @@ class StaffingModel:
         m.budget = pyo.ConstraintList()
         if not budget.per_year and budget.total is None:
             return
-        external: dict[str, float] = defaultdict(float)
-        for t, (o, s) in self.schedule.items():
-            for k in range(inst.profiles[(t, o)].duration):
-                external[inst.year_of[s + k]] += inst.month_spend(t, o, k)
+        external = inst.external_spend(self.schedule)
         pinned_cost: dict[str, float] = defaultdict(float)
         for p in inst.pinned:
             for mo in range(p.first, p.last + 1):
