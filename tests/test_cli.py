@@ -46,7 +46,9 @@ def test_solve_of_infeasible_problem_exits_3(tmp_path):
     out = tmp_path / "plan.json"
     result = runner.invoke(cli, ["solve", str(_write(tmp_path, "p.json", problem)), "-o", str(out)])
     assert result.exit_code == EXIT_INFEASIBLE
-    assert Plan.model_validate_json(out.read_text()).status == "infeasible"
+    plan = Plan.model_validate_json(out.read_text())
+    assert plan.status == "infeasible"
+    assert check_plan(parse_problem(json.dumps(problem)), plan) == []
 
 
 def test_validate_accepts_a_good_problem_and_rejects_a_bad_one(tmp_path):

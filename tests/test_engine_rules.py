@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from models.check import check_plan
 from models.pipeline import solve
 from models.problem import parse_problem
 from tests.conftest import base_problem, solve_checked, trial_plan
@@ -285,9 +286,11 @@ def test_demand_beyond_staff_and_flex_makes_a_mandatory_trial_infeasible():
         staff=[{"id": "ana", "role": "CRA", "monthly_cost": 10000}],
         trials=[_trial("T1", fte=2.0, mandatory=True)],
     )
-    plan = solve(parse_problem(problem))
+    parsed = parse_problem(problem)
+    plan = solve(parsed)
     assert plan.status == "infeasible"
     assert plan.trials == [] and plan.assignments == []
+    assert check_plan(parsed, plan) == []
 
 
 def test_shortfall_is_allowed_and_priced_when_a_weight_is_set():
