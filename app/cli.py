@@ -55,8 +55,12 @@ def solve(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the plan here (default: stdout)")] = None,
     time_limit: Annotated[Optional[float], typer.Option(help="Override settings.time_limit (seconds)")] = None,
     gap: Annotated[Optional[float], typer.Option(help="Override settings.mip_gap")] = None,
+    progress: Annotated[
+        Optional[bool], typer.Option("--progress/--no-progress", help="Live incumbent/bound/gap line on stderr (default: on a terminal)")
+    ] = None,
 ) -> None:
-    """Solve a problem and write its plan."""
+    """Solve a problem and write its plan. Ctrl+C stops the solve and keeps the best plan so far."""
+    from app.live import ProgressLine, StopRequest
     from models.pipeline import solve as run_solve
 
     prob = _load(problem)
@@ -67,7 +71,13 @@ def solve(
         for e in exc.errors():
             err.print(f"--{'gap' if e['loc'][0] == 'mip_gap' else 'time-limit'}: {e['msg']}", markup=False, highlight=False)
         raise typer.Exit(EXIT_INVALID) from None
-    plan = run_solve(prob)
+    line = ProgressLine() if (progress if progress is not None else err.is_terminal) else None
+    try:
+        with StopRequest().on_sigint() as stop:
+            plan = run_solve(prob, progress=line, stop=stop)
+    finally:
+        if line is not None:
+            line.close()
     _write(plan.model_dump_json(indent=1), output)
     gap_text = f"{plan.gap:.2%}" if plan.gap is not None else "n/a"
     err.print(

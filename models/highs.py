@@ -2,14 +2,95 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
+import numpy as np
 import pyomo.environ as pyo
+from highspy import cb
+from highspy.highs import HighsCallbackEvent
 from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
+from pyomo.core.base.var import VarData
 
+from models.progress import Monitor
 from models.settings import EngineSettings
+
+
+@dataclass
+class Watch:
+    """How one HiGHS run is observed: which stage it is, how its numbers read in plan units.
+
+    ``units`` turns a solver objective or bound (minimisation form, scaled) into the plan's
+    units and sense, so progress reads like the plan. ``start`` is a warm start: values for
+    some variables, handed to HiGHS as a (possibly partial) solution before it runs.
+    """
+
+    monitor: Monitor
+    stage: str
+    units: Callable[[float | None], float | None] = lambda v: v
+    start: Mapping[VarData, float] = field(default_factory=dict)
+    report: bool = True
+
+
+class _QuietInterrupt(logging.Filter):
+    """Pyomo logs a warning for HiGHS's 'interrupted' status, which here only means 'stopped on request'."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "kInterrupt" not in record.getMessage()
+
+
+logging.getLogger("pyomo.contrib.solver.solvers.highs").addFilter(_QuietInterrupt())
+
+
+class _WatchedHighs(Highs):
+    """Pyomo's HiGHS interface plus what it lacks: progress, stop on request, warm start.
+
+    The watch is a class-level default set per instance after construction, because
+    Pyomo re-runs ``__init__`` with its own keywords when it loads a model.
+    """
+
+    _watch: Watch | None = None
+
+    def _solve(self):  # type: ignore[no-untyped-def]
+        watch = self._watch
+        if watch is not None:
+            highs = self._solver_model
+            if watch.start:
+                index = self._pyomo_var_to_solver_var_map
+                cols = [(index[id(v)], x) for v, x in watch.start.items() if id(v) in index]
+                if cols:
+                    highs.setSolution(
+                        len(cols),
+                        np.array([c for c, _ in cols], dtype=np.int32),
+                        np.array([x for _, x in cols], dtype=np.float64),
+                    )
+            highs.cbMipInterrupt.subscribe(self._on_interrupt)
+            highs.cbSimplexInterrupt.subscribe(self._on_interrupt)
+            highs.cbMipImprovingSolution.subscribe(self._on_improvement)
+        return super()._solve()
+
+    def _on_interrupt(self, event: HighsCallbackEvent) -> None:
+        watch = self._watch
+        assert watch is not None
+        if watch.monitor.stopped():
+            event.interrupt()
+        elif watch.report and event.callback_type == cb.HighsCallbackType.kCallbackMipInterrupt:
+            self._report(event, force=False)
+
+    def _on_improvement(self, event: HighsCallbackEvent) -> None:
+        if self._watch is not None and self._watch.report:
+            self._report(event, force=True)
+
+    def _report(self, event: HighsCallbackEvent, force: bool) -> None:
+        watch = self._watch
+        assert watch is not None
+        out = event.data_out
+        incumbent = out.mip_primal_bound if abs(out.mip_primal_bound) < 1e30 else None
+        bound = out.mip_dual_bound if abs(out.mip_dual_bound) < 1e30 else None
+        watch.monitor.report(watch.stage, watch.units(incumbent), watch.units(bound), force=force)
 
 
 @dataclass(frozen=True)
@@ -28,16 +109,25 @@ class SolveOutcome:
     build_seconds: float = 0.0
 
 
-def solve(model: pyo.ConcreteModel, settings: EngineSettings, time_limit: float, gap: float) -> SolveOutcome:
+def solve(
+    model: pyo.ConcreteModel,
+    settings: EngineSettings,
+    time_limit: float,
+    gap: float,
+    watch: Watch | None = None,
+) -> SolveOutcome:
     """Solve ``model`` with HiGHS within ``time_limit`` seconds and relative ``gap``.
 
     ``seconds`` covers handing the model over, HiGHS and reading the solution back;
-    ``solver_seconds`` is HiGHS's own run time.
+    ``solver_seconds`` is HiGHS's own run time. With a ``watch``, progress is reported
+    while HiGHS runs, a stop request interrupts it (its incumbent, if any, is kept) and
+    the watch's warm start is handed over first.
     """
     began = time.perf_counter()
     if model.nvariables() == 0:
         return SolveOutcome(True, True, False, 0.0, 0.0, 0.0, 0, model.nconstraints())
-    opt = Highs()
+    opt = _WatchedHighs()
+    opt._watch = watch
     results = opt.solve(
         model,
         time_limit=max(0.1, time_limit),

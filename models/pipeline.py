@@ -30,9 +30,10 @@ from models.plan import (
 )
 from models.explain import explain
 from models.greedy import greedy_staffing
-from models.highs import SolveOutcome
+from models.highs import SolveOutcome, Watch
 from models.portfolio import PortfolioResult, Reserve, completion_weights, solve_portfolio
 from models.problem import Problem, ProblemInvalid
+from models.progress import Monitor, ProgressSink, StopFlag, relative_gap
 from models.settings import EngineSettings
 from models.sgs import tighten_for_makespan
 from models.staffing import StaffingModel, StaffingResult, demand_profile, solve_staffing_mip, staffing_cost
@@ -49,9 +50,18 @@ class _Solved:
     staffing: StaffingResult
 
 
-def solve(problem: Problem, settings: EngineSettings | None = None) -> Plan:
+def solve(
+    problem: Problem,
+    settings: EngineSettings | None = None,
+    *,
+    progress: ProgressSink | None = None,
+    stop: StopFlag | None = None,
+) -> Plan:
     """Solve a planning problem and return a complete plan (never raises for infeasibility).
 
+    ``progress`` receives incumbent, bound and gap while HiGHS runs; once ``stop()`` returns
+    True the solve stops and returns the best fully staffed plan it can still assemble
+    (status ``feasible``), or ``no_solution`` if there is none.
     Raises :class:`ProblemInvalid` for an invalid problem: nothing is solved then.
     """
     errors = semantic_errors(problem)
@@ -59,6 +69,7 @@ def solve(problem: Problem, settings: EngineSettings | None = None) -> Plan:
         raise ProblemInvalid(errors)
     settings = settings or EngineSettings.from_problem(problem.settings)
     began = time.perf_counter()
+    monitor = Monitor(progress, stop, began)
     deadline = began + settings.time_limit
     inst = compile_instance(problem)
     tighten_for_makespan(inst)
@@ -78,37 +89,99 @@ def solve(problem: Problem, settings: EngineSettings | None = None) -> Plan:
     bound: float | None = None
     stage1_optimal = True
     solved: _Solved | None = None
+    attempt: _Solved | None = None
     for round_ in range(settings.repair_rounds + 1):
+        if monitor.stopped() or (round_ > 0 and time.perf_counter() >= deadline):
+            break
         remaining = deadline - time.perf_counter()
-        stage1 = solve_portfolio(inst, settings, max(1.0, remaining * settings.portfolio_share), reserve)
+        watch = Watch(monitor, f"portfolio[{round_}]")
+        stage1 = solve_portfolio(inst, settings, max(1.0, remaining * settings.portfolio_share), reserve, watch)
         timings.append(_timing(f"portfolio[{round_}]", stage1.outcome))
         if round_ == 0:
             bound = stage1.bound
-            stage1_optimal = stage1.outcome.proven_optimal
+            stage1_optimal = stage1.outcome.proven_optimal and not monitor.stopped()
         if not stage1.outcome.has_solution:
             if stage1.outcome.infeasible and round_ == 0:
                 return _empty("infeasible", "no plan satisfies every rule (portfolio stage proved it)", [], began, timings)
             break
-        staffing = staff_schedule(inst, settings, stage1.schedule, deadline, timings, round_)
+        staffing = staff_schedule(inst, settings, stage1.schedule, deadline, timings, round_, monitor)
+        attempt = _Solved(stage1.schedule, staffing)
         if not _repair(inst, stage1, staffing, reserve):
-            solved = _Solved(stage1.schedule, staffing)
+            solved = attempt
             break
 
+    message = "stopped on request: best plan found so far" if monitor.stopped() else ""
+    if solved is None and attempt is not None:
+        solved = shed(inst, attempt.schedule, attempt.staffing)
+        if solved is not None:
+            timings.append(StageTiming(stage="shed", seconds=0.0, status="heuristic"))
+            message = message or "repair rounds ran out: optional trials that could not be staffed were left out"
     if solved is None:
-        return _empty("no_solution", "no fully staffed plan found within the time limit", [], began, timings)
+        return _empty("no_solution", message or "no fully staffed plan found within the time limit", [], began, timings)
     plan = build_plan(inst, solved.schedule, solved.staffing, timings)
     set_bound(plan, bound)
     within_gap = plan.gap is not None and plan.gap <= settings.mip_gap + 1e-9
-    plan.status = "optimal" if stage1_optimal and within_gap else "feasible"
+    plan.status = "optimal" if stage1_optimal and within_gap and not message else "feasible"
+    plan.message = message or plan.message
     plan.solve_seconds = time.perf_counter() - began
+    monitor.report("done", plan.objective, plan.best_bound, force=True)
     return plan
+
+
+def shed(inst: Instance, schedule: dict[str, tuple[str, int]], staffing: StaffingResult, rounds: int = 10) -> _Solved | None:
+    """A fully staffed plan within budget from a schedule that is not: leave optional trials out.
+
+    Optional trials with uncovered demand go first (and every trial that needs them as a
+    predecessor); then, while a year is over budget, the optional trial of least value
+    running in that year. None if a trial that must run would have to go.
+    """
+    schedule = dict(schedule)
+    successors: dict[str, set[str]] = defaultdict(set)
+    for t in inst.trials.values():
+        for pred in t.predecessors:
+            successors[pred.trial].add(t.id)
+    for _ in range(rounds):
+        drop = {t for (t, _, _) in staffing.shortfall} if inst.problem.objective.weights.shortfall is None else set()
+        if not drop:
+            drop = _over_budget_victim(inst, schedule, staffing)
+        if not drop:
+            return _Solved(schedule, staffing)
+        stack = list(drop)
+        while stack:
+            for nxt in successors[stack.pop()]:
+                if nxt in schedule and nxt not in drop:
+                    drop.add(nxt)
+                    stack.append(nxt)
+        if drop & inst.forced_run:
+            return None
+        schedule = {t: v for t, v in schedule.items() if t not in drop}
+        staffing = greedy_staffing(inst, schedule)
+    return None
+
+
+def _over_budget_victim(inst: Instance, schedule: dict[str, tuple[str, int]], staffing: StaffingResult) -> set[str]:
+    """The optional trial of least value active in the first year over budget (empty if none is)."""
+    budget = inst.problem.budget
+    spend = year_spend(inst, schedule, staffing)
+    over = [y for y, cap in budget.per_year.items() if spend.get(y, 0.0) > cap * (1 + 1e-9) + 1e-6]
+    if budget.total is not None and sum(spend.values()) > budget.total * (1 + 1e-9) + 1e-6:
+        over.extend(inst.years)
+    for y in over:
+        active = [
+            t
+            for t, (o, s) in schedule.items()
+            if t not in inst.forced_run
+            and any(inst.year_of[mo] == y for mo in range(s, min(inst.months, s + inst.profiles[(t, o)].duration)))
+        ]
+        if active:
+            return {min(active, key=lambda t: (inst.trials[t].value, t))}
+    return set()
 
 
 def set_bound(plan: Plan, bound: float | None) -> None:
     """Record a bound and the relative gap |objective - bound| / max(1, |objective|)."""
     plan.best_bound = bound
-    if bound is not None and plan.objective is not None:
-        plan.gap = abs(plan.objective - bound) / max(1.0, abs(plan.objective))
+    plan.gap = relative_gap(plan.objective, bound)
 
 
 def staff_schedule(
@@ -118,6 +191,7 @@ def staff_schedule(
     deadline: float,
     timings: list[StageTiming],
     round_: int,
+    monitor: Monitor | None = None,
 ) -> StaffingResult:
     """The greedy roster, improved by the staffing MIP when that is small enough; the cheaper wins."""
     began = time.perf_counter()
@@ -126,7 +200,7 @@ def staff_schedule(
     model = StaffingModel(inst, schedule)
     if 0 < len(model.pairs) <= settings.staffing_mip_max_pairs:
         remaining = max(settings.min_staffing_seconds, deadline - time.perf_counter())
-        mip = solve_staffing_mip(model, settings, remaining)
+        mip = solve_staffing_mip(model, settings, remaining, monitor)
         timings.append(_timing(f"staffing-mip[{round_}]", mip.outcome))
         if mip.outcome.has_solution and staffing_cost(inst, mip) < staffing_cost(inst, best):
             best = mip

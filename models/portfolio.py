@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 import pyomo.environ as pyo
 
-from models.highs import PROVEN_INFEASIBLE, SolveOutcome, TriviallyInfeasible, add_row, solve
+from models.highs import PROVEN_INFEASIBLE, SolveOutcome, TriviallyInfeasible, Watch, add_row, solve
 from models.instance import Instance
 from models.settings import EngineSettings
 
@@ -323,7 +323,9 @@ def completion_weights(inst: Instance) -> dict[str, float]:
     return {t: trial.value for t, trial in inst.trials.items()}
 
 
-def solve_portfolio(inst: Instance, settings: EngineSettings, time_limit: float, reserve: Reserve) -> PortfolioResult:
+def solve_portfolio(
+    inst: Instance, settings: EngineSettings, time_limit: float, reserve: Reserve, watch: Watch | None = None
+) -> PortfolioResult:
     """Solve stage 1; the bound is returned in the objective's own sense and currency."""
     began = time.perf_counter()
     try:
@@ -334,7 +336,9 @@ def solve_portfolio(inst: Instance, settings: EngineSettings, time_limit: float,
     if inst.problem.objective.kind == "makespan":
         gap = min(gap, 0.9 / inst.months)  # a relative gap must not hide a whole month
     built = time.perf_counter() - began
-    outcome = replace(solve(model.m, settings, max(0.1, time_limit - built), gap), build_seconds=built)
+    if watch is not None:
+        watch.units = model.in_objective_sense
+    outcome = replace(solve(model.m, settings, max(0.1, time_limit - built), gap, watch), build_seconds=built)
     bound = model.in_objective_sense(outcome.bound)
     if not outcome.has_solution:
         return PortfolioResult(outcome=outcome, schedule={}, bound=bound)

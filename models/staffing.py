@@ -20,7 +20,8 @@ from dataclasses import dataclass, replace
 
 import pyomo.environ as pyo
 
-from models.highs import PROVEN_INFEASIBLE, SolveOutcome, TriviallyInfeasible, add_row, solve
+from models.highs import PROVEN_INFEASIBLE, SolveOutcome, TriviallyInfeasible, Watch, add_row, solve
+from models.progress import Monitor
 from models.instance import Block, Instance
 from models.settings import EngineSettings
 
@@ -326,14 +327,18 @@ def staffing_cost(inst: Instance, result: StaffingResult) -> float:
     return staff + flex + uncovered_price(inst) * sum(result.shortfall.values()) + fragmentation
 
 
-def solve_staffing_mip(model: StaffingModel, settings: EngineSettings, time_limit: float) -> StaffingResult:
+def solve_staffing_mip(
+    model: StaffingModel, settings: EngineSettings, time_limit: float, monitor: Monitor | None = None
+) -> StaffingResult:
+    """Solve the staffing MIP; a stop request through ``monitor`` ends it with its incumbent."""
     began = time.perf_counter()
     try:
         model.build()
     except TriviallyInfeasible:
         return StaffingResult(PROVEN_INFEASIBLE, [], {}, {})
     built = time.perf_counter() - began
-    outcome = replace(solve(model.m, settings, max(0.1, time_limit - built), settings.staffing_gap), build_seconds=built)
+    watch = Watch(monitor, "staffing", report=False) if monitor is not None else None
+    outcome = replace(solve(model.m, settings, max(0.1, time_limit - built), settings.staffing_gap, watch), build_seconds=built)
     if not outcome.has_solution:
         return StaffingResult(outcome, [], {}, {})
     tol = settings.tolerance
