@@ -15,7 +15,8 @@ filled month by month from anyone eligible with spare FTE (people already on the
 first); what people cannot cover goes to flex within its monthly limit, and the rest is
 shortfall.
 
-Every rule of §2 that concerns people holds by construction, so the result is always
+Finally every block moves to a cheaper person where one can take it whole
+(:mod:`models.swap`). Every rule of §2 that concerns people holds by construction, so the result is always
 a valid staffing of the given schedule apart from shortfall, which the pipeline repairs.
 """
 
@@ -25,6 +26,7 @@ from collections import defaultdict
 
 from models.instance import Block, Instance
 from models.staffing import Segment, StaffingResult, merge_blocks, net_demand, segments
+from models.swap import cheaper_blocks
 
 #: Score multipliers that shape the roster the way a planner would.
 SAME_TRIAL_BONUS = 1.5
@@ -41,7 +43,7 @@ def greedy_staffing(inst: Instance, schedule: dict[str, tuple[str, int]], tol: f
     for primary_only in (True, False):
         for seg in roster.segments:
             roster.staff_segment(seg, primary_only)
-    return roster.result()
+    return cheaper_blocks(inst, roster.result(), tol)
 
 
 class _Roster:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pyomo.environ as pyo
@@ -31,7 +31,7 @@ class Watch:
     monitor: Monitor
     stage: str
     units: Callable[[float | None], float | None] = lambda v: v
-    start: Mapping[VarData, float] = field(default_factory=dict)
+    start: Sequence[tuple[VarData, float]] = ()
     report: bool = True
 
 
@@ -60,7 +60,7 @@ class _WatchedHighs(Highs):
             highs = self._solver_model
             if watch.start:
                 index = self._pyomo_var_to_solver_var_map
-                cols = [(index[id(v)], x) for v, x in watch.start.items() if id(v) in index]
+                cols = [(index[id(v)], x) for v, x in watch.start if id(v) in index]
                 if cols:
                     highs.setSolution(
                         len(cols),

@@ -30,8 +30,10 @@ from models.plan import (
 )
 from models.explain import explain
 from models.greedy import greedy_staffing
+from models.heuristic import constructive_schedule
+from models.shed import Staffed, shed
 from models.highs import SolveOutcome, Watch
-from models.portfolio import PortfolioResult, Reserve, completion_weights, solve_portfolio
+from models.portfolio import PortfolioResult, Reserve, completion_weights, exact_lp_bound, solve_portfolio
 from models.problem import Problem, ProblemInvalid
 from models.progress import Monitor, ProgressSink, StopFlag, relative_gap
 from models.settings import EngineSettings
@@ -42,12 +44,6 @@ from models.validation import semantic_errors
 
 #: Margin added when stage 1's labour prices are recalibrated against a real roster.
 LABOUR_MARGIN = 1.01
-
-
-@dataclass
-class _Solved:
-    schedule: dict[str, tuple[str, int]]
-    staffing: StaffingResult
 
 
 def solve(
@@ -85,40 +81,56 @@ def solve(
             timings,
         )
 
+    best = _Best(inst, problem.objective.kind)
+    heuristic_began = time.perf_counter()
+    start = constructive_schedule(inst)
+    if start is not None and (kept := shed(inst, start, greedy_staffing(inst, start))) is not None:
+        best.consider(kept, "heuristic")
+    timings.append(StageTiming(stage="heuristic", seconds=time.perf_counter() - heuristic_began, status="heuristic"))
+
+    lp_bound: float | None = None
+    if settings.cost_tiers is not None:
+        lp_bound, lp_outcome = exact_lp_bound(inst, settings, max(1.0, 0.2 * (deadline - time.perf_counter())))
+        timings.append(_timing("exact-lp-bound", lp_outcome))
+
     reserve = Reserve()
     bound: float | None = None
     stage1_optimal = True
-    solved: _Solved | None = None
-    attempt: _Solved | None = None
+    converged = False
     for round_ in range(settings.repair_rounds + 1):
         if monitor.stopped() or (round_ > 0 and time.perf_counter() >= deadline):
             break
         remaining = deadline - time.perf_counter()
         watch = Watch(monitor, f"portfolio[{round_}]")
-        stage1 = solve_portfolio(inst, settings, max(1.0, remaining * settings.portfolio_share), reserve, watch)
+        warm = best.solved.schedule if best.solved is not None else None
+        stage1 = solve_portfolio(inst, settings, max(1.0, remaining * settings.portfolio_share), reserve, watch, warm)
         timings.append(_timing(f"portfolio[{round_}]", stage1.outcome))
         if round_ == 0:
-            bound = stage1.bound
+            bound = _tighter(problem.objective.kind, stage1.bound, lp_bound)
             stage1_optimal = stage1.outcome.proven_optimal and not monitor.stopped()
         if not stage1.outcome.has_solution:
             if stage1.outcome.infeasible and round_ == 0:
                 return _empty("infeasible", "no plan satisfies every rule (portfolio stage proved it)", [], began, timings)
             break
         staffing = staff_schedule(inst, settings, stage1.schedule, deadline, timings, round_, monitor)
-        attempt = _Solved(stage1.schedule, staffing)
+        attempt = Staffed(stage1.schedule, staffing)
         if not _repair(inst, stage1, staffing, reserve):
-            solved = attempt
+            best.consider(attempt, f"portfolio[{round_}]")
+            converged = True
             break
+        if (kept := shed(inst, attempt.schedule, attempt.staffing)) is not None:
+            best.consider(kept, f"shed[{round_}]")
 
-    message = "stopped on request: best plan found so far" if monitor.stopped() else ""
-    if solved is None and attempt is not None:
-        solved = shed(inst, attempt.schedule, attempt.staffing)
-        if solved is not None:
-            timings.append(StageTiming(stage="shed", seconds=0.0, status="heuristic"))
-            message = message or "repair rounds ran out: optional trials that could not be staffed were left out"
-    if solved is None:
+    if monitor.stopped():
+        message = "stopped on request: best plan found so far"
+    elif not converged:
+        message = "staffing did not match the portfolio stage within the repair rounds: best fully staffed plan found"
+    else:
+        message = ""
+    if best.plan is None:
         return _empty("no_solution", message or "no fully staffed plan found within the time limit", [], began, timings)
-    plan = build_plan(inst, solved.schedule, solved.staffing, timings)
+    plan = best.plan
+    plan.stages = timings + [StageTiming(stage=f"chosen: {best.source}", seconds=0.0, status="heuristic")]
     set_bound(plan, bound)
     within_gap = plan.gap is not None and plan.gap <= settings.mip_gap + 1e-9
     plan.status = "optimal" if stage1_optimal and within_gap and not message else "feasible"
@@ -128,54 +140,31 @@ def solve(
     return plan
 
 
-def shed(inst: Instance, schedule: dict[str, tuple[str, int]], staffing: StaffingResult, rounds: int = 10) -> _Solved | None:
-    """A fully staffed plan within budget from a schedule that is not: leave optional trials out.
+class _Best:
+    """The best fully staffed plan seen so far, by the objective's own sense."""
 
-    Optional trials with uncovered demand go first (and every trial that needs them as a
-    predecessor); then, while a year is over budget, the optional trial of least value
-    running in that year. None if a trial that must run would have to go.
-    """
-    schedule = dict(schedule)
-    successors: dict[str, set[str]] = defaultdict(set)
-    for t in inst.trials.values():
-        for pred in t.predecessors:
-            successors[pred.trial].add(t.id)
-    for _ in range(rounds):
-        drop = {t for (t, _, _) in staffing.shortfall} if inst.problem.objective.weights.shortfall is None else set()
-        if not drop:
-            drop = _over_budget_victim(inst, schedule, staffing)
-        if not drop:
-            return _Solved(schedule, staffing)
-        stack = list(drop)
-        while stack:
-            for nxt in successors[stack.pop()]:
-                if nxt in schedule and nxt not in drop:
-                    drop.add(nxt)
-                    stack.append(nxt)
-        if drop & inst.forced_run:
-            return None
-        schedule = {t: v for t, v in schedule.items() if t not in drop}
-        staffing = greedy_staffing(inst, schedule)
-    return None
+    def __init__(self, inst: Instance, kind: str):
+        self.inst = inst
+        self.maximise = kind == "value"
+        self.plan: Plan | None = None
+        self.solved: Staffed | None = None
+        self.source = ""
+
+    def consider(self, solved: Staffed, source: str) -> None:
+        plan = build_plan(self.inst, solved.schedule, solved.staffing, [])
+        assert plan.objective is not None
+        if self.plan is not None and self.plan.objective is not None:
+            better = plan.objective > self.plan.objective if self.maximise else plan.objective < self.plan.objective
+            if not better:
+                return
+        self.plan, self.solved, self.source = plan, solved, source
 
 
-def _over_budget_victim(inst: Instance, schedule: dict[str, tuple[str, int]], staffing: StaffingResult) -> set[str]:
-    """The optional trial of least value active in the first year over budget (empty if none is)."""
-    budget = inst.problem.budget
-    spend = year_spend(inst, schedule, staffing)
-    over = [y for y, cap in budget.per_year.items() if spend.get(y, 0.0) > cap * (1 + 1e-9) + 1e-6]
-    if budget.total is not None and sum(spend.values()) > budget.total * (1 + 1e-9) + 1e-6:
-        over.extend(inst.years)
-    for y in over:
-        active = [
-            t
-            for t, (o, s) in schedule.items()
-            if t not in inst.forced_run
-            and any(inst.year_of[mo] == y for mo in range(s, min(inst.months, s + inst.profiles[(t, o)].duration)))
-        ]
-        if active:
-            return {min(active, key=lambda t: (inst.trials[t].value, t))}
-    return set()
+def _tighter(kind: str, a: float | None, b: float | None) -> float | None:
+    """The tighter of two bounds: the lower of two upper bounds when maximising value, else the higher."""
+    if a is None or b is None:
+        return b if a is None else a
+    return min(a, b) if kind == "value" else max(a, b)
 
 
 def set_bound(plan: Plan, bound: float | None) -> None:

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 import pyomo.environ as pyo
+from pyomo.core.base.var import VarData
 
 from models.highs import PROVEN_INFEASIBLE, SolveOutcome, TriviallyInfeasible, Watch, add_row, solve
 from models.instance import Instance
@@ -25,12 +26,22 @@ Key = tuple[str, str, int]
 
 
 @dataclass(frozen=True)
-class CapacityGroup:
-    """People interchangeable at portfolio level: same role set, similar cost per FTE-month."""
+class CostStep:
+    """People of one group whose rates lie within the step tolerance, priced at the cheapest of them."""
 
-    roles: tuple[str, ...]
     rate: float
     capacity: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class CapacityGroup:
+    """People interchangeable at portfolio level (same role set), with their cheapest-first cost curve."""
+
+    roles: tuple[str, ...]
+    steps: tuple[CostStep, ...]
+
+    def capacity(self, month: int) -> float:
+        return sum(step.capacity[month] for step in self.steps)
 
 
 @dataclass
@@ -55,28 +66,48 @@ class PortfolioResult:
     labour: dict[str, float] = field(default_factory=dict)
 
 
-def capacity_groups(inst: Instance, tiers: int) -> list[CapacityGroup]:
-    """Group the pool by role set, then into ``tiers`` cost tiers priced at their cheapest member."""
+def capacity_groups(inst: Instance, tiers: int | None) -> list[CapacityGroup]:
+    """Group the pool by role set; within a group, cost steps cheapest first.
+
+    With ``tiers``, a group's people (sorted by rate) are split into that many equal-sized
+    steps, each priced at its cheapest member: a coarse curve that keeps the MIP quick.
+    Without, every distinct rate is its own step: the exact cheapest-first curve. Either
+    way the curve never prices labour above what some roster pays, so stage 1 stays a
+    relaxation of the whole problem.
+    """
     by_roles: dict[tuple[str, ...], list[str]] = defaultdict(list)
     for pid, roles in inst.staff_roles.items():
         by_roles[tuple(sorted(roles))].append(pid)
     groups: list[CapacityGroup] = []
     for roles, people in sorted(by_roles.items()):
         people.sort(key=inst.rate)
-        size = -(-len(people) // tiers)
-        for i in range(0, len(people), size):
-            tier = people[i : i + size]
-            capacity = tuple(
-                sum(inst.staff[p].fte for p in tier if inst.available[p][m]) for m in range(inst.months)
+        members: list[list[str]] = []
+        if tiers is not None:
+            size = -(-len(people) // tiers)
+            members = [people[i : i + size] for i in range(0, len(people), size)]
+        else:
+            for p in people:
+                if members and inst.rate(p) == inst.rate(members[-1][0]):
+                    members[-1].append(p)
+                else:
+                    members.append([p])
+        steps = tuple(
+            CostStep(
+                rate=inst.rate(step[0]),
+                capacity=tuple(sum(inst.staff[p].fte for p in step if inst.available[p][mo]) for mo in range(inst.months)),
             )
-            groups.append(CapacityGroup(roles=roles, rate=inst.rate(tier[0]), capacity=capacity))
+            for step in members
+        )
+        groups.append(CapacityGroup(roles=roles, steps=steps))
     return groups
 
 
 class PortfolioModel:
     """Builds the stage-1 model from precomputed sparse index sets, one method per constraint family."""
 
-    def __init__(self, inst: Instance, settings: EngineSettings, reserve: Reserve):
+    def __init__(
+        self, inst: Instance, settings: EngineSettings, reserve: Reserve, tiers: int | None = None, relax: bool = False
+    ):
         self.inst = inst
         self.settings = settings
         self.reserve = reserve
@@ -96,11 +127,11 @@ class PortfolioModel:
                 for svc, u in prof.services[k].items():
                     self.service_terms[(svc, m)].append((i, u))
                 self.spend_terms[inst.year_of[m]][i] += inst.month_spend(t, o, k)
-        self.groups = capacity_groups(inst, settings.cost_tiers)
+        self.groups = capacity_groups(inst, tiers)
         self.shortfall_price = inst.problem.objective.weights.shortfall
         self.scale = settings.money_scale if inst.problem.objective.kind in ("value", "cost") else 1.0
         self.m = pyo.ConcreteModel(name=self.name)
-        self.m.x = pyo.Var(range(len(self.keys)), domain=pyo.Binary)
+        self.m.x = pyo.Var(range(len(self.keys)), domain=pyo.UnitInterval if relax else pyo.Binary)
         self._staffing_variables()
         self._one_option_per_trial()
         self._staffing_constraints()
@@ -123,9 +154,21 @@ class PortfolioModel:
             for g, grp in enumerate(self.groups)
             for r in grp.roles
             for mo in range(inst.months)
-            if grp.capacity[mo] > 0 and (r, mo) in self.role_terms
+            if grp.capacity(mo) > 0 and (r, mo) in self.role_terms
         ]
         m.use = pyo.Var(self.use_index, domain=pyo.NonNegativeReals)
+        used_gm = {(g, mo) for g, _, mo in self.use_index}
+        self.step_index = [
+            (g, k, mo)
+            for g, mo in sorted(used_gm)
+            for k, step in enumerate(self.groups[g].steps)
+            if step.capacity[mo] > 0
+        ]
+        m.step = pyo.Var(
+            self.step_index,
+            domain=pyo.NonNegativeReals,
+            bounds=lambda _, g, k, mo: (0, self.groups[g].steps[k].capacity[mo]),
+        )
         self.flex_index = [(r, mo) for (r, mo) in self.role_terms if inst.flex_max.get(r, 0) > 0]
         m.flex = pyo.Var(self.flex_index, domain=pyo.NonNegativeReals, bounds=lambda _, r, mo: (0, inst.flex_max[r]))
         self.short_index = list(self.role_terms) if self.shortfall_price is not None else []
@@ -152,13 +195,17 @@ class PortfolioModel:
                 add_row(m.once, run <= 1)
 
     def _group_capacity(self) -> None:
-        """A group's FTE spread over its roles never exceeds what its people have: sum_r use[g,r,m] <= cap[g,m]."""
+        """A group's FTE spread over its roles comes out of its cost steps, each within what its
+        people have: sum_r use[g,r,m] = sum_k step[g,k,m], 0 <= step[g,k,m] <= cap[g,k,m]."""
         m = self.m
         by_gm: dict[tuple[int, int], list[tuple[int, str, int]]] = defaultdict(list)
         for key in self.use_index:
             by_gm[(key[0], key[2])].append(key)
+        steps: dict[tuple[int, int], list[tuple[int, int, int]]] = defaultdict(list)
+        for key in self.step_index:
+            steps[(key[0], key[2])].append(key)
         m.group_cap = pyo.Constraint(
-            list(by_gm), rule=lambda _, g, mo: sum(m.use[k] for k in by_gm[(g, mo)]) <= self.groups[g].capacity[mo]
+            list(by_gm), rule=lambda _, g, mo: sum(m.use[k] for k in by_gm[(g, mo)]) == sum(m.step[k] for k in steps[(g, mo)])
         )
 
     def _role_coverage(self) -> None:
@@ -238,9 +285,11 @@ class PortfolioModel:
                     add_row(m.precedence, sum(m.x[i] for i in lhs) <= sum(m.x[i] for i in rhs))
 
     def _labour_cost(self, months: set[int] | None = None) -> pyo.Expression:
-        """Staff (priced at tier rates) and flex cost, in the given months or all."""
+        """Staff (priced cheapest first along each group's cost steps) and flex cost, in the given months or all."""
         m, inst = self.m, self.inst
-        staff = sum(self.groups[g].rate * m.use[g, r, mo] for g, r, mo in self.use_index if months is None or mo in months)
+        staff = sum(
+            self.groups[g].steps[k].rate * m.step[g, k, mo] for g, k, mo in self.step_index if months is None or mo in months
+        )
         flex = sum(inst.flex_rate[r] * m.flex[r, mo] for r, mo in self.flex_index if months is None or mo in months)
         return staff + flex
 
@@ -312,6 +361,13 @@ class PortfolioModel:
         value /= self.scale
         return -value if self.inst.problem.objective.kind == "value" else value
 
+    def start_values(self, schedule: dict[str, tuple[str, int]]) -> list[tuple[VarData, float]]:
+        """Every x as a warm start for ``schedule``; empty if a start it uses is not in this model."""
+        chosen = {(t, o, s) for t, (o, s) in schedule.items()}
+        if not chosen <= set(self.keys):
+            return []
+        return [(self.m.x[i], float(key in chosen)) for i, key in enumerate(self.keys)]
+
     def schedule(self) -> dict[str, tuple[str, int]]:
         return {t: (o, s) for i, (t, o, s) in enumerate(self.keys) if pyo.value(self.m.x[i]) > 0.5}
 
@@ -324,12 +380,17 @@ def completion_weights(inst: Instance) -> dict[str, float]:
 
 
 def solve_portfolio(
-    inst: Instance, settings: EngineSettings, time_limit: float, reserve: Reserve, watch: Watch | None = None
+    inst: Instance,
+    settings: EngineSettings,
+    time_limit: float,
+    reserve: Reserve,
+    watch: Watch | None = None,
+    warm: dict[str, tuple[str, int]] | None = None,
 ) -> PortfolioResult:
-    """Solve stage 1; the bound is returned in the objective's own sense and currency."""
+    """Solve stage 1, from the ``warm`` schedule if given; the bound is returned in the objective's own sense and currency."""
     began = time.perf_counter()
     try:
-        model = PortfolioModel(inst, settings, reserve)
+        model = PortfolioModel(inst, settings, reserve, tiers=settings.cost_tiers)
     except TriviallyInfeasible:
         return PortfolioResult(outcome=PROVEN_INFEASIBLE, schedule={}, bound=None)
     gap = settings.mip_gap
@@ -338,9 +399,29 @@ def solve_portfolio(
     built = time.perf_counter() - began
     if watch is not None:
         watch.units = model.in_objective_sense
+        if warm:
+            watch.start = model.start_values(warm)
     outcome = replace(solve(model.m, settings, max(0.1, time_limit - built), gap, watch), build_seconds=built)
     bound = model.in_objective_sense(outcome.bound)
     if not outcome.has_solution:
         return PortfolioResult(outcome=outcome, schedule={}, bound=bound)
     labour = {y: pyo.value(expr) for y, expr in model.labour.items()}
     return PortfolioResult(outcome=outcome, schedule=model.schedule(), bound=bound, labour=labour)
+
+
+def exact_lp_bound(inst: Instance, settings: EngineSettings, time_limit: float) -> tuple[float | None, SolveOutcome]:
+    """The LP relaxation of stage 1 with labour priced exactly cheapest first.
+
+    The MIP prices labour on a coarse curve to stay quick, which loosens its bound; this
+    LP prices every rate and is often the tighter of the two. Both bound every plan.
+    """
+    began = time.perf_counter()
+    try:
+        model = PortfolioModel(inst, settings, Reserve(), tiers=None, relax=True)
+    except TriviallyInfeasible:
+        return None, PROVEN_INFEASIBLE
+    built = time.perf_counter() - began
+    outcome = replace(solve(model.m, settings, max(0.1, time_limit - built), 0.0), build_seconds=built)
+    if not outcome.proven_optimal:
+        return None, outcome
+    return model.in_objective_sense(outcome.objective), outcome

@@ -17,7 +17,10 @@ class EngineSettings:
     ``money_scale`` multiplies currency in the portfolio model so HiGHS sees coefficients
     near 1 (values are in the hundreds of millions). The staffing MIP runs only when it has
     at most ``staffing_mip_max_pairs`` (person, segment) candidates; the greedy roster is
-    always built and the cheaper of the two is kept.
+    always built and the cheaper of the two is kept. ``cost_tiers`` None prices labour in
+    the portfolio stage on the exact cheapest-first curve of each group (tightest bound);
+    a number splits each group into that many equal tiers priced at their cheapest member
+    (a smaller, quicker MIP whose bound is then tightened by the exact curve's LP).
     """
 
     time_limit: float = 60.0
@@ -27,7 +30,7 @@ class EngineSettings:
     portfolio_share: float = 0.6
     min_staffing_seconds: float = 5.0
     staffing_gap: float = 0.005
-    cost_tiers: int = 3
+    cost_tiers: int | None = None
     repair_rounds: int = 4
     tolerance: float = 1e-6
     money_scale: float = 1e-4

@@ -11,7 +11,17 @@ problem has no budget and no skill or region restrictions; only then is it used.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from models.instance import Instance
+
+
+class Ledger(Protocol):
+    """Something besides capacity that a placement must fit (e.g. yearly budgets)."""
+
+    def fits(self, trial: str, option: str, start: int) -> bool: ...
+
+    def book(self, trial: str, option: str, start: int) -> None: ...
 
 
 def applies(inst: Instance) -> bool:
@@ -47,9 +57,15 @@ def tails(inst: Instance) -> dict[str, int]:
     return {t: tail(t) for t in inst.trials}
 
 
-def serial_schedule(inst: Instance, priority: list[str]) -> dict[str, tuple[str, int]] | None:
+def serial_schedule(
+    inst: Instance, priority: list[str], optional: frozenset[str] = frozenset(), ledger: Ledger | None = None
+) -> dict[str, tuple[str, int]] | None:
     """Schedule trials one by one (predecessors first, then by ``priority``) at the earliest
-    start, over all options, whose demand fits the remaining capacity; None if one does not fit."""
+    start, over all options, whose demand fits the remaining capacity (and the ``ledger``).
+
+    A trial in ``optional`` that does not fit (or whose predecessor was left out) is left
+    out; None if any other trial does not fit.
+    """
     n = inst.months
     capacity: dict[str, list[float]] = {r: [inst.flex_max.get(r, 0.0)] * n for r in inst.roles}
     for p, person in inst.staff.items():
@@ -59,30 +75,22 @@ def serial_schedule(inst: Instance, priority: list[str]) -> dict[str, tuple[str,
     services = {svc: list(cap) for svc, cap in inst.service_capacity.items()}
     rank = {t: i for i, t in enumerate(priority)}
     done: dict[str, tuple[str, int]] = {}
-    pending = set(inst.trials)
+    left_out: set[str] = set()
+    pending = set(priority)
     while pending:
-        ready = [t for t in pending if all(p.trial in done for p in inst.trials[t].predecessors)]
+        ready = [t for t in pending if all(p.trial in done or p.trial in left_out for p in inst.trials[t].predecessors)]
         if not ready:
             return None
         t = min(ready, key=rank.__getitem__)
         pending.discard(t)
-        best: tuple[int, str, int] | None = None
-        for o in inst.trials[t].options:
-            prof = inst.profiles[(t, o.id)]
-            floor = max(
-                (done[p.trial][1] + inst.profiles[(p.trial, done[p.trial][0])].duration + p.lag for p in inst.trials[t].predecessors),
-                default=0,
-            )
-            for s in inst.starts[(t, o.id)]:
-                if s < floor:
-                    continue
-                if _fits(prof, s, capacity, services):
-                    if best is None or s + prof.duration < best[0]:
-                        best = (s + prof.duration, o.id, s)
-                    break
+        skip = any(p.trial in left_out for p in inst.trials[t].predecessors)
+        best = None if skip else _earliest(inst, t, done, capacity, services, ledger if t in optional else None)
         if best is None:
-            return None
-        _, option, start = best
+            if t not in optional:
+                return None
+            left_out.add(t)
+            continue
+        option, start = best
         prof = inst.profiles[(t, option)]
         for k in range(prof.duration):
             for r, v in prof.demand[k].items():
@@ -90,7 +98,35 @@ def serial_schedule(inst: Instance, priority: list[str]) -> dict[str, tuple[str,
             for svc, u in prof.services[k].items():
                 services[svc][start + k] -= u
         done[t] = (option, start)
+        if ledger is not None:
+            ledger.book(t, option, start)
     return done
+
+
+def _earliest(
+    inst: Instance,
+    t: str,
+    done: dict[str, tuple[str, int]],
+    capacity: dict[str, list[float]],
+    services: dict[str, list[float]],
+    ledger: Ledger | None,
+) -> tuple[str, int] | None:
+    """The option and start that ends soonest among those that fit after t's predecessors."""
+    best: tuple[int, str, int] | None = None
+    floor = max(
+        (done[p.trial][1] + inst.profiles[(p.trial, done[p.trial][0])].duration + p.lag for p in inst.trials[t].predecessors),
+        default=0,
+    )
+    for o in inst.trials[t].options:
+        prof = inst.profiles[(t, o.id)]
+        for s in inst.starts[(t, o.id)]:
+            if s < floor:
+                continue
+            if _fits(prof, s, capacity, services) and (ledger is None or ledger.fits(t, o.id, s)):
+                if best is None or s + prof.duration < best[0]:
+                    best = (s + prof.duration, o.id, s)
+                break
+    return None if best is None else (best[1], best[2])
 
 
 def _fits(prof, start: int, capacity: dict[str, list[float]], services: dict[str, list[float]]) -> bool:

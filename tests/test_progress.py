@@ -12,7 +12,8 @@ import pytest
 from models.check import check_plan
 from models.greedy import greedy_staffing
 from models.instance import compile_instance
-from models.pipeline import build_plan, shed, solve
+from models.pipeline import build_plan, solve
+from models.shed import shed
 from models.plan import Plan
 from models.problem import parse_problem
 from models.progress import Monitor, Progress, relative_gap
@@ -43,11 +44,14 @@ def test_last_progress_report_is_the_plans_objective_bound_and_gap():
     assert all(b.elapsed >= a.elapsed for a, b in zip(seen, seen[1:]))
 
 
-def test_stop_before_anything_is_solved_returns_no_solution_and_says_why():
-    problem = parse_problem(base_problem())
+def test_stop_before_the_portfolio_stage_returns_the_constructive_plan_and_says_why():
+    problem = parse_problem(base_problem(trials=[_trial("T1", mandatory=True), _trial("T2", value=500_000)]))
     plan = solve(problem, stop=lambda: True)
-    assert plan.status == "no_solution"
+    assert plan.status == "feasible"
     assert "stopped on request" in plan.message
+    assert not any(s.stage.startswith("portfolio") for s in plan.stages)
+    assert plan.stages[-1].stage == "chosen: heuristic"
+    assert {t.id for t in plan.trials if t.run} == {"T1", "T2"}
     _assert_clean(problem, plan)
 
 

@@ -1,0 +1,92 @@
+"""A constructive schedule: the plan a solve can always fall back on, and HiGHS's first incumbent.
+
+Serial schedule generation places the trials that must run first (longest chain of
+successors first), then, under the ``value`` objective, the optional trials whose
+discounted value beats a rough cost estimate, best value per unit of cost first; each at
+the earliest start whose demand fits what is left of the pool in people's primary roles,
+flex and services, and (optional trials) whose estimated spend fits every year's budget.
+Greedy staffing and shedding (in :mod:`models.pipeline`) then make it a fully staffed
+plan within budget. Handing that schedule to HiGHS as a warm start means the portfolio
+stage starts from a real plan, and keeping it as a candidate means a solve never returns
+anything worse than this heuristic.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from models.instance import Instance
+from models.sgs import serial_schedule, tails
+
+#: Staff are estimated at their role's mean rate times this (real rosters pay for skills and regions).
+LABOUR_ESTIMATE_MARGIN = 1.05
+
+
+class BudgetLedger:
+    """Estimated spend per calendar year of what is placed so far, against the yearly and total caps."""
+
+    def __init__(self, inst: Instance):
+        self.inst = inst
+        self.rates = _mean_rates(inst)
+        budget = inst.problem.budget
+        self.left = dict(budget.per_year)
+        self.total_left = budget.total
+
+    def spend(self, trial: str, option: str, start: int) -> dict[str, float]:
+        inst = self.inst
+        prof = inst.profiles[(trial, option)]
+        out: dict[str, float] = defaultdict(float)
+        for k in range(prof.duration):
+            labour = sum(v * self.rates.get(r, 0.0) for r, v in prof.demand[k].items())
+            out[inst.year_of[start + k]] += inst.month_spend(trial, option, k) + LABOUR_ESTIMATE_MARGIN * labour
+        return out
+
+    def fits(self, trial: str, option: str, start: int) -> bool:
+        spend = self.spend(trial, option, start)
+        if self.total_left is not None and sum(spend.values()) > self.total_left:
+            return False
+        return all(v <= self.left[y] for y, v in spend.items() if y in self.left)
+
+    def book(self, trial: str, option: str, start: int) -> None:
+        spend = self.spend(trial, option, start)
+        for y, v in spend.items():
+            if y in self.left:
+                self.left[y] -= v
+        if self.total_left is not None:
+            self.total_left -= sum(spend.values())
+
+
+def constructive_schedule(inst: Instance) -> dict[str, tuple[str, int]] | None:
+    """A schedule of every trial that must run and the worthwhile optional ones; None if SGS fails."""
+    tail = tails(inst)
+    shortest = {t: min(inst.profiles[(t, o.id)].duration for o in trial.options) for t, trial in inst.trials.items()}
+    forced = sorted(inst.forced_run, key=lambda t: (-(tail[t] + shortest[t]), t))
+    optional: list[str] = []
+    if inst.problem.objective.kind == "value":
+        rates = _mean_rates(inst)
+        density = {t: _value_density(inst, t, rates) for t in inst.trials if t not in inst.forced_run}
+        optional = sorted((t for t, d in density.items() if d > 1.0), key=lambda t: (-density[t], t))
+    return serial_schedule(inst, forced + optional, optional=frozenset(optional), ledger=BudgetLedger(inst))
+
+
+def _value_density(inst: Instance, trial: str, mean_rate: dict[str, float]) -> float:
+    """Value at the earliest start over the cheapest option's rough cost (staff at the role's mean rate)."""
+    value = inst.trials[trial].value
+    best = 0.0
+    for o in inst.trials[trial].options:
+        starts = inst.starts[(trial, o.id)]
+        if not starts:
+            continue
+        prof = inst.profiles[(trial, o.id)]
+        labour = sum(v * mean_rate.get(r, 0.0) for month in prof.demand for r, v in month.items())
+        cost = inst.option_cost(trial, o.id) + labour
+        discounted = value * (1 - inst.problem.objective.discount_rate) ** (starts[0] - inst.earliest[trial])
+        best = max(best, discounted / max(cost, 1.0))
+    return best
+
+
+def _mean_rates(inst: Instance) -> dict[str, float]:
+    totals: dict[str, list[float]] = defaultdict(list)
+    for p, person in inst.staff.items():
+        totals[person.role].append(inst.rate(p))
+    return {r: sum(v) / len(v) for r, v in totals.items()}
