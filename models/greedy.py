@@ -16,7 +16,7 @@ first); what people cannot cover goes to flex within its monthly limit, and the 
 shortfall.
 
 Finally every block moves to a cheaper person where one can take it whole
-(:mod:`models.swap`). Every rule of §2 that concerns people holds by construction, so the result is always
+(:mod:`models.swap`), and the time that frees fills what is still uncovered. Every rule of §2 that concerns people holds by construction, so the result is always
 a valid staffing of the given schedule apart from shortfall, which the pipeline repairs.
 """
 
@@ -26,7 +26,7 @@ from collections import defaultdict
 
 from models.instance import Block, Instance
 from models.staffing import Segment, StaffingResult, merge_blocks, net_demand, segments
-from models.swap import cheaper_blocks
+from models.swap import move_to_cheaper
 
 #: Score multipliers that shape the roster the way a planner would.
 SAME_TRIAL_BONUS = 1.5
@@ -43,7 +43,10 @@ def greedy_staffing(inst: Instance, schedule: dict[str, tuple[str, int]], tol: f
     for primary_only in (True, False):
         for seg in roster.segments:
             roster.staff_segment(seg, primary_only)
-    return cheaper_blocks(inst, roster.result(), tol)
+    roster.move_to_cheaper()
+    for seg in roster.segments:
+        roster.fill(seg)
+    return roster.result()
 
 
 class _Roster:
@@ -114,6 +117,16 @@ class _Roster:
             chosen = min((o for o in options if o[0] >= good_enough), key=lambda o: (o[1], o[2], -o[0], o[3]))
             _, _, _, p, usable, amount = chosen
             self._give(p, t, r, usable, amount)
+        self.fill(seg, primary_only)
+
+    def fill(self, seg: Segment, primary_only: bool = False) -> None:
+        """Month by month, what blocks left of a segment from anyone eligible with spare FTE."""
+        inst, tol = self.inst, self.tol
+        t, r = seg.trial, seg.role
+        pool = [p for p in inst.eligible(t, r) if not primary_only or inst.staff[p].role == r]
+        months = range(seg.first, seg.last + 1)
+        if all(self.residual[(t, r, m)] <= tol for m in months):
+            return
         by_preference = sorted(pool, key=lambda q: ((q, t) not in self.on_trial, self._keep_for_later(q), inst.rate(q), q))
         for m in months:
             for p in by_preference:
@@ -122,6 +135,16 @@ class _Roster:
                     break
                 if self.spare[p][m] > tol and self._can_join(p, t, m):
                     self._give(p, t, r, [m], min(self.spare[p][m], left))
+
+    def move_to_cheaper(self) -> None:
+        """Hand blocks to cheaper people who can now take them whole (see :mod:`models.swap`)."""
+        self.blocks = move_to_cheaper(self.inst, self.blocks, self.spare, self.tol)
+        self.working_on = defaultdict(set)
+        self.on_trial = set()
+        for b in self.blocks + self.inst.pinned:
+            self.on_trial.add((b.staff, b.trial))
+            for m in range(b.first, b.last + 1):
+                self.working_on[(b.staff, m)].add(b.trial)
 
     def result(self) -> StaffingResult:
         """Flex for what people could not cover, within each role's monthly limit; the rest is shortfall."""

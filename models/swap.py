@@ -5,9 +5,8 @@ are gone when later, more restricted segments need them, and a dearer person end
 a block a cheaper one could now take. This pass revisits every block, dearest first, and
 hands it whole to the cheapest eligible person who has the spare FTE in every month of
 it and room under their limit of concurrent trials, when the saving beats the
-fragmentation price of a new person on the trial. Pinned blocks never move. Every rule
-that concerns people still holds after each move, so the roster stays valid; its cost
-only goes down.
+fragmentation price of a new person on the trial. Pinned blocks are not in the list and
+never move. Every rule that concerns people still holds after each move.
 """
 
 from __future__ import annotations
@@ -15,31 +14,25 @@ from __future__ import annotations
 from collections import defaultdict
 
 from models.instance import Block, Instance
-from models.staffing import StaffingResult, merge_blocks
 
 
-def cheaper_blocks(inst: Instance, staffing: StaffingResult, tol: float = 1e-9) -> StaffingResult:
-    """``staffing`` with blocks moved to cheaper people wherever that pays."""
-    pinned = {(b.staff, b.trial, b.role, b.first, b.last) for b in inst.pinned}
-    spare = {p: [inst.staff[p].fte if inst.available[p][m] else 0.0 for m in range(inst.months)] for p in inst.staff}
+def move_to_cheaper(inst: Instance, blocks: list[Block], spare: dict[str, list[float]], tol: float = 1e-9) -> list[Block]:
+    """``blocks`` with each moved to a cheaper person wherever that pays; ``spare`` is kept up to date."""
     on: dict[tuple[str, int], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     pair_blocks: dict[tuple[str, str], int] = defaultdict(int)
-    for b in staffing.blocks:
+    for b in blocks + inst.pinned:
         pair_blocks[(b.staff, b.trial)] += 1
         for m in range(b.first, b.last + 1):
-            spare[b.staff][m] -= b.fte
             on[(b.staff, m)][b.trial] += 1
     fragmentation = inst.problem.objective.weights.fragmentation
-    blocks = list(staffing.blocks)
+    blocks = list(blocks)
     order = sorted(range(len(blocks)), key=lambda i: -inst.rate(blocks[i].staff) * blocks[i].fte * (blocks[i].last - blocks[i].first + 1))
     for i in order:
         b = blocks[i]
-        if (b.staff, b.trial, b.role, b.first, b.last) in pinned:
-            continue
         months = range(b.first, b.last + 1)
         best: tuple[float, str] | None = None
         for q in inst.eligible(b.trial, b.role):
-            if q == b.staff or inst.rate(q) >= inst.rate(b.staff):
+            if inst.rate(q) >= inst.rate(b.staff):
                 continue
             if any(spare[q][m] < b.fte - tol for m in months):
                 continue
@@ -61,7 +54,7 @@ def cheaper_blocks(inst: Instance, staffing: StaffingResult, tol: float = 1e-9) 
         pair_blocks[(b.staff, b.trial)] -= 1
         pair_blocks[(q, b.trial)] += 1
         blocks[i] = Block(q, b.trial, b.role, b.first, b.last, b.fte)
-    return StaffingResult(staffing.outcome, merge_blocks(blocks), staffing.flex, staffing.shortfall)
+    return blocks
 
 
 def _leave(trials: dict[str, int], trial: str) -> None:
