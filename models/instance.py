@@ -61,14 +61,18 @@ class Instance:
     pinned: list[Block] = field(default_factory=list)
     forced_run: set[str] = field(default_factory=set)
     _eligible: dict[tuple[str, str], list[str]] = field(default_factory=dict, repr=False)
+    _rates: dict[str, float] = field(default_factory=dict, repr=False)
 
     def month(self, index: int) -> str:
         return self.problem.month(index)
 
     def rate(self, person: str) -> float:
-        """Cost of one FTE-month of this person."""
-        s = self.staff[person]
-        return s.monthly_cost / s.fte
+        """Cost of one FTE-month of this person (cached: staffing heuristics ask millions of times)."""
+        rate = self._rates.get(person)
+        if rate is None:
+            s = self.staff[person]
+            rate = self._rates[person] = s.monthly_cost / s.fte
+        return rate
 
     def late(self, trial: str, option: str, start: int) -> int:
         due = self.deadline[trial]

@@ -118,8 +118,10 @@ def solve(
             best.consider(attempt, f"portfolio[{round_}]")
             converged = True
             break
+        shed_began = time.perf_counter()
         if (kept := shed(inst, attempt.schedule, attempt.staffing)) is not None:
             best.consider(kept, f"shed[{round_}]")
+        timings.append(StageTiming(stage=f"shed[{round_}]", seconds=time.perf_counter() - shed_began, status="heuristic"))
 
     if monitor.stopped():
         message = "stopped on request: best plan found so far"
@@ -129,8 +131,9 @@ def solve(
         message = ""
     if best.plan is None:
         return _empty("no_solution", message or "no fully staffed plan found within the time limit", [], began, timings)
-    plan = best.plan
-    plan.stages = timings + [StageTiming(stage=f"chosen: {best.source}", seconds=0.0, status="heuristic")]
+    assert best.solved is not None
+    timings.append(StageTiming(stage=f"chosen: {best.source}", seconds=0.0, status="heuristic"))
+    plan = build_plan(inst, best.solved.schedule, best.solved.staffing, timings)
     set_bound(plan, bound)
     within_gap = plan.gap is not None and plan.gap <= settings.mip_gap + 1e-9
     plan.status = "optimal" if stage1_optimal and within_gap and not message else "feasible"
@@ -151,7 +154,7 @@ class _Best:
         self.source = ""
 
     def consider(self, solved: Staffed, source: str) -> None:
-        plan = build_plan(self.inst, solved.schedule, solved.staffing, [])
+        plan = build_plan(self.inst, solved.schedule, solved.staffing, [], explained=False)
         assert plan.objective is not None
         if self.plan is not None and self.plan.objective is not None:
             better = plan.objective > self.plan.objective if self.maximise else plan.objective < self.plan.objective
@@ -273,8 +276,10 @@ def build_plan(
     schedule: dict[str, tuple[str, int]],
     staffing: StaffingResult,
     timings: list[StageTiming],
+    explained: bool = True,
 ) -> Plan:
-    """Assemble the §3 plan and compute its objective by the documented formula."""
+    """Assemble the §3 plan and compute its objective by the documented formula
+    (``explained=False`` skips the explanations, for candidates that are only compared)."""
     problem = inst.problem
     obj = problem.objective
     n = inst.months
@@ -369,7 +374,7 @@ def build_plan(
         role_months=role_months,
         service_months=service_months,
         budget=budget,
-        explanations=explain(inst, schedule, role_months, service_months, spend),
+        explanations=explain(inst, schedule, role_months, service_months, spend) if explained else [],
         kpis=Kpis(
             total_cost=total_spend,
             value_delivered=value_delivered,
