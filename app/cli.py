@@ -156,6 +156,26 @@ def import_psplib(
     _write(json.dumps(problem.model_dump(mode="json", exclude_defaults=True), indent=1), output)
 
 
+@cli.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Interface to listen on [default: PACE_HOST or 127.0.0.1]")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port [default: PACE_PORT or 8000]")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Job solves at once [default: PACE_WORKERS or 2]")] = None,
+) -> None:
+    """Run the REST service (uvicorn); every other setting comes from PACE_* variables."""
+    from app.main import run_server
+    from app.settings import ServiceSettings
+
+    overrides = {k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v is not None}
+    try:
+        settings = ServiceSettings(**overrides)
+    except ValidationError as exc:
+        for e in exc.errors():
+            err.print(f"{json_path(e['loc'])}: {e['msg']}", markup=False, highlight=False)
+        raise typer.Exit(EXIT_INVALID) from None
+    run_server(settings)
+
+
 def main() -> None:
     cli()
 

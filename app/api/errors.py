@@ -1,0 +1,144 @@
+"""Every error leaves the service as ``application/problem+json`` (RFC 9457), never as a trace.
+
+Clients get a stable ``type`` to branch on, the HTTP ``status`` and ``title``, a ``detail``
+sentence, the request path as ``instance``, and for invalid input an ``errors`` list whose
+``path`` names the field exactly as the CLI does (``trials[3].options[0].id``). Anything
+unexpected becomes a bare 500 whose traceback goes to the server log only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from models.problem import FieldError, json_path
+
+PROBLEM_JSON = "application/problem+json"
+
+#: Problem types: the stable identifiers clients branch on (RFC 9457 §3.1.1).
+INVALID_INPUT = "urn:pace:problem:invalid-input"
+LIMIT_EXCEEDED = "urn:pace:problem:limit-exceeded"
+SOLVE_FAILED = "urn:pace:problem:solve-failed"
+PLAN_NOT_AVAILABLE = "urn:pace:problem:plan-not-available"
+JOB_FINISHED = "urn:pace:problem:job-finished"
+NOT_READY = "urn:pace:problem:not-ready"
+
+log = logging.getLogger("pace.api")
+
+
+class ProblemDetails(BaseModel):
+    """An RFC 9457 problem document; ``errors`` lists each invalid field with its path."""
+
+    type: str = Field("about:blank", examples=[INVALID_INPUT])
+    title: str = Field(examples=["Invalid input"])
+    status: int = Field(examples=[422])
+    detail: str | None = Field(None, examples=["1 field is invalid"])
+    instance: str | None = Field(None, examples=["/v1/jobs"])
+    errors: list[FieldError] = Field(default_factory=list)
+
+
+class ApiError(Exception):
+    """An error the service means to report: raised by services, rendered by the handler below."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        type: str = "about:blank",
+        title: str | None = None,
+        errors: Sequence[FieldError] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.type = type
+        self.title = title or HTTPStatus(status).phrase
+        self.errors = list(errors)
+        self.headers = dict(headers or {})
+
+
+def invalid_input(errors: Sequence[FieldError]) -> ApiError:
+    count = len(errors)
+    return ApiError(422, f"{count} field{'s are' if count != 1 else ' is'} invalid", type=INVALID_INPUT, title="Invalid input", errors=errors)
+
+
+def limits_exceeded(errors: Sequence[FieldError]) -> ApiError:
+    count = len(errors)
+    detail = f"the problem exceeds {count} of this server's limit{'s' if count != 1 else ''}"
+    return ApiError(422, detail, type=LIMIT_EXCEEDED, title="Limit exceeded", errors=errors)
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    detail: str | None,
+    *,
+    type: str = "about:blank",
+    title: str | None = None,
+    errors: Iterable[FieldError] = (),
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body = ProblemDetails(
+        type=type,
+        title=title or HTTPStatus(status).phrase,
+        status=status,
+        detail=detail,
+        instance=request.url.path,
+        errors=list(errors),
+    )
+    return JSONResponse(
+        body.model_dump(mode="json", exclude_none=True), status_code=status, media_type=PROBLEM_JSON, headers=headers
+    )
+
+
+def field_errors(exc: RequestValidationError) -> list[FieldError]:
+    """FastAPI's validation errors as field paths: body fields as in the CLI, others by location."""
+    out: list[FieldError] = []
+    for err in exc.errors():
+        loc = tuple(err.get("loc", ()))
+        if err.get("type") == "json_invalid":
+            out.append(FieldError(path="$", message=f"invalid JSON: {err.get('ctx', {}).get('error', err['msg'])}"))
+        elif loc[:1] == ("body",):
+            out.append(FieldError(path=json_path(loc[1:]), message=str(err["msg"])))
+        else:
+            out.append(FieldError(path=json_path(loc), message=str(err["msg"])))
+    return out
+
+
+def install(app: FastAPI) -> None:
+    """Route every exception through one problem+json renderer."""
+
+    async def api_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return problem_response(
+            request, exc.status, exc.detail, type=exc.type, title=exc.title, errors=exc.errors, headers=exc.headers
+        )
+
+    async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        error = invalid_input(field_errors(exc))
+        return problem_response(request, error.status, error.detail, type=error.type, title=error.title, errors=error.errors)
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        return problem_response(request, exc.status_code, detail, headers=exc.headers)
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return problem_response(request, 500, "an unexpected error occurred; it has been logged")
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)
+

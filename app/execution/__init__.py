@@ -1,0 +1,1 @@
+"""Solves run in child processes: a supervisor for jobs, a bounded runner for synchronous solves."""

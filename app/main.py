@@ -1,0 +1,139 @@
+"""The REST service: ``create_app(settings)`` builds it, ``pace serve`` runs it under uvicorn.
+
+Start-up (the lifespan) migrates the database to the newest schema, re-queues the jobs
+a dead server left running and starts the job supervisor; shutdown stops the supervisor,
+which kills its solve processes and re-queues their jobs. ``uvicorn --factory
+app.main:create_app`` works too and reads the same ``PACE_*`` settings.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.concurrency import run_in_threadpool
+
+from app.api import checks, errors, health, jobs, solve
+from app.api.auth import KeyRing
+from app.api.body_limit import BodySizeLimit
+from app.api.deps import Services
+from app.api.errors import PROBLEM_JSON, ProblemDetails
+from app.api.metrics import Metrics, RequestMetrics
+from app.db.migrate import upgrade
+from app.db.store import JobStore
+from app.execution.supervisor import Supervisor
+from app.execution.sync import SyncSolver
+from app.services.jobs import JobService
+from app.services.solving import SolveService
+from app.settings import ServiceSettings, get_settings
+
+DESCRIPTION = """\
+Plans a clinical-trial portfolio: which trials run, when, in which execution option
+and who staffs them. Small problems solve synchronously (`POST /v1/solve`); anything
+larger runs as a job (`POST /v1/jobs`, then poll `Location`). Every error is
+`application/problem+json` (RFC 9457); invalid input lists each field path.
+
+With API keys configured (`PACE_API_KEYS`), every `/v1` call needs one
+(`Authorization: Bearer <key>` or `X-API-Key`) and a key sees only its own jobs;
+without keys the service is open.
+"""
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    store = JobStore.from_url(settings.database_url)
+    metrics = Metrics(store.counts_by_state)
+    supervisor = Supervisor(
+        store, settings, on_run_ended=lambda _job, state, seconds: metrics.observe_solve("job", state, seconds)
+    )
+    services = Services(
+        settings=settings,
+        store=store,
+        keys=KeyRing(settings.api_keys),
+        metrics=metrics,
+        supervisor=supervisor,
+        jobs=JobService(store, settings, supervisor.wake),
+        solving=SolveService(SyncSolver(settings), settings, metrics),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(upgrade, store.engine)
+        await run_in_threadpool(supervisor.start)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(supervisor.stop)
+            store.dispose()
+
+    app = FastAPI(title="PACE Planner", version=version("pace-planner"), description=DESCRIPTION, lifespan=lifespan)
+    app.state.services = services
+    errors.install(app)
+    for router in (solve.router, jobs.router, checks.router, health.router):
+        app.include_router(router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type"],
+            expose_headers=["Location", "Pace-Time-Limit"],
+        )
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    _finish_openapi(app, keys_required=bool(settings.api_keys))
+    return app
+
+
+def _finish_openapi(app: FastAPI, keys_required: bool) -> None:
+    """Make the generated document say what this server does.
+
+    Every error response is problem+json, which is what the handlers send: routes list
+    their error statuses with a description only, and FastAPI's own default for 422 (its
+    ``HTTPValidationError`` body, never sent here) is replaced too. Without API keys the
+    security requirements become optional, so /docs does not ask for a key.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            details = ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, definition in details.pop("$defs", {}).items():
+                components.setdefault(name, definition)
+            components["ProblemDetails"] = details
+            problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}
+            for item in schema["paths"].values():
+                for operation in item.values():
+                    if "security" in operation and not keys_required:
+                        operation["security"].append({})
+                    for status, response in operation.get("responses", {}).items():
+                        if status.startswith(("4", "5")):
+                            response["content"] = problem
+            for unused in ("HTTPValidationError", "ValidationError"):
+                components.pop(unused, None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+def run_server(settings: ServiceSettings) -> None:
+    """Serve ``settings`` with uvicorn in this process (one process; solves get their own)."""
+    import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
+
+    log_config = copy.deepcopy(LOGGING_CONFIG)
+    log_config["loggers"]["pace"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=log_config,
+        timeout_graceful_shutdown=10,
+    )

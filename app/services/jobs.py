@@ -1,0 +1,107 @@
+"""Jobs: submit, read, list, fetch the plan, cancel; each scoped to the caller's owner id.
+
+Another owner's job is reported exactly like an unknown one (404), so a key cannot
+even learn that a job id exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from app.api.errors import JOB_FINISHED, PLAN_NOT_AVAILABLE, ApiError, invalid_input, limits_exceeded
+from app.api.schemas import JobLinks, JobOut, JobPage, JobState, JobSummary, PlanSummary, ProgressPoint
+from app.db.store import JobStore
+from app.db.tables import Job
+from app.services.limits import limit_errors
+from app.settings import ServiceSettings
+from models.problem import Problem
+from models.validation import semantic_errors
+
+JOBS_PATH = "/v1/jobs"
+
+
+def job_path(job_id: str) -> str:
+    return f"{JOBS_PATH}/{job_id}"
+
+
+class JobService:
+    def __init__(self, store: JobStore, settings: ServiceSettings, wake: Callable[[], None]) -> None:
+        self._store = store
+        self._settings = settings
+        self._wake = wake
+
+    def submit(self, owner: str, problem: Problem) -> JobOut:
+        """Queue a valid problem within this server's limits (422 otherwise)."""
+        breached = limit_errors(problem, self._settings, self._settings.max_time_limit)
+        if breached:
+            raise limits_exceeded(breached)
+        errors = semantic_errors(problem)
+        if errors:
+            raise invalid_input(errors)
+        job = self._store.submit(owner, problem.model_dump_json(), problem.settings.time_limit)
+        self._wake()
+        return self._out(job)
+
+    def get(self, owner: str, job_id: str) -> JobOut:
+        return self._out(self._owned(owner, job_id))
+
+    def page(self, owner: str, limit: int, offset: int, state: JobState | None) -> JobPage:
+        jobs, total = self._store.page(owner, limit, offset, state)
+        following = None
+        if offset + len(jobs) < total:
+            query = f"limit={limit}&offset={offset + limit}" + (f"&state={state}" if state else "")
+            following = f"{JOBS_PATH}?{query}"
+        return JobPage(items=[_summary(j) for j in jobs], total=total, limit=limit, offset=offset, next=following)
+
+    def plan_json(self, owner: str, job_id: str) -> str:
+        """The stored plan's JSON; 409 while the job has none (yet)."""
+        job = self._owned(owner, job_id)
+        record = self._store.plan(job.id)
+        if record is None:
+            detail = {
+                "queued": "the job has not started yet",
+                "running": "the job is still running",
+                "failed": f"the job failed: {job.error}",
+                "cancelled": "the job was cancelled before it found a plan",
+            }.get(job.state, "the job has no plan")
+            raise ApiError(409, detail, type=PLAN_NOT_AVAILABLE, title="Plan not available")
+        return record.body
+
+    def cancel(self, owner: str, job_id: str) -> JobOut:
+        """Cancel a queued or running job; a cancelled one is returned as is, a finished one is 409."""
+        job = self._owned(owner, job_id)
+        if job.state in ("succeeded", "failed"):
+            raise ApiError(409, f"the job has already {job.state}", type=JOB_FINISHED, title="Job already finished")
+        cancelled = self._store.cancel(job.id, owner)
+        assert cancelled is not None
+        return self._out(cancelled)
+
+    def _owned(self, owner: str, job_id: str) -> Job:
+        job = self._store.get(job_id, owner)
+        if job is None:
+            raise ApiError(404, f"no job {job_id}")
+        return job
+
+    def _out(self, job: Job) -> JobOut:
+        record = self._store.plan(job.id)
+        result = None if record is None else PlanSummary(status=record.status, objective=record.objective, gap=record.gap)  # type: ignore[arg-type]
+        progress = [
+            ProgressPoint(elapsed=p.elapsed, stage=p.stage, incumbent=p.incumbent, bound=p.bound, gap=p.gap)
+            for p in self._store.progress(job.id, job.attempts)
+        ]
+        return JobOut(**_summary(job).model_dump(), result=result, progress=progress)
+
+
+def _summary(job: Job) -> JobSummary:
+    return JobSummary(
+        id=job.id,
+        state=job.state,  # type: ignore[arg-type]
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        time_limit=job.time_limit,
+        attempts=job.attempts,
+        cancel_requested=job.cancel_requested,
+        error=job.error,
+        links=JobLinks(self=job_path(job.id), plan=f"{job_path(job.id)}/plan"),
+    )
