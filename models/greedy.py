@@ -89,16 +89,29 @@ class _Roster:
         self.blocks.extend(_runs(person, trial, role, months, fte))
 
     def staff_segment(self, seg: Segment, primary_only: bool) -> None:
-        """Blocks first, then a month-by-month fill of what they leave."""
+        """Blocks first, then a month-by-month fill of what they leave.
+
+        People are scanned cheapest first (those kept for later last); the first whose
+        block reaches the good-enough share of the largest block anyone could take is
+        chosen at once, which keeps this linear in the pool on large instances.
+        """
         inst, tol = self.inst, self.tol
         t, r = seg.trial, seg.role
-        pool = [p for p in inst.eligible(t, r) if not primary_only or inst.staff[p].role == r]
-        months = range(seg.first, seg.last + 1)
+        lo, hi = seg.first, seg.last + 1
+        pool = [
+            p
+            for p in inst.eligible(t, r)
+            if (not primary_only or inst.staff[p].role == r) and max(self.spare[p][lo:hi]) > tol
+        ]
+        pool.sort(key=self._keep_for_later)
+        months = range(lo, hi)
         while True:
             need = [m for m in months if self.residual[(t, r, m)] > tol]
             if not need:
-                return
+                break
+            ceiling = GOOD_ENOUGH_SHARE * SAME_TRIAL_BONUS * max(self.residual[(t, r, m)] for m in need) * len(need)
             options: list[tuple[float, bool, float, str, list[int], float]] = []
+            chosen = None
             for p in pool:
                 free = self.spare[p]
                 usable = [m for m in need if free[m] > tol and self._can_join(p, t, m)]
@@ -110,11 +123,16 @@ class _Roster:
                     score *= SAME_TRIAL_BONUS
                 if inst.staff[p].role != r:
                     score *= SECONDARY_ROLE_FACTOR
-                options.append((score, self._keep_for_later(p), inst.rate(p), p, usable, amount))
-            if not options:
-                break
-            good_enough = GOOD_ENOUGH_SHARE * max(o[0] for o in options)
-            chosen = min((o for o in options if o[0] >= good_enough), key=lambda o: (o[1], o[2], -o[0], o[3]))
+                option = (score, self._keep_for_later(p), inst.rate(p), p, usable, amount)
+                if score >= ceiling:
+                    chosen = option
+                    break
+                options.append(option)
+            if chosen is None:
+                if not options:
+                    break
+                good_enough = GOOD_ENOUGH_SHARE * max(o[0] for o in options)
+                chosen = min((o for o in options if o[0] >= good_enough), key=lambda o: (o[1], o[2], -o[0], o[3]))
             _, _, _, p, usable, amount = chosen
             self._give(p, t, r, usable, amount)
         self.fill(seg, primary_only)

@@ -93,10 +93,11 @@ class Instance:
         return True
 
     def eligible(self, trial: str, role: str) -> list[str]:
-        """Everyone who may serve ``role`` on ``trial`` (computed once per pair, then cached)."""
+        """Everyone who may serve ``role`` on ``trial``, cheapest first (computed once per pair, then cached)."""
         key = (trial, role)
         if key not in self._eligible:
-            self._eligible[key] = [p for p, roles in self.staff_roles.items() if role in roles and self.can_serve(p, trial, role)]
+            people = [p for p, roles in self.staff_roles.items() if role in roles and self.can_serve(p, trial, role)]
+            self._eligible[key] = sorted(people, key=lambda p: (self.rate(p), p))
         return self._eligible[key]
 
     @property

@@ -84,9 +84,10 @@ def solve(
     best = _Best(inst, problem.objective.kind)
     heuristic_began = time.perf_counter()
     start = constructive_schedule(inst)
-    if start is not None and (kept := shed(inst, start, greedy_staffing(inst, start))) is not None:
-        best.consider(kept, "heuristic")
     timings.append(StageTiming(stage="heuristic", seconds=time.perf_counter() - heuristic_began, status="heuristic"))
+    staff_first = start is not None and len(inst.staff) * len(inst.trials) <= settings.staff_heuristic_first_below
+    if staff_first:
+        _staff_heuristic(inst, start, best, timings)
 
     lp_bound: float | None = None
     if settings.cost_tiers is not None:
@@ -102,7 +103,7 @@ def solve(
             break
         remaining = deadline - time.perf_counter()
         watch = Watch(monitor, f"portfolio[{round_}]")
-        warm = best.solved.schedule if best.solved is not None else None
+        warm = best.solved.schedule if best.solved is not None else start
         stage1 = solve_portfolio(inst, settings, max(1.0, remaining * settings.portfolio_share), reserve, watch, warm)
         timings.append(_timing(f"portfolio[{round_}]", stage1.outcome))
         if round_ == 0:
@@ -123,6 +124,9 @@ def solve(
             best.consider(kept, f"shed[{round_}]")
         timings.append(StageTiming(stage=f"shed[{round_}]", seconds=time.perf_counter() - shed_began, status="heuristic"))
 
+    if start is not None and not staff_first and (best.plan is None or (not monitor.stopped() and time.perf_counter() < deadline)):
+        _staff_heuristic(inst, start, best, timings)
+
     if monitor.stopped():
         message = "stopped on request: best plan found so far"
     elif not converged:
@@ -141,6 +145,20 @@ def solve(
     plan.solve_seconds = time.perf_counter() - began
     monitor.report("done", plan.objective, plan.best_bound, force=True)
     return plan
+
+
+def _staff_heuristic(inst: Instance, start: dict[str, tuple[str, int]], best: "_Best", timings: list[StageTiming]) -> None:
+    """Staff the constructive schedule (shedding what breaks a rule) and keep it if it is the best so far.
+
+    On portfolios up to ``EngineSettings.staff_heuristic_first_below`` (staff x trials)
+    this runs first, so HiGHS starts from a fully valid plan and nothing returned is
+    worse. Above that one greedy roster costs real time: HiGHS starts from the bare
+    schedule instead, and this runs last, while time remains or if nothing else was found.
+    """
+    began = time.perf_counter()
+    if (kept := shed(inst, start, greedy_staffing(inst, start))) is not None:
+        best.consider(kept, "heuristic")
+    timings.append(StageTiming(stage="heuristic-staffing", seconds=time.perf_counter() - began, status="heuristic"))
 
 
 class _Best:

@@ -32,6 +32,7 @@ class EngineSettings:
     staffing_gap: float = 0.005
     cost_tiers: int | None = None
     repair_rounds: int = 4
+    staff_heuristic_first_below: int = 100_000
     tolerance: float = 1e-6
     money_scale: float = 1e-4
     staffing_mip_max_pairs: int = 3000

@@ -5,7 +5,8 @@ are gone when later, more restricted segments need them, and a dearer person end
 a block a cheaper one could now take. This pass revisits every block, dearest first, and
 hands it whole to the cheapest eligible person who has the spare FTE in every month of
 it and room under their limit of concurrent trials, when the saving beats the
-fragmentation price of a new person on the trial. Pinned blocks are not in the list and
+fragmentation price of a new person on the trial (eligible lists are sorted by rate, so
+the scan stops at the first such person or at the block's own rate). Pinned blocks are not in the list and
 never move. Every rule that concerns people still holds after each move.
 """
 
@@ -32,8 +33,8 @@ def move_to_cheaper(inst: Instance, blocks: list[Block], spare: dict[str, list[f
         months = range(b.first, b.last + 1)
         best: tuple[float, str] | None = None
         for q in inst.eligible(b.trial, b.role):
-            if inst.rate(q) >= inst.rate(b.staff):
-                continue
+            if inst.rate(q) >= inst.rate(b.staff) or best is not None:
+                break
             if any(spare[q][m] < b.fte - tol for m in months):
                 continue
             if any(b.trial not in on[(q, m)] and len(on[(q, m)]) >= inst.staff[q].max_concurrent_trials for m in months):
@@ -41,7 +42,7 @@ def move_to_cheaper(inst: Instance, blocks: list[Block], spare: dict[str, list[f
             saving = (inst.rate(b.staff) - inst.rate(q)) * b.fte * len(months)
             pairs = (pair_blocks[(q, b.trial)] == 0) - (pair_blocks[(b.staff, b.trial)] == 1)
             net = saving - fragmentation * pairs
-            if net > tol and (best is None or net > best[0]):
+            if net > tol:
                 best = (net, q)
         if best is None:
             continue
