@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench clean
+.PHONY: run solve test bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,8 +12,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-## Solve the reference portfolio and write the plan to out/plan.json.
+## Run the service on the embedded defaults (SQLite ./pace.db, local worker processes): http://127.0.0.1:8000/docs
 run: $(STAMP)
+	$(BIN)/pace serve
+
+## Solve the reference portfolio from the command line and write the plan to out/plan.json.
+solve: $(STAMP)
 	mkdir -p out
 	$(BIN)/pace solve data/pace-reference.json -o out/plan.json
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from models.instance import Instance
-from models.sgs import serial_schedule, tails
+from models.sgs import applies, best_schedule, serial_schedule, tails
 
 #: Staff are estimated at their role's mean rate times this (real rosters pay for skills and regions).
 LABOUR_ESTIMATE_MARGIN = 1.05
@@ -57,7 +57,13 @@ class BudgetLedger:
 
 
 def constructive_schedule(inst: Instance) -> dict[str, tuple[str, int]] | None:
-    """A schedule of every trial that must run and the worthwhile optional ones; None if SGS fails."""
+    """A schedule of every trial that must run and the worthwhile optional ones; None if SGS fails.
+
+    For a pure scheduling problem the schedule that cut the start windows (see
+    :func:`models.sgs.tighten_for_makespan`) is the constructive one.
+    """
+    if applies(inst):
+        return inst.sgs_schedule if inst.sgs_schedule is not None else best_schedule(inst)
     tail = tails(inst)
     shortest = {t: min(inst.profiles[(t, o.id)].duration for o in trial.options) for t, trial in inst.trials.items()}
     forced = sorted(inst.forced_run, key=lambda t: (-(tail[t] + shortest[t]), t))

@@ -60,6 +60,8 @@ class Instance:
     deadline: dict[str, int | None]
     pinned: list[Block] = field(default_factory=list)
     forced_run: set[str] = field(default_factory=set)
+    #: The best serial schedule found when start windows were cut to its makespan (pure scheduling problems).
+    sgs_schedule: dict[str, tuple[str, int]] | None = None
     _eligible: dict[tuple[str, str], list[str]] = field(default_factory=dict, repr=False)
     _rates: dict[str, float] = field(default_factory=dict, repr=False)
 

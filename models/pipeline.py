@@ -37,6 +37,7 @@ from models.portfolio import PortfolioResult, Reserve, completion_weights, exact
 from models.problem import Problem, ProblemInvalid
 from models.progress import Monitor, ProgressSink, StopFlag, relative_gap
 from models.settings import EngineSettings
+from models.sgs import applies as sgs_applies
 from models.sgs import tighten_for_makespan
 from models.staffing import StaffingModel, StaffingResult, demand_profile, solve_staffing_mip, staffing_cost
 from models.validation import semantic_errors
@@ -94,6 +95,9 @@ def solve(
         lp_bound, lp_outcome = exact_lp_bound(inst, settings, max(1.0, 0.2 * (deadline - time.perf_counter())))
         timings.append(_timing("exact-lp-bound", lp_outcome))
 
+    # A pure scheduling problem (no budgets, skills, regions or pins) leaves staffing
+    # nothing to break, so the portfolio stage may use nearly all the time.
+    share, reserve_seconds = (1.0, 1.0) if sgs_applies(inst) else (settings.portfolio_share, 0.0)
     reserve = Reserve()
     bound: float | None = None
     stage1_optimal = True
@@ -104,7 +108,7 @@ def solve(
         remaining = deadline - time.perf_counter()
         watch = Watch(monitor, f"portfolio[{round_}]")
         warm = best.solved.schedule if best.solved is not None else start
-        stage1 = solve_portfolio(inst, settings, max(1.0, remaining * settings.portfolio_share), reserve, watch, warm)
+        stage1 = solve_portfolio(inst, settings, max(1.0, remaining * share - reserve_seconds), reserve, watch, warm)
         timings.append(_timing(f"portfolio[{round_}]", stage1.outcome))
         if round_ == 0:
             bound = _tighter(problem.objective.kind, stage1.bound, lp_bound)

@@ -11,9 +11,16 @@ problem has no budget and no skill or region restrictions; only then is it used.
 
 from __future__ import annotations
 
+import random
 from typing import Protocol
 
 from models.instance import Instance
+
+
+#: Randomly perturbed priority rules tried per schedule search, and how far (share of
+#: the list) a trial may move from its longest-path rank.
+SAMPLES = 60
+NOISE = 0.15
 
 
 class Ledger(Protocol):
@@ -144,22 +151,98 @@ def makespan(inst: Instance, schedule: dict[str, tuple[str, int]]) -> int:
     return max((s + inst.profiles[(t, o)].duration for t, (o, s) in schedule.items()), default=0)
 
 
+def priority_rules(inst: Instance) -> list[list[str]]:
+    """A few classic priority orders: longest path first, most successors first, shortest first."""
+    tail = tails(inst)
+    shortest = {t: min(inst.profiles[(t, o.id)].duration for o in trial.options) for t, trial in inst.trials.items()}
+    successors = {t: sum(1 for b in inst.trials.values() if any(p.trial == t for p in b.predecessors)) for t in inst.trials}
+    return [
+        sorted(inst.trials, key=lambda t: (-(tail[t] + shortest[t]), t)),
+        sorted(inst.trials, key=lambda t: (-tail[t], -shortest[t], t)),
+        sorted(inst.trials, key=lambda t: (-successors[t], -tail[t], t)),
+        sorted(inst.trials, key=lambda t: (shortest[t], t)),
+    ]
+
+
+def best_schedule(inst: Instance, samples: int = SAMPLES, seed: int = 0) -> dict[str, tuple[str, int]] | None:
+    """The shortest schedule found by the priority rules, randomly perturbed rules, and
+    forward-backward improvement of the best; None if no rule fits.
+
+    Perturbed rules keep the longest-path order but swap nearby trials at random; the
+    forward-backward pass (right-justify every trial as late as the makespan allows, then
+    left-justify again) closes gaps a serial schedule leaves. A shorter schedule cuts the
+    time-indexed model's start windows, which is what lets HiGHS prove optimality.
+    """
+    rules = priority_rules(inst)
+    rng = random.Random(seed)
+    base = rules[0]
+    for _ in range(samples):
+        noisy = {t: i + rng.uniform(0, NOISE * len(base)) for i, t in enumerate(base)}
+        rules.append(sorted(base, key=noisy.__getitem__))
+    best: dict[str, tuple[str, int]] | None = None
+    for rule in rules:
+        schedule = serial_schedule(inst, rule)
+        if schedule is None:
+            continue
+        schedule = _forward_backward(inst, schedule)
+        if best is None or makespan(inst, schedule) < makespan(inst, best):
+            best = schedule
+    return best
+
+
+def _forward_backward(inst: Instance, schedule: dict[str, tuple[str, int]]) -> dict[str, tuple[str, int]]:
+    """Double justification: the right-justified order's serial schedule, kept if shorter."""
+    end = makespan(inst, schedule)
+    by_finish = sorted(schedule, key=lambda t: -(schedule[t][1] + inst.profiles[(t, schedule[t][0])].duration))
+    late = _right_justify(inst, schedule, by_finish, end)
+    if late is None:
+        return schedule
+    again = serial_schedule(inst, sorted(late, key=lambda t: (late[t][1], t)))
+    return again if again is not None and makespan(inst, again) < end else schedule
+
+
+def _right_justify(
+    inst: Instance, schedule: dict[str, tuple[str, int]], order: list[str], end: int
+) -> dict[str, tuple[str, int]] | None:
+    """Every trial (latest finish first) moved as late as capacity and its successors allow, ending by ``end``."""
+    n = inst.months
+    capacity: dict[str, list[float]] = {r: [inst.flex_max.get(r, 0.0)] * n for r in inst.roles}
+    for p, person in inst.staff.items():
+        for m in range(n):
+            if inst.available[p][m]:
+                capacity[person.role][m] += person.fte
+    services = {svc: list(cap) for svc, cap in inst.service_capacity.items()}
+    successors: dict[str, list[tuple[str, int]]] = {t: [] for t in inst.trials}
+    for b, trial in inst.trials.items():
+        for pred in trial.predecessors:
+            successors[pred.trial].append((b, pred.lag))
+    placed: dict[str, tuple[str, int]] = {}
+    for t in order:
+        o = schedule[t][0]
+        prof = inst.profiles[(t, o)]
+        latest = min([end] + [placed[b][1] - lag for b, lag in successors[t] if b in placed]) - prof.duration
+        start = next((s for s in sorted(inst.starts[(t, o)], reverse=True) if s <= latest and _fits(prof, s, capacity, services)), None)
+        if start is None:
+            return None
+        for k in range(prof.duration):
+            for r, v in prof.demand[k].items():
+                capacity[r][start + k] -= v
+            for svc, u in prof.services[k].items():
+                services[svc][start + k] -= u
+        placed[t] = (o, start)
+    return placed
+
+
 def tighten_for_makespan(inst: Instance) -> int | None:
     """Cut start windows to the best of a few priority rules' schedules; returns that makespan."""
     if not applies(inst):
         return None
     tail = tails(inst)
-    shortest = {t: min(inst.profiles[(t, o.id)].duration for o in trial.options) for t, trial in inst.trials.items()}
-    rules = [
-        sorted(inst.trials, key=lambda t: (-(tail[t] + shortest[t]), t)),
-        sorted(inst.trials, key=lambda t: (-tail[t], -shortest[t], t)),
-        sorted(inst.trials, key=lambda t: (-len([b for b in inst.trials.values() if any(p.trial == t for p in b.predecessors)]), -tail[t], t)),
-        sorted(inst.trials, key=lambda t: (shortest[t], t)),
-    ]
-    schedules = [s for rule in rules if (s := serial_schedule(inst, rule)) is not None]
-    if not schedules:
+    schedule = best_schedule(inst)
+    if schedule is None:
         return None
-    upper = min(makespan(inst, s) for s in schedules)
+    upper = makespan(inst, schedule)
+    inst.sgs_schedule = schedule
     for (t, o), starts in inst.starts.items():
         d = inst.profiles[(t, o)].duration
         inst.starts[(t, o)] = [s for s in starts if s + d + tail[t] <= upper]
