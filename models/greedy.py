@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+import numpy as np
+
 from models.instance import Block, Instance
 from models.staffing import Segment, StaffingResult, merge_blocks, net_demand, segments
 from models.swap import move_to_cheaper
@@ -50,23 +52,34 @@ def greedy_staffing(inst: Instance, schedule: dict[str, tuple[str, int]], tol: f
 
 
 class _Roster:
-    """The state of a roster under construction: spare FTE, trials per person-month, blocks."""
+    """The state of a roster under construction: spare FTE, trials per person-month, blocks.
+
+    Spare FTE and the number of trials each person works on per month are arrays
+    (person x month), so scoring a whole pool for a segment is a few array operations;
+    ``spare`` also maps each person to their row, for code that works person by person.
+    """
 
     def __init__(self, inst: Instance, schedule: dict[str, tuple[str, int]], tol: float):
         self.inst = inst
         self.tol = tol
         net = net_demand(inst, schedule)
         self.residual = dict(net.demand)
-        self.spare: dict[str, list[float]] = {
-            p: [
-                (inst.staff[p].fte - net.pinned_fte.get((p, m), 0.0)) if inst.available[p][m] else 0.0
-                for m in range(inst.months)
-            ]
-            for p in inst.staff
-        }
+        self.people = list(inst.staff)
+        self.row = {p: i for i, p in enumerate(self.people)}
+        self.spare_fte = np.array(
+            [
+                [(inst.staff[p].fte - net.pinned_fte.get((p, m), 0.0)) if inst.available[p][m] else 0.0 for m in range(inst.months)]
+                for p in self.people
+            ],
+            dtype=float,
+        ).reshape(len(self.people), inst.months)
+        self.spare: dict[str, np.ndarray] = {p: self.spare_fte[i] for i, p in enumerate(self.people)}
+        self.max_trials = np.array([inst.staff[p].max_concurrent_trials for p in self.people])
+        self.trial_count = np.zeros((len(self.people), inst.months), dtype=int)
         self.working_on: dict[tuple[str, int], set[str]] = defaultdict(set)
         for (p, m), trials in net.pinned_trials.items():
             self.working_on[(p, m)] |= trials
+            self.trial_count[self.row[p], m] = len(self.working_on[(p, m)])
         self.segments = segments(net.demand)
         self.segments.sort(key=lambda s: (s.first, len(inst.eligible(s.trial, s.role)), -s.fte))
         self.blocks: list[Block] = []
@@ -81,61 +94,82 @@ class _Roster:
         return trial in busy or len(busy) < self.inst.staff[person].max_concurrent_trials
 
     def _give(self, person: str, trial: str, role: str, months: list[int], fte: float) -> None:
+        i = self.row[person]
         for m in months:
-            self.spare[person][m] -= fte
+            self.spare_fte[i, m] -= fte
             self.residual[(trial, role, m)] -= fte
-            self.working_on[(person, m)].add(trial)
+            busy = self.working_on[(person, m)]
+            if trial not in busy:
+                busy.add(trial)
+                self.trial_count[i, m] += 1
         self.on_trial.add((person, trial))
         self.blocks.extend(_runs(person, trial, role, months, fte))
 
     def staff_segment(self, seg: Segment, primary_only: bool) -> None:
         """Blocks first, then a month-by-month fill of what they leave.
 
-        People are scanned cheapest first (those kept for later last); the first whose
+        People are scanned cheapest first (those kept for later last): the first whose
         block reaches the good-enough share of the largest block anyone could take is
-        chosen at once, which keeps this linear in the pool on large instances.
+        chosen; if nobody does, the cheapest whose block is at least half the best.
         """
         inst, tol = self.inst, self.tol
         t, r = seg.trial, seg.role
-        lo, hi = seg.first, seg.last + 1
-        pool = [
-            p
-            for p in inst.eligible(t, r)
-            if (not primary_only or inst.staff[p].role == r) and max(self.spare[p][lo:hi]) > tol
-        ]
-        pool.sort(key=self._keep_for_later)
-        months = range(lo, hi)
-        while True:
-            need = [m for m in months if self.residual[(t, r, m)] > tol]
-            if not need:
-                break
-            ceiling = GOOD_ENOUGH_SHARE * SAME_TRIAL_BONUS * max(self.residual[(t, r, m)] for m in need) * len(need)
-            options: list[tuple[float, bool, float, str, list[int], float]] = []
-            chosen = None
-            for p in pool:
-                free = self.spare[p]
-                usable = [m for m in need if free[m] > tol and self._can_join(p, t, m)]
-                if not usable:
-                    continue
-                amount = min(min(free[m] for m in usable), min(self.residual[(t, r, m)] for m in usable))
-                score = amount * len(usable)
-                if (p, t) in self.on_trial:
-                    score *= SAME_TRIAL_BONUS
-                if inst.staff[p].role != r:
-                    score *= SECONDARY_ROLE_FACTOR
-                option = (score, self._keep_for_later(p), inst.rate(p), p, usable, amount)
-                if score >= ceiling:
-                    chosen = option
-                    break
-                options.append(option)
-            if chosen is None:
-                if not options:
-                    break
-                good_enough = GOOD_ENOUGH_SHARE * max(o[0] for o in options)
-                chosen = min((o for o in options if o[0] >= good_enough), key=lambda o: (o[1], o[2], -o[0], o[3]))
-            _, _, _, p, usable, amount = chosen
-            self._give(p, t, r, usable, amount)
+        pool = [p for p in inst.eligible(t, r) if not primary_only or inst.staff[p].role == r]
+        if pool:
+            pool.sort(key=self._keep_for_later)
+            rows = np.array([self.row[p] for p in pool])
+            factor = np.array([1.0 if inst.staff[p].role == r else SECONDARY_ROLE_FACTOR for p in pool])
+            on = [k for k, p in enumerate(pool) if (p, t) in self.on_trial]
+            factor[on] *= SAME_TRIAL_BONUS
+            keep = np.array([self._keep_for_later(p) for p in pool])
+            rate = np.array([inst.rate(p) for p in pool])
+            while self._place_block(seg, pool, rows, factor, on, keep, rate):
+                pass
         self.fill(seg, primary_only)
+
+    def _place_block(
+        self,
+        seg: Segment,
+        pool: list[str],
+        rows: np.ndarray,
+        factor: np.ndarray,
+        on: list[int],
+        keep: np.ndarray,
+        rate: np.ndarray,
+    ) -> bool:
+        """Give one block of the segment to the chosen person; False when nothing is left or nobody can take any."""
+        tol, t, r = self.tol, seg.trial, seg.role
+        need = [m for m in range(seg.first, seg.last + 1) if self.residual[(t, r, m)] > tol]
+        if not need:
+            return False
+        residual = np.array([self.residual[(t, r, m)] for m in need])
+        free = self.spare_fte[np.ix_(rows, need)]
+        usable = (free > tol) & (self.trial_count[np.ix_(rows, need)] < self.max_trials[rows, None])
+        for k in on:
+            usable[k] = (free[k] > tol) & np.array([self._can_join(pool[k], t, m) for m in need])
+        months_usable = usable.sum(axis=1)
+        candidates = np.flatnonzero(months_usable > 0)
+        amount = np.where(usable, np.minimum(free, residual[None, :]), np.inf).min(axis=1)
+        amount[months_usable == 0] = 0.0
+        score = amount * months_usable * factor
+        if candidates.size == 0:
+            return False
+        ceiling = GOOD_ENOUGH_SHARE * SAME_TRIAL_BONUS * float(residual.max()) * len(need)
+        reaching = candidates[score[candidates] >= ceiling]
+        if reaching.size:
+            k = int(reaching[0])
+        else:
+            good = candidates[score[candidates] >= GOOD_ENOUGH_SHARE * score[candidates].max()]
+            # The pool is ordered by (kept for later, rate, id): the first good candidate has
+            # the least (kept, rate); among its equals the best score wins, then the id.
+            first = good[0]
+            same = good[(keep[good] == keep[first]) & (rate[good] == rate[first])]
+            k = int(same[np.argmax(score[same])])
+        if (pool[k], t) not in self.on_trial:
+            factor[k] *= SAME_TRIAL_BONUS
+            on.append(k)
+        self._give(pool[k], t, r, [m for m, ok in zip(need, usable[k]) if ok], float(amount[k]))
+        return True
 
     def fill(self, seg: Segment, primary_only: bool = False) -> None:
         """Month by month, what blocks left of a segment from anyone eligible with spare FTE."""
@@ -156,13 +190,16 @@ class _Roster:
 
     def move_to_cheaper(self) -> None:
         """Hand blocks to cheaper people who can now take them whole (see :mod:`models.swap`)."""
-        self.blocks = move_to_cheaper(self.inst, self.blocks, self.spare, self.tol)
+        self.blocks = move_to_cheaper(self.inst, self.blocks, self.spare_fte, self.row, self.tol)
         self.working_on = defaultdict(set)
         self.on_trial = set()
         for b in self.blocks + self.inst.pinned:
             self.on_trial.add((b.staff, b.trial))
             for m in range(b.first, b.last + 1):
                 self.working_on[(b.staff, m)].add(b.trial)
+        self.trial_count[:] = 0
+        for (p, m), trials in self.working_on.items():
+            self.trial_count[self.row[p], m] = len(trials)
 
     def result(self) -> StaffingResult:
         """Flex for what people could not cover, within each role's monthly limit; the rest is shortfall."""

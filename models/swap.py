@@ -14,11 +14,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+import numpy as np
+
 from models.instance import Block, Instance
 
 
-def move_to_cheaper(inst: Instance, blocks: list[Block], spare: dict[str, list[float]], tol: float = 1e-9) -> list[Block]:
-    """``blocks`` with each moved to a cheaper person wherever that pays; ``spare`` is kept up to date."""
+def move_to_cheaper(
+    inst: Instance, blocks: list[Block], spare: np.ndarray, row: dict[str, int], tol: float = 1e-9
+) -> list[Block]:
+    """``blocks`` with each moved to a cheaper person wherever that pays; ``spare`` (spare
+    FTE per person row and month, ``row`` naming each person's row) is kept up to date."""
     on: dict[tuple[str, int], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     pair_blocks: dict[tuple[str, str], int] = defaultdict(int)
     for b in blocks + inst.pinned:
@@ -27,29 +32,37 @@ def move_to_cheaper(inst: Instance, blocks: list[Block], spare: dict[str, list[f
             on[(b.staff, m)][b.trial] += 1
     fragmentation = inst.problem.objective.weights.fragmentation
     blocks = list(blocks)
-    order = sorted(range(len(blocks)), key=lambda i: -inst.rate(blocks[i].staff) * blocks[i].fte * (blocks[i].last - blocks[i].first + 1))
+    rate = {p: inst.rate(p) for p in inst.staff}
+    order = sorted(range(len(blocks)), key=lambda i: -rate[blocks[i].staff] * blocks[i].fte * (blocks[i].last - blocks[i].first + 1))
+    pools: dict[tuple[str, str], tuple[list[str], np.ndarray, np.ndarray]] = {}
     for i in order:
         b = blocks[i]
         months = range(b.first, b.last + 1)
-        best: tuple[float, str] | None = None
-        for q in inst.eligible(b.trial, b.role):
-            if inst.rate(q) >= inst.rate(b.staff) or best is not None:
-                break
-            if any(spare[q][m] < b.fte - tol for m in months):
-                continue
+        if (b.trial, b.role) not in pools:
+            people = inst.eligible(b.trial, b.role)
+            pools[(b.trial, b.role)] = (people, np.array([row[p] for p in people]), np.array([rate[p] for p in people]))
+        people, rows, rates = pools[(b.trial, b.role)]
+        own = rate[b.staff]
+        cheaper = int(np.searchsorted(rates, own, side="left"))
+        if cheaper == 0:
+            continue
+        room = spare[rows[:cheaper], b.first : b.last + 1].min(axis=1) >= b.fte - tol
+        best: str | None = None
+        for k in np.flatnonzero(room):
+            q = people[k]
             if any(b.trial not in on[(q, m)] and len(on[(q, m)]) >= inst.staff[q].max_concurrent_trials for m in months):
                 continue
-            saving = (inst.rate(b.staff) - inst.rate(q)) * b.fte * len(months)
+            saving = (own - rate[q]) * b.fte * len(months)
             pairs = (pair_blocks[(q, b.trial)] == 0) - (pair_blocks[(b.staff, b.trial)] == 1)
-            net = saving - fragmentation * pairs
-            if net > tol:
-                best = (net, q)
+            if saving - fragmentation * pairs > tol:
+                best = q
+                break
         if best is None:
             continue
-        q = best[1]
+        q = best
+        spare[row[b.staff], b.first : b.last + 1] += b.fte
+        spare[row[q], b.first : b.last + 1] -= b.fte
         for m in months:
-            spare[b.staff][m] += b.fte
-            spare[q][m] -= b.fte
             _leave(on[(b.staff, m)], b.trial)
             on[(q, m)][b.trial] += 1
         pair_blocks[(b.staff, b.trial)] -= 1
