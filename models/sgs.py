@@ -73,13 +73,7 @@ def serial_schedule(
     A trial in ``optional`` that does not fit (or whose predecessor was left out) is left
     out; None if any other trial does not fit.
     """
-    n = inst.months
-    capacity: dict[str, list[float]] = {r: [inst.flex_max.get(r, 0.0)] * n for r in inst.roles}
-    for p, person in inst.staff.items():
-        for m in range(n):
-            if inst.available[p][m]:
-                capacity[person.role][m] += person.fte
-    services = {svc: list(cap) for svc, cap in inst.service_capacity.items()}
+    capacity, services = _free_capacity(inst)
     rank = {t: i for i, t in enumerate(priority)}
     done: dict[str, tuple[str, int]] = {}
     left_out: set[str] = set()
@@ -108,6 +102,16 @@ def serial_schedule(
         if ledger is not None:
             ledger.book(t, option, start)
     return done
+
+
+def _free_capacity(inst: Instance) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """What a schedule may use per month: people in their primary role plus flex, per role; services."""
+    capacity: dict[str, list[float]] = {r: [inst.flex_max.get(r, 0.0)] * inst.months for r in inst.roles}
+    for p, person in inst.staff.items():
+        for m in range(inst.months):
+            if inst.available[p][m]:
+                capacity[person.role][m] += person.fte
+    return capacity, {svc: list(cap) for svc, cap in inst.service_capacity.items()}
 
 
 def _earliest(
@@ -205,13 +209,7 @@ def _right_justify(
     inst: Instance, schedule: dict[str, tuple[str, int]], order: list[str], end: int
 ) -> dict[str, tuple[str, int]] | None:
     """Every trial (latest finish first) moved as late as capacity and its successors allow, ending by ``end``."""
-    n = inst.months
-    capacity: dict[str, list[float]] = {r: [inst.flex_max.get(r, 0.0)] * n for r in inst.roles}
-    for p, person in inst.staff.items():
-        for m in range(n):
-            if inst.available[p][m]:
-                capacity[person.role][m] += person.fte
-    services = {svc: list(cap) for svc, cap in inst.service_capacity.items()}
+    capacity, services = _free_capacity(inst)
     successors: dict[str, list[tuple[str, int]]] = {t: [] for t in inst.trials}
     for b, trial in inst.trials.items():
         for pred in trial.predecessors:
