@@ -83,6 +83,9 @@ def solve(
     err.print(
         f"{plan.status}: objective {plan.objective}, gap {gap_text}, "
         f"{plan.kpis.trials_run} trials run, {len(plan.assignments)} assignments, {plan.solve_seconds:.1f} s"
+        + (f" ({plan.message})" if plan.message else ""),
+        markup=False,
+        highlight=False,
     )
     if plan.status == "infeasible":
         raise typer.Exit(EXIT_INFEASIBLE)
@@ -151,7 +154,7 @@ def import_psplib(
     try:
         problem = load_sm(file)
     except (OSError, ValueError) as exc:
-        err.print(f"[red]{file}: {exc}[/red]", markup=False)
+        err.print(f"{file}: {exc}", markup=False, highlight=False)
         raise typer.Exit(EXIT_INVALID) from None
     _write(json.dumps(problem.model_dump(mode="json", exclude_defaults=True), indent=1), output)
 

@@ -56,6 +56,12 @@ def test_solve_returns_a_checker_clean_plan_within_the_capped_time_limit(client:
     plan = assert_checker_clean(problem, response.json())
     assert plan.status in ("optimal", "feasible")
     assert plan.kpis.trials_run >= 1
+    assert "time limit capped at 5 s by this server (the problem asks for 60 s)" in plan.message
+
+
+def test_solve_within_the_cap_says_nothing_about_it(client: TestClient):
+    plan = client.post("/v1/solve", content=problem_json(SMALL, time_limit=5), headers=JSON).json()
+    assert "capped" not in plan["message"]
 
 
 def test_solve_of_an_infeasible_problem_returns_the_infeasible_plan(client: TestClient):

@@ -103,3 +103,11 @@ def test_check_says_plainly_when_the_second_file_is_not_a_plan(tmp_path):
     assert result.exit_code == EXIT_INVALID
     assert "not a plan" in result.output and "status: Field required" in result.output
     assert "[red]" not in result.output
+
+
+def test_import_psplib_of_a_missing_file_exits_2_with_a_plain_message(tmp_path):
+    missing = tmp_path / "missing.sm"
+    result = runner.invoke(cli, ["import-psplib", str(missing)])
+    assert result.exit_code == EXIT_INVALID
+    assert str(missing) in result.output
+    assert "[red]" not in result.output

@@ -73,7 +73,7 @@ def invalid_input(errors: Sequence[FieldError]) -> ApiError:
 
 def limits_exceeded(errors: Sequence[FieldError]) -> ApiError:
     count = len(errors)
-    detail = f"the problem exceeds {count} of this server's limit{'s' if count != 1 else ''}"
+    detail = f"the problem exceeds {count} of this server's limits" if count != 1 else "the problem exceeds a limit of this server"
     return ApiError(422, detail, type=LIMIT_EXCEEDED, title="Limit exceeded", errors=errors)
 
 

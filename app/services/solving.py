@@ -11,6 +11,7 @@ from app.api.metrics import Metrics
 from app.execution.sync import SolveFailed, SyncSolver
 from app.services.limits import limit_errors
 from app.settings import ServiceSettings
+from models.plan import Plan
 from models.problem import Problem
 from models.validation import semantic_errors
 
@@ -40,4 +41,16 @@ class SolveService:
             self._metrics.observe_solve("sync", "failed", time.perf_counter() - began)
             raise ApiError(500, exc.reason, type=SOLVE_FAILED, title="Solve failed") from None
         self._metrics.observe_solve("sync", "succeeded", time.perf_counter() - began)
+        asked, applied = problem.settings.time_limit, self.time_limit(problem)
+        if applied < asked:
+            return _with_note(
+                plan, f"time limit capped at {applied:g} s by this server (the problem asks for {asked:g} s); submit a job for the full time"
+            )
         return plan
+
+
+def _with_note(plan_json: str, note: str) -> str:
+    """The plan with ``note`` added to its message: a capped solve must say so in the plan itself."""
+    plan = Plan.model_validate_json(plan_json)
+    plan.message = f"{plan.message}; {note}" if plan.message else note
+    return plan.model_dump_json()
