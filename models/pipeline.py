@@ -82,7 +82,7 @@ def solve(
             timings,
         )
 
-    best = _Best(inst, problem.objective.kind)
+    best = _Best(inst, problem.objective.kind, monitor)
     heuristic_began = time.perf_counter()
     start = constructive_schedule(inst)
     timings.append(StageTiming(stage="heuristic", seconds=time.perf_counter() - heuristic_began, status="heuristic"))
@@ -111,7 +111,7 @@ def solve(
         stage1 = solve_portfolio(inst, settings, max(1.0, remaining * share - reserve_seconds), reserve, watch, warm)
         timings.append(_timing(f"portfolio[{round_}]", stage1.outcome))
         if round_ == 0:
-            bound = _tighter(problem.objective.kind, stage1.bound, lp_bound)
+            bound = best.bound = _tighter(problem.objective.kind, stage1.bound, lp_bound)
             stage1_optimal = stage1.outcome.proven_optimal and not monitor.stopped()
         if not stage1.outcome.has_solution:
             if stage1.outcome.infeasible and round_ == 0:
@@ -166,10 +166,14 @@ def _staff_heuristic(inst: Instance, start: dict[str, tuple[str, int]], best: "_
 
 
 class _Best:
-    """The best fully staffed plan seen so far, by the objective's own sense."""
+    """The best fully staffed plan seen so far, by the objective's own sense; each new best
+    is reported as progress (with the bound once round 0 has one), so a caller sees a
+    real plan's objective before and between the HiGHS runs."""
 
-    def __init__(self, inst: Instance, kind: str):
+    def __init__(self, inst: Instance, kind: str, monitor: Monitor):
         self.inst = inst
+        self.monitor = monitor
+        self.bound: float | None = None
         self.maximise = kind == "value"
         self.plan: Plan | None = None
         self.solved: Staffed | None = None
@@ -183,6 +187,7 @@ class _Best:
             if not better:
                 return
         self.plan, self.solved, self.source = plan, solved, source
+        self.monitor.report(source, plan.objective, self.bound, force=True)
 
 
 def _tighter(kind: str, a: float | None, b: float | None) -> float | None:

@@ -109,6 +109,12 @@ def test_a_problem_over_the_servers_size_limits_is_refused_naming_each_limit(tmp
         validated = client.post("/v1/validate", content=problem_json(SMALL, time_limit=60), headers=JSON).json()
         assert validated["valid"] is True and validated["errors"] == []
         assert [e["path"] for e in validated["limits"]] == list(messages)
+        broken = json.loads(problem_json(SMALL, time_limit=60))
+        broken["trials"][0]["predecessors"] = [{"trial": "T99"}]
+        both = client.post("/v1/validate", content=json.dumps(broken), headers=JSON).json()
+        assert both["valid"] is False
+        assert any(e["path"].startswith("trials[0].predecessors") for e in both["errors"])
+        assert [e["path"] for e in both["limits"]] == list(messages), "limits are listed with semantic errors too"
 
 
 def test_a_body_over_the_size_limit_is_413_declared_or_streamed(tmp_path: Path):

@@ -181,3 +181,12 @@ def test_ctrl_c_stops_the_cli_solve_and_writes_the_best_plan_so_far(tmp_path):
     plan = Plan.model_validate_json(out.read_text())
     assert plan.status == "feasible" and "stopped on request" in plan.message
     _assert_clean(parse_problem(source.read_text()), plan)
+
+
+def test_each_new_best_plan_is_reported_with_its_real_objective():
+    problem = parse_problem(base_problem(trials=[_trial("T1", mandatory=True), _trial("T2", value=500_000)]))
+    seen: list[Progress] = []
+    plan = solve(problem, progress=seen.append)
+    _assert_clean(problem, plan)
+    assert seen[0].stage == "heuristic", "the constructive plan is reported before HiGHS runs"
+    assert seen[0].incumbent is not None and seen[0].bound is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 from app.api.errors import invalid_input
 from app.api.schemas import CheckOut, ValidateOut
 from app.services.capacity import capacity_summary
@@ -17,12 +19,17 @@ def validate(body: bytes, settings: ServiceSettings) -> ValidateOut:
     """Every error of a problem (both layers, as ``pace validate``), or the capacity summary.
 
     A valid problem that breaches this server's limits is still valid; the breaches are
-    listed apart so the client knows a job would be refused.
+    listed apart so the client knows a job would be refused. They are listed for any
+    problem whose structure parses, so a client sees both lists at once.
     """
     try:
         problem = parse_problem(body)
     except ProblemInvalid as exc:
-        return ValidateOut(valid=False, errors=exc.errors)
+        try:
+            structure = Problem.model_validate_json(body)
+        except ValidationError:
+            return ValidateOut(valid=False, errors=exc.errors)
+        return ValidateOut(valid=False, errors=exc.errors, limits=limit_errors(structure, settings, settings.max_time_limit))
     breached = limit_errors(problem, settings, settings.max_time_limit)
     return ValidateOut(valid=True, limits=breached, summary=capacity_summary(problem))
 
