@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.auth import current_owner
 from app.api.deps import AppServices
+from app.api.errors import TOO_LARGE_RESPONSE, UNAUTHORIZED_RESPONSE
 from app.api.examples import check_examples, problem_examples
 from app.api.schemas import CheckIn, CheckOut, ValidateOut
 from app.services import checking
@@ -34,7 +35,7 @@ def _raw_problem_body() -> dict[str, Any]:
     response_model=ValidateOut,
     summary="Validate a problem and summarise capacity against demand",
     openapi_extra=_raw_problem_body(),
-    responses={401: {"description": "API keys are configured and none was given"}, 413: {"description": "Body too large"}},
+    responses={**UNAUTHORIZED_RESPONSE, **TOO_LARGE_RESPONSE},
 )
 async def validate(request: Request, app: AppServices) -> ValidateOut:
     """Every error of the problem with its field path, as ``pace validate`` reports them;
@@ -48,8 +49,8 @@ async def validate(request: Request, app: AppServices) -> ValidateOut:
     response_model=CheckOut,
     summary="Check a plan against its problem with the independent checker",
     responses={
-        401: {"description": "API keys are configured and none was given"},
-        413: {"description": "Body too large"},
+        **UNAUTHORIZED_RESPONSE,
+        **TOO_LARGE_RESPONSE,
         422: {"description": "The problem or the plan is not valid input"},
     },
 )

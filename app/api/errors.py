@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -142,3 +143,9 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)
 
+
+#: OpenAPI descriptions of the answers every /v1 route may give, shared by the routers.
+UNAUTHORIZED_RESPONSE: dict[int | str, dict[str, Any]] = {
+    401: {"description": "API keys are configured and none (or a wrong one) was given"}
+}
+TOO_LARGE_RESPONSE: dict[int | str, dict[str, Any]] = {413: {"description": "The body is larger than the server accepts"}}

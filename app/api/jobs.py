@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Path, Query, Response
 
 from app.api.auth import Owner
 from app.api.deps import AppServices
+from app.api.errors import TOO_LARGE_RESPONSE, UNAUTHORIZED_RESPONSE
 from app.api.examples import JOB_ID, problem_examples
 from app.api.schemas import JobOut, JobPage, JobState
 from models.plan import Plan
@@ -15,7 +16,6 @@ from models.problem import Problem
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
-_UNAUTHORIZED = {401: {"description": "API keys are configured and none (or a wrong one) was given"}}
 _NOT_FOUND = {404: {"description": "No such job, or another key's job"}}
 JobId = Annotated[str, Path(description="The job's id", openapi_examples={"job": {"value": JOB_ID}})]
 
@@ -27,8 +27,8 @@ JobId = Annotated[str, Path(description="The job's id", openapi_examples={"job":
     summary="Submit a problem as a job",
     responses={
         202: {"description": "Queued", "headers": {"Location": {"description": "The job's URL", "schema": {"type": "string"}}}},
-        **_UNAUTHORIZED,
-        413: {"description": "Body too large"},
+        **UNAUTHORIZED_RESPONSE,
+        **TOO_LARGE_RESPONSE,
         422: {"description": "Invalid problem (each error with its field path) or a server limit exceeded"},
     },
 )
@@ -42,7 +42,7 @@ def submit(
     return job
 
 
-@router.get("", response_model=JobPage, summary="List your jobs, newest first", responses=_UNAUTHORIZED)
+@router.get("", response_model=JobPage, summary="List your jobs, newest first", responses=UNAUTHORIZED_RESPONSE)
 def list_jobs(
     owner: Owner,
     app: AppServices,
@@ -53,7 +53,7 @@ def list_jobs(
     return app.jobs.page(owner, limit, offset, state)
 
 
-@router.get("/{job_id}", response_model=JobOut, summary="A job's state, timestamps and progress", responses={**_UNAUTHORIZED, **_NOT_FOUND})
+@router.get("/{job_id}", response_model=JobOut, summary="A job's state, timestamps and progress", responses={**UNAUTHORIZED_RESPONSE, **_NOT_FOUND})
 def get_job(job_id: JobId, owner: Owner, app: AppServices) -> JobOut:
     """While it runs, ``progress`` is the series of (incumbent, bound, gap) of the current run."""
     return app.jobs.get(owner, job_id)
@@ -63,7 +63,7 @@ def get_job(job_id: JobId, owner: Owner, app: AppServices) -> JobOut:
     "/{job_id}/plan",
     response_model=Plan,
     summary="A job's plan",
-    responses={**_UNAUTHORIZED, **_NOT_FOUND, 409: {"description": "The job has no plan (yet)"}},
+    responses={**UNAUTHORIZED_RESPONSE, **_NOT_FOUND, 409: {"description": "The job has no plan (yet)"}},
 )
 def get_plan(job_id: JobId, owner: Owner, app: AppServices) -> Response:
     """The plan of a succeeded job, or the best plan a cancelled job kept."""
@@ -77,7 +77,7 @@ def get_plan(job_id: JobId, owner: Owner, app: AppServices) -> Response:
     responses={
         200: {"description": "Cancelled (it was queued, or already cancelled)"},
         202: {"description": "Cancel requested: the running solve stops and keeps its best plan", "model": JobOut},
-        **_UNAUTHORIZED,
+        **UNAUTHORIZED_RESPONSE,
         **_NOT_FOUND,
         409: {"description": "The job has already succeeded or failed"},
     },

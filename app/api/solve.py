@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Depends, Response
 
 from app.api.auth import current_owner
 from app.api.deps import AppServices
+from app.api.errors import TOO_LARGE_RESPONSE, UNAUTHORIZED_RESPONSE
 from app.api.examples import problem_examples
 from models.plan import Plan
 from models.problem import Problem
@@ -26,8 +27,8 @@ TIME_LIMIT_HEADER = "Pace-Time-Limit"
             "description": "The plan (any status: optimal, feasible, infeasible, no_solution)",
             "headers": {TIME_LIMIT_HEADER: {"description": "Time limit applied, in seconds", "schema": {"type": "number"}}},
         },
-        401: {"description": "API keys are configured and none was given"},
-        413: {"description": "The body is larger than the server accepts"},
+        **UNAUTHORIZED_RESPONSE,
+        **TOO_LARGE_RESPONSE,
         422: {"description": "Invalid problem (each error with its field path) or a server limit exceeded"},
         500: {"description": "The solve process crashed, ran out of memory or hung"},
     },
