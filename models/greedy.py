@@ -112,7 +112,7 @@ class _Roster:
         block reaches the good-enough share of the largest block anyone could take is
         chosen; if nobody does, the cheapest whose block is at least half the best.
         """
-        inst, tol = self.inst, self.tol
+        inst = self.inst
         t, r = seg.trial, seg.role
         pool = [p for p in inst.eligible(t, r) if not primary_only or inst.staff[p].role == r]
         if pool:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from models.instance import Instance
-from models.sgs import applies, best_schedule, serial_schedule, tails
+from models.sgs import applies, best_schedule, longest_path_first, serial_schedule
 
 #: Staff are estimated at their role's mean rate times this (real rosters pay for skills and regions).
 LABOUR_ESTIMATE_MARGIN = 1.05
@@ -64,9 +64,7 @@ def constructive_schedule(inst: Instance) -> dict[str, tuple[str, int]] | None:
     """
     if applies(inst):
         return inst.sgs_schedule if inst.sgs_schedule is not None else best_schedule(inst)
-    tail = tails(inst)
-    shortest = {t: min(inst.profiles[(t, o.id)].duration for o in trial.options) for t, trial in inst.trials.items()}
-    forced = sorted(inst.forced_run, key=lambda t: (-(tail[t] + shortest[t]), t))
+    forced = [t for t in longest_path_first(inst) if t in inst.forced_run]
     optional: list[str] = []
     if inst.problem.objective.kind == "value":
         rates = _mean_rates(inst)

@@ -64,6 +64,7 @@ class Instance:
     sgs_schedule: dict[str, tuple[str, int]] | None = None
     _eligible: dict[tuple[str, str], list[str]] = field(default_factory=dict, repr=False)
     _rates: dict[str, float] = field(default_factory=dict, repr=False)
+    _successors: dict[str, list[tuple[str, int]]] | None = field(default=None, repr=False)
 
     def month(self, index: int) -> str:
         return self.problem.month(index)
@@ -93,6 +94,19 @@ class Instance:
         if role in self.regional and t.regions and s.region not in t.regions:
             return False
         return True
+
+    def successors(self, trial: str) -> list[tuple[str, int]]:
+        """The trials that name ``trial`` as a predecessor, each with its lag (computed once)."""
+        if self._successors is None:
+            self._successors = {t: [] for t in self.trials}
+            for b, t in self.trials.items():
+                for pred in t.predecessors:
+                    self._successors[pred.trial].append((b, pred.lag))
+        return self._successors[trial]
+
+    def shortest(self, trial: str) -> int:
+        """Months of the trial's shortest option."""
+        return min(self.profiles[(trial, o.id)].duration for o in self.trials[trial].options)
 
     def eligible(self, trial: str, role: str) -> list[str]:
         """Everyone who may serve ``role`` on ``trial``, cheapest first (computed once per pair, then cached)."""

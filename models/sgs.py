@@ -49,19 +49,20 @@ def applies(inst: Instance) -> bool:
 
 def tails(inst: Instance) -> dict[str, int]:
     """Months that must follow each trial's end: the longest chain of shortest successors."""
-    successors: dict[str, list[tuple[str, int]]] = {t: [] for t in inst.trials}
-    for b, trial in inst.trials.items():
-        for pred in trial.predecessors:
-            successors[pred.trial].append((b, pred.lag))
-    shortest = {t: min(inst.profiles[(t, o.id)].duration for o in trial.options) for t, trial in inst.trials.items()}
     memo: dict[str, int] = {}
 
     def tail(t: str) -> int:
         if t not in memo:
-            memo[t] = max((lag + shortest[b] + tail(b) for b, lag in successors[t]), default=0)
+            memo[t] = max((lag + inst.shortest(b) + tail(b) for b, lag in inst.successors(t)), default=0)
         return memo[t]
 
     return {t: tail(t) for t in inst.trials}
+
+
+def longest_path_first(inst: Instance) -> list[str]:
+    """Trials by the months from their start to the end of their longest chain, longest first."""
+    tail = tails(inst)
+    return sorted(inst.trials, key=lambda t: (-(tail[t] + inst.shortest(t)), t))
 
 
 def serial_schedule(
@@ -158,10 +159,10 @@ def makespan(inst: Instance, schedule: dict[str, tuple[str, int]]) -> int:
 def priority_rules(inst: Instance) -> list[list[str]]:
     """A few classic priority orders: longest path first, most successors first, shortest first."""
     tail = tails(inst)
-    shortest = {t: min(inst.profiles[(t, o.id)].duration for o in trial.options) for t, trial in inst.trials.items()}
-    successors = {t: sum(1 for b in inst.trials.values() if any(p.trial == t for p in b.predecessors)) for t in inst.trials}
+    shortest = {t: inst.shortest(t) for t in inst.trials}
+    successors = {t: len({b for b, _ in inst.successors(t)}) for t in inst.trials}
     return [
-        sorted(inst.trials, key=lambda t: (-(tail[t] + shortest[t]), t)),
+        longest_path_first(inst),
         sorted(inst.trials, key=lambda t: (-tail[t], -shortest[t], t)),
         sorted(inst.trials, key=lambda t: (-successors[t], -tail[t], t)),
         sorted(inst.trials, key=lambda t: (shortest[t], t)),
@@ -210,15 +211,11 @@ def _right_justify(
 ) -> dict[str, tuple[str, int]] | None:
     """Every trial (latest finish first) moved as late as capacity and its successors allow, ending by ``end``."""
     capacity, services = _free_capacity(inst)
-    successors: dict[str, list[tuple[str, int]]] = {t: [] for t in inst.trials}
-    for b, trial in inst.trials.items():
-        for pred in trial.predecessors:
-            successors[pred.trial].append((b, pred.lag))
     placed: dict[str, tuple[str, int]] = {}
     for t in order:
         o = schedule[t][0]
         prof = inst.profiles[(t, o)]
-        latest = min([end] + [placed[b][1] - lag for b, lag in successors[t] if b in placed]) - prof.duration
+        latest = min([end] + [placed[b][1] - lag for b, lag in inst.successors(t) if b in placed]) - prof.duration
         start = next((s for s in sorted(inst.starts[(t, o)], reverse=True) if s <= latest and _fits(prof, s, capacity, services)), None)
         if start is None:
             return None

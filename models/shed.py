@@ -38,10 +38,6 @@ class Staffed:
 def shed(inst: Instance, schedule: dict[str, tuple[str, int]], staffing: StaffingResult) -> Staffed | None:
     """A fully staffed plan within budget from ``schedule``; None if a trial that must run would have to go."""
     schedule = dict(schedule)
-    successors: dict[str, set[str]] = defaultdict(set)
-    for t in inst.trials.values():
-        for pred in t.predecessors:
-            successors[pred.trial].add(t.id)
     while True:
         drop = _uncovered_victims(inst, schedule, staffing)
         if drop == set():
@@ -52,7 +48,7 @@ def shed(inst: Instance, schedule: dict[str, tuple[str, int]], staffing: Staffin
             return Staffed(schedule, staffing)
         stack = list(drop)
         while stack:
-            for nxt in successors[stack.pop()]:
+            for nxt, _ in inst.successors(stack.pop()):
                 if nxt in schedule and nxt not in drop:
                     drop.add(nxt)
                     stack.append(nxt)

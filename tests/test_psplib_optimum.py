@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from models.psplib import known_optimum, load_sm
-from tests.conftest import PSPLIB, solve_checked
+from tests.conftest import solve_checked
 
 #: Ten j30 instances from different parameter classes (j30<class>_<instance>).
 INSTANCES = ["j301_1", "j3010_1", "j3011_1", "j3012_1", "j3014_1", "j3015_1", "j3016_1", "j3018_1", "j3019_1", "j3020_1"]
