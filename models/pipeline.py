@@ -127,7 +127,7 @@ def solve(
             best.consider(kept, f"shed[{round_}]")
         timings.append(StageTiming(stage=f"shed[{round_}]", seconds=time.perf_counter() - shed_began, status="heuristic"))
 
-    if start is not None and not staff_first and (best.plan is None or (not monitor.stopped() and time.perf_counter() < deadline)):
+    if start is not None and not staff_first and (best.solved is None or (not monitor.stopped() and time.perf_counter() < deadline)):
         _staff_heuristic(inst, start, best, timings)
 
     if monitor.stopped():
@@ -136,9 +136,8 @@ def solve(
         message = "staffing did not match the portfolio stage within the repair rounds: best fully staffed plan found"
     else:
         message = ""
-    if best.plan is None:
+    if best.solved is None:
         return _empty("no_solution", message or "no fully staffed plan found within the time limit", [], began, timings)
-    assert best.solved is not None
     timings.append(StageTiming(stage=f"chosen: {best.source}", seconds=0.0, status="heuristic"))
     plan = build_plan(inst, best.solved.schedule, best.solved.staffing, timings)
     set_bound(plan, bound)
@@ -174,19 +173,17 @@ class _Best:
         self.monitor = monitor
         self.bound: float | None = None
         self.maximise = kind == "value"
-        self.plan: Plan | None = None
+        self.objective: float | None = None
         self.solved: Staffed | None = None
         self.source = ""
 
     def consider(self, solved: Staffed, source: str) -> None:
-        plan = build_plan(self.inst, solved.schedule, solved.staffing, [], explained=False)
-        assert plan.objective is not None
-        if self.plan is not None and self.plan.objective is not None:
-            better = plan.objective > self.plan.objective if self.maximise else plan.objective < self.plan.objective
-            if not better:
-                return
-        self.plan, self.solved, self.source = plan, solved, source
-        self.monitor.report(source, plan.objective, self.bound, force=True)
+        objective = build_plan(self.inst, solved.schedule, solved.staffing, [], explained=False).objective
+        assert objective is not None
+        if self.objective is not None and (objective <= self.objective if self.maximise else objective >= self.objective):
+            return
+        self.objective, self.solved, self.source = objective, solved, source
+        self.monitor.report(source, objective, self.bound, force=True)
 
 
 def _tighter(kind: str, a: float | None, b: float | None) -> float | None:
