@@ -60,8 +60,9 @@ def test_solve_returns_a_checker_clean_plan_within_the_capped_time_limit(client:
 
 
 def test_solve_within_the_cap_says_nothing_about_it(client: TestClient):
-    plan = client.post("/v1/solve", content=problem_json(SMALL, time_limit=5), headers=JSON).json()
-    assert "capped" not in plan["message"]
+    problem = problem_json(SMALL, time_limit=5)
+    plan = assert_checker_clean(problem, client.post("/v1/solve", content=problem, headers=JSON).json())
+    assert "capped" not in plan.message
 
 
 def test_solve_of_an_infeasible_problem_returns_the_infeasible_plan(client: TestClient):

@@ -77,6 +77,7 @@ def test_portfolio_stage_starts_from_the_heuristic_schedule():
     problem = parse_problem((ROOT / "data" / "pace-reference.json").read_text())
     floor = heuristic_plan(problem)
     assert floor is not None and floor.objective is not None
+    _assert_clean(problem, floor)
     seen: list[Progress] = []
     stop_after_first = lambda: any(p.incumbent is not None and p.stage == "portfolio[0]" for p in seen)  # noqa: E731
     plan = solve(problem, progress=seen.append, stop=stop_after_first)

@@ -123,6 +123,9 @@ def test_shed_leaves_out_the_least_valuable_optional_trial_of_a_year_over_budget
     kept = shed(inst, schedule, greedy_staffing(inst, schedule))
     assert kept is not None
     assert set(kept.schedule) == {"T1", "T2"}
+    plan = build_plan(inst, kept.schedule, kept.staffing, [])
+    plan.status = "feasible"
+    _assert_clean(problem, plan)
 
 
 def test_monitor_polls_the_stop_flag_sparingly_and_latches_it():
@@ -161,6 +164,7 @@ def test_cli_progress_line_shows_incumbent_bound_and_gap(tmp_path):
     assert result.returncode == 0, result.stderr
     done = [line for line in result.stderr.splitlines() if " done " in line]
     assert done and "gap" in done[0] and "incumbent" in done[0]
+    _assert_clean(parse_problem((ROOT / "data" / "example-small.json").read_text()), Plan.model_validate_json(out.read_text()))
 
 
 def test_ctrl_c_stops_the_cli_solve_and_writes_the_best_plan_so_far(tmp_path):
