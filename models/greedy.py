@@ -38,8 +38,11 @@ SECONDARY_ROLE_FACTOR = 0.7
 GOOD_ENOUGH_SHARE = 0.5
 
 
-def greedy_staffing(inst: Instance, schedule: dict[str, tuple[str, int]], tol: float = 1e-9) -> StaffingResult:
-    roster = _Roster(inst, schedule, tol)
+def greedy_staffing(
+    inst: Instance, schedule: dict[str, tuple[str, int]], tol: float = 1e-9, good_enough: float = GOOD_ENOUGH_SHARE
+) -> StaffingResult:
+    """A roster of ``schedule``; a smaller ``good_enough`` share settles for smaller blocks of cheaper people."""
+    roster = _Roster(inst, schedule, tol, good_enough)
     # People first serve their primary role everywhere; only then does what is left of
     # anyone's time go to the roles they also hold, as the portfolio stage's groups assume.
     for primary_only in (True, False):
@@ -59,9 +62,10 @@ class _Roster:
     ``spare`` also maps each person to their row, for code that works person by person.
     """
 
-    def __init__(self, inst: Instance, schedule: dict[str, tuple[str, int]], tol: float):
+    def __init__(self, inst: Instance, schedule: dict[str, tuple[str, int]], tol: float, good_enough: float):
         self.inst = inst
         self.tol = tol
+        self.good_enough = good_enough
         net = net_demand(inst, schedule)
         self.residual = dict(net.demand)
         self.people = list(inst.staff)
@@ -154,12 +158,12 @@ class _Roster:
         score = amount * months_usable * factor
         if candidates.size == 0:
             return False
-        ceiling = GOOD_ENOUGH_SHARE * SAME_TRIAL_BONUS * float(residual.max()) * len(need)
+        ceiling = self.good_enough * SAME_TRIAL_BONUS * float(residual.max()) * len(need)
         reaching = candidates[score[candidates] >= ceiling]
         if reaching.size:
             k = int(reaching[0])
         else:
-            good = candidates[score[candidates] >= GOOD_ENOUGH_SHARE * score[candidates].max()]
+            good = candidates[score[candidates] >= self.good_enough * score[candidates].max()]
             # The pool is ordered by (kept for later, rate, id): the first good candidate has
             # the least (kept, rate); among its equals the best score wins, then the id.
             first = good[0]

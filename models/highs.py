@@ -115,8 +115,12 @@ def solve(
     time_limit: float,
     gap: float,
     watch: Watch | None = None,
+    cutoff: float | None = None,
 ) -> SolveOutcome:
     """Solve ``model`` with HiGHS within ``time_limit`` seconds and relative ``gap``.
+
+    With a ``cutoff`` (in the model's own objective, minimised), HiGHS prunes every
+    solution not below it: a search for something better than a plan already in hand.
 
     ``seconds`` covers handing the model over, HiGHS and reading the solution back;
     ``solver_seconds`` is HiGHS's own run time. With a ``watch``, progress is reported
@@ -133,7 +137,7 @@ def solve(
         time_limit=max(0.1, time_limit),
         rel_gap=gap,
         threads=settings.threads,
-        solver_options=settings.highs_options(),
+        solver_options=settings.highs_options() | ({} if cutoff is None else {"objective_bound": cutoff}),
         load_solutions=False,
         raise_exception_on_nonoptimal_result=False,
     )

@@ -28,9 +28,9 @@ from models.plan import (
     YearSpend,
 )
 from models.explain import explain
-from models.greedy import greedy_staffing
 from models.heuristic import constructive_schedule
-from models.shed import Staffed, shed
+from models.insertion import insert_trials
+from models.shed import Staffed, budget_roster, shed
 from models.highs import SolveOutcome, Watch
 from models.portfolio import PortfolioResult, Reserve, completion_weights, exact_lp_bound, solve_portfolio
 from models.problem import Problem, ProblemInvalid
@@ -87,7 +87,7 @@ def solve(
     timings.append(StageTiming(stage="heuristic", seconds=time.perf_counter() - heuristic_began, status="heuristic"))
     staff_first = start is not None and len(inst.staff) * len(inst.trials) <= settings.staff_heuristic_first_below
     if staff_first:
-        _staff_heuristic(inst, start, best, timings)
+        _staff_heuristic(inst, start, best, timings, deadline)
 
     lp_bound: float | None = None
     if settings.cost_tiers is not None:
@@ -107,7 +107,8 @@ def solve(
         remaining = deadline - time.perf_counter()
         watch = Watch(monitor, f"portfolio[{round_}]")
         warm = best.solved.schedule if best.solved is not None else start
-        stage1 = solve_portfolio(inst, settings, max(1.0, remaining * share - reserve_seconds), reserve, watch, warm)
+        beat = best.objective if round_ > 0 else None
+        stage1 = solve_portfolio(inst, settings, max(1.0, remaining * share - reserve_seconds), reserve, watch, warm, beat)
         timings.append(_timing(f"portfolio[{round_}]", stage1.outcome))
         if round_ == 0:
             bound = best.bound = _tighter(problem.objective.kind, stage1.bound, lp_bound)
@@ -124,11 +125,11 @@ def solve(
             break
         shed_began = time.perf_counter()
         if (kept := shed(inst, attempt.schedule, attempt.staffing)) is not None:
-            best.consider(kept, f"shed[{round_}]")
+            best.consider(insert_trials(inst, kept, best.score, deadline), f"shed[{round_}]")
         timings.append(StageTiming(stage=f"shed[{round_}]", seconds=time.perf_counter() - shed_began, status="heuristic"))
 
     if start is not None and not staff_first and (best.solved is None or (not monitor.stopped() and time.perf_counter() < deadline)):
-        _staff_heuristic(inst, start, best, timings)
+        _staff_heuristic(inst, start, best, timings, deadline)
 
     if monitor.stopped():
         message = "stopped on request: best plan found so far"
@@ -149,7 +150,9 @@ def solve(
     return plan
 
 
-def _staff_heuristic(inst: Instance, start: dict[str, tuple[str, int]], best: "_Best", timings: list[StageTiming]) -> None:
+def _staff_heuristic(
+    inst: Instance, start: dict[str, tuple[str, int]], best: "_Best", timings: list[StageTiming], deadline: float
+) -> None:
     """Staff the constructive schedule (shedding what breaks a rule) and keep it if it is the best so far.
 
     On portfolios up to ``EngineSettings.staff_heuristic_first_below`` (staff x trials)
@@ -158,7 +161,7 @@ def _staff_heuristic(inst: Instance, start: dict[str, tuple[str, int]], best: "_
     schedule instead, and this runs last, while time remains or if nothing else was found.
     """
     began = time.perf_counter()
-    if (kept := shed(inst, start, greedy_staffing(inst, start))) is not None:
+    if (kept := shed(inst, start, budget_roster(inst, start))) is not None:
         best.consider(kept, "heuristic")
     timings.append(StageTiming(stage="heuristic-staffing", seconds=time.perf_counter() - began, status="heuristic"))
 
@@ -177,11 +180,17 @@ class _Best:
         self.solved: Staffed | None = None
         self.source = ""
 
-    def consider(self, solved: Staffed, source: str) -> None:
+    def score(self, solved: Staffed) -> float:
+        """The plan's objective in minimisation form (value is maximised, so negated)."""
         objective = build_plan(self.inst, solved.schedule, solved.staffing, [], explained=False).objective
         assert objective is not None
-        if self.objective is not None and (objective <= self.objective if self.maximise else objective >= self.objective):
+        return -objective if self.maximise else objective
+
+    def consider(self, solved: Staffed, source: str) -> None:
+        score = self.score(solved)
+        if self.objective is not None and score >= (-self.objective if self.maximise else self.objective):
             return
+        objective = -score if self.maximise else score
         self.objective, self.solved, self.source = objective, solved, source
         self.monitor.report(source, objective, self.bound, force=True)
 
@@ -210,7 +219,7 @@ def staff_schedule(
 ) -> StaffingResult:
     """The greedy roster, improved by the staffing MIP when that is small enough; the cheaper wins."""
     began = time.perf_counter()
-    best = greedy_staffing(inst, schedule)
+    best = budget_roster(inst, schedule)
     timings.append(StageTiming(stage=f"staffing-greedy[{round_}]", seconds=time.perf_counter() - began, status="heuristic"))
     model = StaffingModel(inst, schedule)
     if 0 < len(model.pairs) <= settings.staffing_mip_max_pairs:

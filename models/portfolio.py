@@ -361,6 +361,13 @@ class PortfolioModel:
         value /= self.scale
         return -value if self.inst.problem.objective.kind == "value" else value
 
+    def in_solver_sense(self, value: float | None) -> float | None:
+        """A plan objective as the solver sees it (minimised, scaled): the inverse of :meth:`in_objective_sense`."""
+        if value is None:
+            return None
+        value *= self.scale
+        return -value if self.inst.problem.objective.kind == "value" else value
+
     def start_values(self, schedule: dict[str, tuple[str, int]]) -> list[tuple[VarData, float]]:
         """Every x as a warm start for ``schedule``; empty if a start it uses is not in this model."""
         chosen = {(t, o, s) for t, (o, s) in schedule.items()}
@@ -386,8 +393,14 @@ def solve_portfolio(
     reserve: Reserve,
     watch: Watch | None = None,
     warm: dict[str, tuple[str, int]] | None = None,
+    beat: float | None = None,
 ) -> PortfolioResult:
-    """Solve stage 1, from the ``warm`` schedule if given; the bound is returned in the objective's own sense and currency."""
+    """Solve stage 1, from the ``warm`` schedule if given; the bound is returned in the objective's own sense and currency.
+
+    ``beat`` is the objective of a plan already in hand (plan units and sense): stage 1
+    prices labour no dearer than any roster, so a schedule whose stage-1 objective does not
+    beat it cannot become a better plan, and HiGHS is told to prune it.
+    """
     began = time.perf_counter()
     try:
         model = PortfolioModel(inst, settings, reserve, tiers=settings.cost_tiers)
@@ -401,7 +414,8 @@ def solve_portfolio(
         watch.units = model.in_objective_sense
         if warm:
             watch.start = model.start_values(warm)
-    outcome = replace(solve(model.m, settings, max(0.1, time_limit - built), gap, watch), build_seconds=built)
+    cutoff = model.in_solver_sense(beat)
+    outcome = replace(solve(model.m, settings, max(0.1, time_limit - built), gap, watch, cutoff), build_seconds=built)
     bound = model.in_objective_sense(outcome.bound)
     if not outcome.has_solution:
         return PortfolioResult(outcome=outcome, schedule={}, bound=bound)

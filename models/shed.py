@@ -10,9 +10,10 @@ per trial left out:
    predecessor);
 2. if a trial that must run has uncovered demand, the least valuable optional trial that
    competes for the same role in the same months goes;
-3. while a year is over budget, an optional trial running in that year goes: the least
-   valuable one whose spend that year covers the overrun, else the one that frees the
-   most spend per unit of value.
+3. while a year (or the total) is over budget, the optional trials whose own spend covers
+   every overrun at the least loss of net value go (sets of up to three are compared, so
+   one trial spanning two overrun years can beat two that each cover one), else the one
+   that frees the most overrun per unit of value.
 
 Nothing is ever added back, so the result is no better than the schedule it started from.
 """
@@ -21,10 +22,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from itertools import combinations
 
 from models.greedy import greedy_staffing
 from models.instance import Instance
 from models.staffing import StaffingResult
+
+#: Shares of the largest possible block a roster settles for, tried in turn when the default
+#: roster overruns a budget: smaller shares staff with cheaper people in smaller blocks
+#: (on the reference's round-0 schedule, 0.1 cuts labour by about 0.4 %).
+CHEAPER_SHARES = (0.25, 0.1)
+#: Most optional trials (each with its dependents) considered together to cover a budget overrun.
+COVER_SIZE = 3
 
 
 @dataclass
@@ -46,16 +55,25 @@ def shed(inst: Instance, schedule: dict[str, tuple[str, int]], staffing: Staffin
             return None
         if not drop:
             return Staffed(schedule, staffing)
-        stack = list(drop)
-        while stack:
-            for nxt, _ in inst.successors(stack.pop()):
-                if nxt in schedule and nxt not in drop:
-                    drop.add(nxt)
-                    stack.append(nxt)
+        drop = set().union(*(_with_dependents(inst, schedule, t) for t in drop))
         if drop & inst.forced_run:
             return None
         schedule = {t: v for t, v in schedule.items() if t not in drop}
-        staffing = greedy_staffing(inst, schedule)
+        staffing = budget_roster(inst, schedule)
+
+
+def budget_roster(inst: Instance, schedule: dict[str, tuple[str, int]]) -> StaffingResult:
+    """The greedy roster of ``schedule``; if it overruns a budget, the first cheaper roster
+    (see ``CHEAPER_SHARES``) that covers as much and keeps within every budget, else the default."""
+    staffing = greedy_staffing(inst, schedule)
+    if not overruns(inst, schedule, staffing):
+        return staffing
+    uncovered = sum(staffing.shortfall.values())
+    for share in CHEAPER_SHARES:
+        cheaper = greedy_staffing(inst, schedule, good_enough=share)
+        if sum(cheaper.shortfall.values()) <= uncovered + 1e-9 and not overruns(inst, schedule, cheaper):
+            return cheaper
+    return staffing
 
 
 def _uncovered_victims(inst: Instance, schedule: dict[str, tuple[str, int]], staffing: StaffingResult) -> set[str] | None:
@@ -79,31 +97,91 @@ def _uncovered_victims(inst: Instance, schedule: dict[str, tuple[str, int]], sta
 
 def _over_budget_victim(inst: Instance, schedule: dict[str, tuple[str, int]], staffing: StaffingResult) -> set[str] | None:
     """Rule 3; empty if every year is within budget, None if an overrun has no optional trial to cut."""
-    budget = inst.problem.budget
-    if not budget.per_year and budget.total is None:
-        return set()
     by_trial = trial_year_spend(inst, schedule, staffing)
-    spend: dict[str, float] = defaultdict(float)
-    for years in by_trial.values():
-        for y, v in years.items():
-            spend[y] += v
-    overruns = [(y, spend[y] - cap) for y, cap in sorted(budget.per_year.items()) if spend[y] > cap * (1 + 1e-9) + 1e-6]
-    if budget.total is not None and sum(spend.values()) > budget.total * (1 + 1e-9) + 1e-6:
-        overruns.append(("", sum(spend.values()) - budget.total))
-    if not overruns:
+    over = overruns(inst, schedule, staffing, by_trial)
+    if not over:
         return set()
-    year, excess = overruns[0]
-
-    def relief(t: str) -> float:
-        return sum(by_trial[t].values()) if year == "" else by_trial[t].get(year, 0.0)
-
-    candidates = [t for t in schedule if t not in inst.forced_run and relief(t) > 0]
+    freed = {t: {**years, "": sum(years.values())} for t, years in by_trial.items()}
+    candidates = [t for t in schedule if t not in inst.forced_run and any(freed[t].get(y, 0.0) > 0 for y in over)]
     if not candidates:
         return None
-    enough = [t for t in candidates if relief(t) >= excess]
-    if enough:
-        return {min(enough, key=lambda t: (inst.trials[t].value, t))}
+    return _cheapest_cover(inst, schedule, candidates, freed, over)
+
+
+def overruns(
+    inst: Instance,
+    schedule: dict[str, tuple[str, int]],
+    staffing: StaffingResult,
+    by_trial: dict[str, dict[str, float]] | None = None,
+) -> dict[str, float]:
+    """Spend above budget per calendar year (the total keyed ``""``), only where there is some."""
+    budget = inst.problem.budget
+    if not budget.per_year and budget.total is None:
+        return {}
+    spend: dict[str, float] = defaultdict(float)
+    for years in (by_trial or trial_year_spend(inst, schedule, staffing)).values():
+        for y, v in years.items():
+            spend[y] += v
+    over = {y: spend[y] - cap for y, cap in budget.per_year.items() if spend[y] > cap * (1 + 1e-9) + 1e-6}
+    if budget.total is not None and sum(spend.values()) > budget.total * (1 + 1e-9) + 1e-6:
+        over[""] = sum(spend.values()) - budget.total
+    return over
+
+
+def _cheapest_cover(
+    inst: Instance,
+    schedule: dict[str, tuple[str, int]],
+    candidates: list[str],
+    freed: dict[str, dict[str, float]],
+    overruns: dict[str, float],
+) -> set[str]:
+    """The optional trials whose own spend covers every overrun at the least loss of net value.
+
+    Sets of up to ``COVER_SIZE`` trials (each with the trials that need it) are tried; the
+    loss of a set is its value less what it spends. Without any set that covers every
+    overrun, the trial that frees the most overrun per unit of value goes, and the loop in
+    :func:`shed` looks again.
+    """
+    closure = {t: _with_dependents(inst, schedule, t) for t in candidates}
+
+    def loss(trials: frozenset[str]) -> float:
+        return sum(_net_value(inst, schedule, t, freed[t]) for t in trials)
+
+    def covers(trials: frozenset[str]) -> bool:
+        return all(sum(freed[t].get(y, 0.0) for t in trials) >= excess for y, excess in overruns.items())
+
+    options = {
+        trials
+        for size in range(1, min(COVER_SIZE, len(candidates)) + 1)
+        for combo in combinations(candidates, size)
+        if not (trials := frozenset().union(*(closure[t] for t in combo))) & inst.forced_run
+    }
+    covering = [trials for trials in options if covers(trials)]
+    if covering:
+        return set(min(covering, key=lambda trials: (loss(trials), sorted(trials))))
+
+    def relief(t: str) -> float:
+        return sum(min(freed[t].get(y, 0.0), excess) for y, excess in overruns.items())
+
     return {max(candidates, key=lambda t: (relief(t) / max(inst.trials[t].value, 1.0), t))}
+
+
+def _with_dependents(inst: Instance, schedule: dict[str, tuple[str, int]], trial: str) -> frozenset[str]:
+    """A trial and every scheduled trial that needs it, directly or not."""
+    out, stack = {trial}, [trial]
+    while stack:
+        for nxt, _ in inst.successors(stack.pop()):
+            if nxt in schedule and nxt not in out:
+                out.add(nxt)
+                stack.append(nxt)
+    return frozenset(out)
+
+
+def _net_value(inst: Instance, schedule: dict[str, tuple[str, int]], trial: str, spend: dict[str, float]) -> float:
+    """What a trial adds to the value objective: its discounted value less its spend."""
+    _, start = schedule[trial]
+    discount = inst.problem.objective.discount_rate
+    return inst.trials[trial].value * (1 - discount) ** (start - inst.earliest[trial]) - spend[""]
 
 
 def trial_year_spend(

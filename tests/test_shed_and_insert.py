@@ -1,0 +1,136 @@
+"""Shedding to a valid plan, cheaper rosters under budget pressure, and putting trials back."""
+
+from __future__ import annotations
+
+from models.check import check_plan
+from models.greedy import greedy_staffing
+from models.insertion import insert_trials
+from models.instance import compile_instance
+from models.pipeline import build_plan
+from models.shed import Staffed, budget_roster, overruns, shed
+from models.problem import Problem, parse_problem
+from tests.conftest import base_problem
+
+
+def _trial(tid: str, months: int = 3, fte: float = 1.0, **extra) -> dict:
+    trial = {"id": tid, "options": [{"id": "std", "stages": [{"months": months, "demand": {"CRA": fte}}]}]}
+    trial.update(extra)
+    return trial
+
+
+def _checked(problem: Problem, inst, solved: Staffed) -> float:
+    plan = build_plan(inst, solved.schedule, solved.staffing, [])
+    violations = check_plan(problem, plan)
+    assert violations == [], "\n".join(f"{v.rule}: {v.message}" for v in violations)
+    assert plan.objective is not None
+    return plan.objective
+
+
+def _value(inst):
+    return lambda solved: -build_plan(inst, solved.schedule, solved.staffing, [], explained=False).objective
+
+
+def test_shed_drops_one_trial_spanning_both_overrun_years_rather_than_one_per_year():
+    # 10,000 per FTE-month. Ta spends 30,000 in 2027, Tb 30,000 in 2028, Tl 20,000 in each.
+    # Both years are 15,000 over: Tl alone covers both and loses 150,000 - 40,000 = 110,000
+    # of net value; Ta and Tb (one per year) would lose 2 x (100,000 - 30,000) = 140,000.
+    problem = parse_problem(
+        base_problem(
+            horizon={"start": "2027-01", "months": 24},
+            staff=[{"id": f"p{i}", "role": "CRA", "monthly_cost": 10000} for i in range(3)],
+            trials=[_trial("Ta", value=100_000), _trial("Tb", value=100_000), _trial("Tl", months=4, value=150_000)],
+            budget={"per_year": {"2027": 35_000, "2028": 35_000}},
+        )
+    )
+    inst = compile_instance(problem)
+    schedule = {"Ta": ("std", 0), "Tb": ("std", 12), "Tl": ("std", 10)}
+    staffing = greedy_staffing(inst, schedule)
+    assert overruns(inst, schedule, staffing) == {"2027": 15_000, "2028": 15_000}
+    kept = shed(inst, schedule, staffing)
+    assert kept is not None
+    assert set(kept.schedule) == {"Ta", "Tb"}
+    _checked(problem, inst, kept)
+
+
+def _pressed_problem(budget: float) -> Problem:
+    # cat is the cheapest (8,000 per FTE-month) but has only 0.4 FTE; ben has a full FTE at 12,000.
+    return parse_problem(
+        base_problem(
+            staff=[
+                {"id": "cat", "role": "CRA", "fte": 0.4, "monthly_cost": 3200},
+                {"id": "ben", "role": "CRA", "monthly_cost": 12000},
+            ],
+            trials=[_trial("T1", months=6, mandatory=True)],
+            budget={"per_year": {"2027": budget}},
+        )
+    )
+
+
+def test_roster_settles_for_smaller_blocks_of_cheaper_people_when_the_default_overruns_the_budget():
+    problem = _pressed_problem(65_000)
+    inst = compile_instance(problem)
+    schedule = {"T1": ("std", 0)}
+    default = greedy_staffing(inst, schedule)
+    assert {(b.staff, b.fte) for b in default.blocks} == {("ben", 1.0)}
+    assert overruns(inst, schedule, default) == {"2027": 72_000 - 65_000}
+    cheaper = budget_roster(inst, schedule)
+    assert {(b.staff, round(b.fte, 6)) for b in cheaper.blocks} == {("cat", 0.4), ("ben", 0.6)}
+    assert overruns(inst, schedule, cheaper) == {}
+    _checked(problem, inst, Staffed(schedule, cheaper))
+
+
+def test_roster_keeps_whole_blocks_when_the_budget_allows_them():
+    problem = _pressed_problem(80_000)
+    inst = compile_instance(problem)
+    schedule = {"T1": ("std", 0)}
+    assert {(b.staff, b.fte) for b in budget_roster(inst, schedule).blocks} == {("ben", 1.0)}
+
+
+def _insertion_problem() -> Problem:
+    # ana costs 10,000 a month, ben 12,000; the 2027 budget is 76,000. T1 (mandatory) and T2
+    # take both for three months (66,000); T4 then fits with ana (10,000), while T3 (which
+    # needs T2 finished plus a month) would add at least 30,000.
+    return parse_problem(
+        base_problem(
+            trials=[
+                _trial("T1", mandatory=True),
+                _trial("T2", value=400_000),
+                _trial("T3", value=900_000, predecessors=[{"trial": "T2", "lag": 1}]),
+                _trial("T4", months=1, value=50_000),
+            ],
+            budget={"per_year": {"2027": 76_000}},
+        )
+    )
+
+
+def test_insertion_adds_the_optional_trials_that_still_fit_and_improve_the_plan():
+    problem = _insertion_problem()
+    inst = compile_instance(problem)
+    schedule = {"T1": ("std", 0)}
+    start = Staffed(schedule, greedy_staffing(inst, schedule))
+    before = _checked(problem, inst, start)
+    grown = insert_trials(inst, start, _value(inst), deadline=float("inf"))
+    assert set(grown.schedule) == {"T1", "T2", "T4"}, "T3 would overrun the budget"
+    assert _checked(problem, inst, grown) > before
+
+
+def test_insertion_starts_a_successor_only_after_its_predecessor_ends_plus_the_lag():
+    problem = _insertion_problem()
+    problem.budget.per_year["2027"] = 1_000_000
+    inst = compile_instance(problem)
+    schedule = {"T1": ("std", 0), "T2": ("std", 2)}
+    start = Staffed(schedule, greedy_staffing(inst, schedule))
+    grown = insert_trials(inst, start, _value(inst), deadline=float("inf"))
+    assert "T3" in grown.schedule
+    assert grown.schedule["T3"][1] >= 2 + 3 + 1
+    _checked(problem, inst, grown)
+
+
+def test_insertion_tries_a_successor_only_once_its_predecessor_runs():
+    problem = _insertion_problem()
+    problem.budget.per_year["2027"] = 1_000_000
+    inst = compile_instance(problem)
+    schedule = {"T1": ("std", 0)}
+    grown = insert_trials(inst, Staffed(schedule, greedy_staffing(inst, schedule)), _value(inst), deadline=float("inf"), max_attempts=1)
+    assert set(grown.schedule) == {"T1", "T2"}, "the one attempt goes to T2: T3, worth more, needs T2 first"
+    _checked(problem, inst, grown)
