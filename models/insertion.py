@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.instance import Instance
-from models.shed import Staffed, budget_roster, overruns, trial_year_spend
+from models.shed import Staffed, budget_roster, overruns, trial_year_spend, year_totals
 
 #: Most re-rosters one insertion pass spends.
 MAX_ATTEMPTS = 12
@@ -171,10 +171,7 @@ def _services_fit(inst: Instance, trial: str, option: str, start: int, used: dic
 def _budget_slack(inst: Instance, solved: Staffed) -> dict[str, float]:
     """Budget left per year (and in total, keyed ``""``) under the plan's spend."""
     budget = inst.problem.budget
-    spend: dict[str, float] = defaultdict(float)
-    for years in trial_year_spend(inst, solved.schedule, solved.staffing).values():
-        for y, v in years.items():
-            spend[y] += v
+    spend = year_totals(trial_year_spend(inst, solved.schedule, solved.staffing))
     slack = {y: cap - spend[y] for y, cap in budget.per_year.items()}
     if budget.total is not None:
         slack[""] = budget.total - sum(spend.values())

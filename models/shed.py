@@ -28,10 +28,11 @@ from models.greedy import greedy_staffing
 from models.instance import Instance
 from models.staffing import StaffingResult
 
-#: Shares of the largest possible block a roster settles for, tried in turn when the default
-#: roster overruns a budget: smaller shares staff with cheaper people in smaller blocks
-#: (on the reference's round-0 schedule, 0.1 cuts labour by about 0.4 %).
-CHEAPER_SHARES = (0.25, 0.1)
+#: Share of the largest possible block a roster settles for when the default roster
+#: overruns a budget: a smaller share staffs with cheaper people in smaller blocks (on the
+#: reference's round-0 schedule, 0.1 instead of 0.5 cuts labour by about 0.4 % and makes
+#: half again as many blocks).
+CHEAPER_SHARE = 0.1
 #: Most optional trials (each with its dependents) considered together to cover a budget overrun.
 COVER_SIZE = 3
 
@@ -63,16 +64,14 @@ def shed(inst: Instance, schedule: dict[str, tuple[str, int]], staffing: Staffin
 
 
 def budget_roster(inst: Instance, schedule: dict[str, tuple[str, int]]) -> StaffingResult:
-    """The greedy roster of ``schedule``; if it overruns a budget, the first cheaper roster
-    (see ``CHEAPER_SHARES``) that covers as much and keeps within every budget, else the default."""
+    """The greedy roster of ``schedule``; if it overruns a budget, the cheaper roster (see
+    ``CHEAPER_SHARE``) when that covers as much and keeps within every budget, else the default."""
     staffing = greedy_staffing(inst, schedule)
     if not overruns(inst, schedule, staffing):
         return staffing
-    uncovered = sum(staffing.shortfall.values())
-    for share in CHEAPER_SHARES:
-        cheaper = greedy_staffing(inst, schedule, good_enough=share)
-        if sum(cheaper.shortfall.values()) <= uncovered + 1e-9 and not overruns(inst, schedule, cheaper):
-            return cheaper
+    cheaper = greedy_staffing(inst, schedule, good_enough=CHEAPER_SHARE)
+    if sum(cheaper.shortfall.values()) <= sum(staffing.shortfall.values()) + 1e-9 and not overruns(inst, schedule, cheaper):
+        return cheaper
     return staffing
 
 
@@ -118,10 +117,7 @@ def overruns(
     budget = inst.problem.budget
     if not budget.per_year and budget.total is None:
         return {}
-    spend: dict[str, float] = defaultdict(float)
-    for years in (by_trial or trial_year_spend(inst, schedule, staffing)).values():
-        for y, v in years.items():
-            spend[y] += v
+    spend = year_totals(by_trial or trial_year_spend(inst, schedule, staffing))
     over = {y: spend[y] - cap for y, cap in budget.per_year.items() if spend[y] > cap * (1 + 1e-9) + 1e-6}
     if budget.total is not None and sum(spend.values()) > budget.total * (1 + 1e-9) + 1e-6:
         over[""] = sum(spend.values()) - budget.total
@@ -182,6 +178,15 @@ def _net_value(inst: Instance, schedule: dict[str, tuple[str, int]], trial: str,
     _, start = schedule[trial]
     discount = inst.problem.objective.discount_rate
     return inst.trials[trial].value * (1 - discount) ** (start - inst.earliest[trial]) - spend[""]
+
+
+def year_totals(by_trial: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Spend per calendar year, summed over trials (0 for a year nobody spends in)."""
+    spend: dict[str, float] = defaultdict(float)
+    for years in by_trial.values():
+        for y, v in years.items():
+            spend[y] += v
+    return spend
 
 
 def trial_year_spend(
