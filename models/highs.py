@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyomo.environ as pyo
@@ -13,6 +14,7 @@ from highspy import cb
 from highspy.highs import HighsCallbackEvent
 from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
+from pyomo.core.base.constraint import ConstraintData
 from pyomo.core.base.var import VarData
 
 from models.progress import Monitor
@@ -45,8 +47,8 @@ class _QuietInterrupt(logging.Filter):
 logging.getLogger("pyomo.contrib.solver.solvers.highs").addFilter(_QuietInterrupt())
 
 
-class _WatchedHighs(Highs):
-    """Pyomo's HiGHS interface plus what it lacks: progress, stop on request, warm start.
+class PersistentHighs(Highs):
+    """Pyomo's (persistent) HiGHS interface plus what it lacks: progress, stop on request, warm start.
 
     The watch is a class-level default set per instance after construction, because
     Pyomo re-runs ``__init__`` with its own keywords when it loads a model.
@@ -70,7 +72,11 @@ class _WatchedHighs(Highs):
             highs.cbMipInterrupt.subscribe(self._on_interrupt)
             highs.cbSimplexInterrupt.subscribe(self._on_interrupt)
             highs.cbMipImprovingSolution.subscribe(self._on_improvement)
-        return super()._solve()
+        try:
+            return super()._solve()
+        finally:
+            # The HiGHS object outlives this run when the interface is kept for a re-solve.
+            self._solver_model.clearCallbacks()
 
     def _on_interrupt(self, event: HighsCallbackEvent) -> None:
         watch = self._watch
@@ -107,6 +113,7 @@ class SolveOutcome:
     constraints: int
     solver_seconds: float = 0.0
     build_seconds: float = 0.0
+    duals: Mapping[ConstraintData, float] = field(default_factory=dict)
 
 
 def solve(
@@ -116,11 +123,16 @@ def solve(
     gap: float,
     watch: Watch | None = None,
     cutoff: float | None = None,
+    solver: PersistentHighs | None = None,
+    duals: Sequence[ConstraintData] = (),
 ) -> SolveOutcome:
     """Solve ``model`` with HiGHS within ``time_limit`` seconds and relative ``gap``.
 
     With a ``cutoff`` (in the model's own objective, minimised), HiGHS prunes every
     solution not below it: a search for something better than a plan already in hand.
+    A ``solver`` that solved this model before re-solves it persistently: Pyomo hands
+    HiGHS only what changed (fixed variables, bounds, domains) instead of the whole model.
+    For an LP, the ``duals`` of the given rows are read back.
 
     ``seconds`` covers handing the model over, HiGHS and reading the solution back;
     ``solver_seconds`` is HiGHS's own run time. With a ``watch``, progress is reported
@@ -130,14 +142,14 @@ def solve(
     began = time.perf_counter()
     if model.nvariables() == 0:
         return SolveOutcome(True, True, False, 0.0, 0.0, 0.0, 0, model.nconstraints())
-    opt = _WatchedHighs()
+    opt = solver if solver is not None else PersistentHighs()
     opt._watch = watch
     results = opt.solve(
         model,
         time_limit=max(0.1, time_limit),
         rel_gap=gap,
         threads=settings.threads,
-        solver_options=settings.highs_options() | ({} if cutoff is None else {"objective_bound": cutoff}),
+        solver_options=settings.highs_options() | {"objective_bound": math.inf if cutoff is None else cutoff},
         load_solutions=False,
         raise_exception_on_nonoptimal_result=False,
     )
@@ -145,6 +157,7 @@ def solve(
     if has_solution:
         results.solution_loader.load_vars()
     condition = results.termination_condition
+    row_duals = results.solution_loader.get_duals(list(duals)) if duals and condition == TerminationCondition.convergenceCriteriaSatisfied else {}
     return SolveOutcome(
         has_solution=has_solution,
         proven_optimal=condition == TerminationCondition.convergenceCriteriaSatisfied,
@@ -156,6 +169,7 @@ def solve(
         variables=model.nvariables(),
         constraints=model.nconstraints(),
         solver_seconds=results.timing_info.highs_time,
+        duals=row_duals,
     )
 
 

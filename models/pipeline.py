@@ -32,7 +32,7 @@ from models.heuristic import constructive_schedule
 from models.insertion import insert_trials
 from models.shed import Staffed, budget_roster, shed
 from models.highs import SolveOutcome, Watch
-from models.portfolio import PortfolioResult, Reserve, completion_weights, exact_lp_bound, solve_portfolio
+from models.portfolio import PortfolioResult, Reserve, completion_weights, exact_lp_bound, marginal_values, solve_portfolio
 from models.problem import Problem, ProblemInvalid
 from models.progress import Monitor, ProgressSink, StopFlag, relative_gap
 from models.settings import EngineSettings
@@ -44,6 +44,9 @@ from models.validation import semantic_errors
 
 #: Margin added when stage 1's labour prices are recalibrated against a real roster.
 LABOUR_MARGIN = 1.01
+#: Least time left under the limit for the marginal-value LP to run (it re-solves a model
+#: already loaded in HiGHS, with every start fixed: well under a second on the reference).
+MARGINAL_SECONDS = 1.0
 
 
 def solve(
@@ -98,6 +101,7 @@ def solve(
     # nothing to break, so the portfolio stage may use nearly all the time.
     share, reserve_seconds = (1.0, 1.0) if sgs_applies(inst) else (settings.portfolio_share, 0.0)
     reserve = Reserve()
+    first: PortfolioResult | None = None
     bound: float | None = None
     stage1_optimal = True
     converged = False
@@ -113,6 +117,7 @@ def solve(
         if round_ == 0:
             bound = best.bound = _tighter(problem.objective.kind, stage1.bound, lp_bound)
             stage1_optimal = stage1.outcome.proven_optimal and not monitor.stopped()
+            first = stage1
         if not stage1.outcome.has_solution:
             if stage1.outcome.infeasible and round_ == 0:
                 return _empty("infeasible", "no plan satisfies every rule (portfolio stage proved it)", [], began, timings)
@@ -141,6 +146,8 @@ def solve(
         return _empty("no_solution", message or "no fully staffed plan found within the time limit", [], began, timings)
     timings.append(StageTiming(stage=f"chosen: {best.source}", seconds=0.0, status="heuristic"))
     plan = build_plan(inst, best.solved.schedule, best.solved.staffing, timings)
+    if first is not None and not monitor.stopped():
+        _add_marginal_values(plan, inst, first, best.solved.schedule, settings, deadline)
     set_bound(plan, bound)
     within_gap = plan.gap is not None and plan.gap <= settings.mip_gap + 1e-9
     plan.status = "optimal" if stage1_optimal and within_gap and not message else "feasible"
@@ -193,6 +200,27 @@ class _Best:
         objective = -score if self.maximise else score
         self.objective, self.solved, self.source = objective, solved, source
         self.monitor.report(source, objective, self.bound, force=True)
+
+
+def _add_marginal_values(
+    plan: Plan,
+    inst: Instance,
+    first: PortfolioResult,
+    schedule: dict[str, tuple[str, int]],
+    settings: EngineSettings,
+    deadline: float,
+) -> None:
+    """Each role-month's marginal value from a persistent LP re-solve of round 0's model (see
+    :func:`models.portfolio.marginal_values`), only while at least ``MARGINAL_SECONDS`` of
+    the time limit remain: the limit is the planner's, explanations come second."""
+    remaining = deadline - time.perf_counter()
+    if remaining < MARGINAL_SECONDS:
+        return
+    values, outcome = marginal_values(first, schedule, settings, remaining)
+    if outcome is not None:
+        plan.stages.append(_timing("marginal-values", outcome))
+    for rm in plan.role_months:
+        rm.marginal_value = values.get((rm.role, inst.problem.index(rm.month)))
 
 
 def _tighter(kind: str, a: float | None, b: float | None) -> float | None:

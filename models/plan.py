@@ -69,6 +69,13 @@ class RoleMonth(_Out):
     flex: float
     shortfall: float
     utilisation: float = Field(0.0, description="assigned / capacity (0 when capacity is 0)")
+    marginal_value: float | None = Field(
+        None,
+        description="What one more FTE of this role in this month would save, the plan's starts and options held "
+        "fixed: the dual of the portfolio stage's coverage row (the rate of the dearest staff cost step or flex in "
+        "use, plus its cost against a binding budget), in currency per FTE-month; 0 where the role has slack, "
+        "null where the model cannot tell",
+    )
 
 
 class ServiceMonth(_Out):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 import pyomo.environ as pyo
 from pyomo.core.base.var import VarData
 
-from models.highs import PROVEN_INFEASIBLE, SolveOutcome, TriviallyInfeasible, Watch, add_row, solve
+from models.highs import PROVEN_INFEASIBLE, PersistentHighs, SolveOutcome, TriviallyInfeasible, Watch, add_row, solve
 from models.instance import Instance
 from models.settings import EngineSettings
 
@@ -60,10 +60,14 @@ class Reserve:
 
 @dataclass
 class PortfolioResult:
+    """One stage-1 run; ``model`` and ``solver`` stay loaded for a persistent re-solve."""
+
     outcome: SolveOutcome
     schedule: dict[str, tuple[str, int]]
     bound: float | None
     labour: dict[str, float] = field(default_factory=dict)
+    model: PortfolioModel | None = None
+    solver: PersistentHighs | None = None
 
 
 def capacity_groups(inst: Instance, tiers: int | None) -> list[CapacityGroup]:
@@ -415,12 +419,47 @@ def solve_portfolio(
         if warm:
             watch.start = model.start_values(warm)
     cutoff = model.in_solver_sense(beat)
-    outcome = replace(solve(model.m, settings, max(0.1, time_limit - built), gap, watch, cutoff), build_seconds=built)
+    solver = PersistentHighs()
+    outcome = replace(solve(model.m, settings, max(0.1, time_limit - built), gap, watch, cutoff, solver), build_seconds=built)
     bound = model.in_objective_sense(outcome.bound)
     if not outcome.has_solution:
         return PortfolioResult(outcome=outcome, schedule={}, bound=bound)
     labour = {y: pyo.value(expr) for y, expr in model.labour.items()}
-    return PortfolioResult(outcome=outcome, schedule=model.schedule(), bound=bound, labour=labour)
+    return PortfolioResult(outcome=outcome, schedule=model.schedule(), bound=bound, labour=labour, model=model, solver=solver)
+
+
+def marginal_values(
+    result: PortfolioResult, schedule: dict[str, tuple[str, int]], settings: EngineSettings, time_limit: float
+) -> tuple[dict[tuple[str, int], float], SolveOutcome | None]:
+    """What one more FTE of a role in a month would save, with ``schedule`` held fixed.
+
+    Stage 1 is re-solved persistently as an LP: every start fixed to the schedule, only
+    labour (the groups' cost steps, flex, shortfall) free. The dual of a role-month's
+    coverage row is then what its last FTE-month costs at the margin: the rate of the
+    dearest cost step or flex in use, plus what it costs against a binding budget. That
+    is what one more FTE of free capacity would save; a planner sets it against what an
+    extra person costs. Zero where the role has slack. Empty when the model cannot tell
+    (no stage-1 model, a schedule outside it, money not in the objective, LP not solved).
+    """
+    model, solver = result.model, result.solver
+    if model is None or solver is None:
+        return {}, None
+    chosen = {(t, o, s) for t, (o, s) in schedule.items()}
+    money_unit = model.scale if model.inst.problem.objective.kind in ("value", "cost") else model.inst.problem.objective.penalty_scale
+    if not chosen <= set(model.keys) or money_unit <= 0:
+        return {}, None
+    rows = {key: model.m.cover[key] for key in model.m.cover}
+    for i, key in enumerate(model.keys):
+        model.m.x[i].domain = pyo.UnitInterval
+        model.m.x[i].fix(float(key in chosen))
+    try:
+        outcome = solve(model.m, settings, time_limit, 0.0, solver=solver, duals=list(rows.values()))
+    finally:
+        for x in model.m.x.values():
+            x.unfix()
+            x.domain = pyo.Binary
+    # In currency, to the cent: LP duals carry float noise a planner should not see.
+    return {key: round(max(0.0, -outcome.duals[row] / money_unit), 2) for key, row in rows.items() if row in outcome.duals}, outcome
 
 
 def exact_lp_bound(inst: Instance, settings: EngineSettings, time_limit: float) -> tuple[float | None, SolveOutcome]:
