@@ -114,7 +114,6 @@ class PortfolioModel:
     ):
         self.inst = inst
         self.settings = settings
-        self.reserve = reserve
         self.keys: list[Key] = [(t, o, s) for (t, o), dom in inst.starts.items() for s in dom]
         self.by_trial: dict[str, list[int]] = defaultdict(list)
         for i, (t, _, _) in enumerate(self.keys):
@@ -136,6 +135,8 @@ class PortfolioModel:
         self.scale = settings.money_scale if inst.problem.objective.kind in ("value", "cost") else 1.0
         self.m = pyo.ConcreteModel(name=self.name)
         self.m.x = pyo.Var(range(len(self.keys)), domain=pyo.UnitInterval if relax else pyo.Binary)
+        self._reserve_parameters()
+        self.apply(reserve)
         self._staffing_variables()
         self._one_option_per_trial()
         self._staffing_constraints()
@@ -148,6 +149,24 @@ class PortfolioModel:
         self._objective()
 
     name = "portfolio"
+
+    def _reserve_parameters(self) -> None:
+        """What repair rounds learn enters as mutable parameters, so a round changes only
+        numbers and a persistent solver hands HiGHS only those: FTE held back per role and
+        month, the labour price factor and the budget held back per year."""
+        m, inst = self.m, self.inst
+        m.held = pyo.Param(list(self.role_terms), mutable=True, initialize=0.0)
+        m.labour_factor = pyo.Param(inst.years, mutable=True, initialize=1.0)
+        m.budget_held = pyo.Param(inst.years, mutable=True, initialize=0.0)
+
+    def apply(self, reserve: Reserve) -> None:
+        """Set a repair round's reserve into the parameters (an empty one restores the plain model)."""
+        m = self.m
+        for key in m.held:
+            m.held[key] = reserve.capacity.get(key, 0.0)
+        for y in self.inst.years:
+            m.labour_factor[y] = reserve.labour_factor[y]
+            m.budget_held[y] = reserve.budget.get(y, 0.0)
 
     # -- variables ---------------------------------------------------------------------
     def _staffing_variables(self) -> None:
@@ -228,7 +247,7 @@ class PortfolioModel:
             if (r, mo) in short:
                 supply += m.short[r, mo]
             demand = sum(v * m.x[i] for i, v in self.role_terms[(r, mo)])
-            return demand + self.reserve.capacity.get((r, mo), 0.0) <= supply
+            return demand + m.held[r, mo] <= supply
 
         m.cover = pyo.Constraint(list(self.role_terms), rule=rule)
 
@@ -318,15 +337,18 @@ class PortfolioModel:
         m.budget = pyo.ConstraintList()
         if not budget.per_year and budget.total is None:
             return
+        scale = self.settings.money_scale
         year_spend: dict[str, pyo.Expression] = {}
         for y in inst.years:
+            if not self.spend_terms[y] and isinstance(self.labour[y], (int, float)):
+                continue  # nothing can be spent that year
             ext = sum(c * m.x[i] for i, c in self.spend_terms[y].items())
-            year_spend[y] = ext + self.reserve.labour_factor[y] * self.labour[y]
+            year_spend[y] = ext + m.labour_factor[y] * self.labour[y]
             if y in budget.per_year:
-                add_row(m.budget, self.settings.money_scale * year_spend[y] <= self.settings.money_scale * (budget.per_year[y] - self.reserve.budget.get(y, 0.0)))
-        if budget.total is not None:
-            cap = budget.total - sum(self.reserve.budget.values())
-            add_row(m.budget, self.settings.money_scale * sum(year_spend.values()) <= self.settings.money_scale * cap)
+                add_row(m.budget, scale * year_spend[y] <= scale * (budget.per_year[y] - m.budget_held[y]))
+        if budget.total is not None and year_spend:
+            held = sum(m.budget_held[y] for y in inst.years)
+            add_row(m.budget, scale * sum(year_spend.values()) <= scale * (budget.total - held))
 
     def _objective(self) -> None:
         """Minimise the objective in its minimisation form (value is maximised as its negative)."""
@@ -398,18 +420,26 @@ def solve_portfolio(
     watch: Watch | None = None,
     warm: dict[str, tuple[str, int]] | None = None,
     beat: float | None = None,
+    previous: PortfolioResult | None = None,
 ) -> PortfolioResult:
     """Solve stage 1, from the ``warm`` schedule if given; the bound is returned in the objective's own sense and currency.
 
     ``beat`` is the objective of a plan already in hand (plan units and sense): stage 1
     prices labour no dearer than any roster, so a schedule whose stage-1 objective does not
-    beat it cannot become a better plan, and HiGHS is told to prune it.
+    beat it cannot become a better plan, and HiGHS is told to prune it. With a
+    ``previous`` run that kept its model loaded, that model gets the new reserve and is
+    re-solved persistently instead of being built and handed over again.
     """
     began = time.perf_counter()
-    try:
-        model = PortfolioModel(inst, settings, reserve, tiers=settings.cost_tiers)
-    except TriviallyInfeasible:
-        return PortfolioResult(outcome=PROVEN_INFEASIBLE, schedule={}, bound=None)
+    if previous is not None and previous.model is not None and previous.solver is not None:
+        model, solver = previous.model, previous.solver
+        model.apply(reserve)
+    else:
+        try:
+            model = PortfolioModel(inst, settings, reserve, tiers=settings.cost_tiers)
+        except TriviallyInfeasible:
+            return PortfolioResult(outcome=PROVEN_INFEASIBLE, schedule={}, bound=None)
+        solver = PersistentHighs()
     gap = settings.mip_gap
     if inst.problem.objective.kind == "makespan":
         gap = min(gap, 0.9 / inst.months)  # a relative gap must not hide a whole month
@@ -419,7 +449,6 @@ def solve_portfolio(
         if warm:
             watch.start = model.start_values(warm)
     cutoff = model.in_solver_sense(beat)
-    solver = PersistentHighs()
     outcome = replace(solve(model.m, settings, max(0.1, time_limit - built), gap, watch, cutoff, solver), build_seconds=built)
     bound = model.in_objective_sense(outcome.bound)
     if not outcome.has_solution:
@@ -444,6 +473,7 @@ def marginal_values(
     model, solver = result.model, result.solver
     if model is None or solver is None:
         return {}, None
+    model.apply(Reserve())
     chosen = {(t, o, s) for t, (o, s) in schedule.items()}
     money_unit = model.scale if model.inst.problem.objective.kind in ("value", "cost") else model.inst.problem.objective.penalty_scale
     if not chosen <= set(model.keys) or money_unit <= 0:

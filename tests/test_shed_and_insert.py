@@ -1,4 +1,4 @@
-"""Shedding to a valid plan, cheaper rosters under budget pressure, and putting trials back."""
+"""Shedding to a valid plan, cheaper rosters under budget pressure, putting trials back, repair rounds."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from models.check import check_plan
 from models.greedy import greedy_staffing
 from models.insertion import insert_trials
 from models.instance import compile_instance
-from models.pipeline import build_plan
+from models.pipeline import build_plan, solve
+from models.portfolio import Reserve, solve_portfolio
+from models.settings import EngineSettings
 from models.shed import Staffed, budget_roster, overruns, shed
 from models.problem import Problem, parse_problem
 from tests.conftest import base_problem
@@ -134,3 +136,39 @@ def test_insertion_tries_a_successor_only_once_its_predecessor_runs():
     grown = insert_trials(inst, Staffed(schedule, greedy_staffing(inst, schedule)), _value(inst), deadline=float("inf"), max_attempts=1)
     assert set(grown.schedule) == {"T1", "T2"}, "the one attempt goes to T2: T3, worth more, needs T2 first"
     _checked(problem, inst, grown)
+
+
+def _concurrency_problem() -> Problem:
+    # Stage 1 sees 1 FTE of CRA for 0.5 + 0.5 in January to March, but ana works on one
+    # trial at a time, so a roster cannot cover both trials there.
+    return parse_problem(
+        base_problem(
+            staff=[{"id": "ana", "role": "CRA", "monthly_cost": 10000, "max_concurrent_trials": 1}],
+            trials=[
+                _trial("T1", fte=0.5, mandatory=True, latest_start="2027-01"),
+                _trial("T2", fte=0.5, value=500_000),
+            ],
+        )
+    )
+
+
+def test_a_repair_round_re_solves_round_0s_model_with_the_reserve_as_parameters():
+    inst = compile_instance(_concurrency_problem())
+    settings = EngineSettings()
+    first = solve_portfolio(inst, settings, 10, Reserve())
+    assert first.schedule["T2"] == ("std", 0)
+    reserve = Reserve()
+    for month in range(3):
+        reserve.capacity[("CRA", month)] += 0.5
+    second = solve_portfolio(inst, settings, 10, reserve, previous=first)
+    assert second.model is first.model and second.solver is first.solver
+    assert second.schedule["T2"] == ("std", 3)
+
+
+def test_repair_round_moves_the_trial_staffing_could_not_cover():
+    problem = _concurrency_problem()
+    plan = solve(problem)
+    assert check_plan(problem, plan) == []
+    assert "portfolio[1]" in [s.stage for s in plan.stages]
+    t2 = next(t for t in plan.trials if t.id == "T2")
+    assert t2.run and t2.start == "2027-04"
