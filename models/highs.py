@@ -144,11 +144,18 @@ def solve(
         return SolveOutcome(True, True, False, 0.0, 0.0, 0.0, 0, model.nconstraints())
     opt = solver if solver is not None else PersistentHighs()
     opt._watch = watch
+    # HiGHS's run clock counts every run of one HiGHS object, and (measured with highspy
+    # 1.16) an LP's time limit is checked against that clock while a MIP's counts from its
+    # own start: an LP re-solve's limit is set past what earlier runs used. Either way a
+    # re-solve reports only its own time.
+    clock_before = opt._solver_model.getRunTime() if opt._solver_model is not None and opt._model is model else 0.0
+    lp_offset = clock_before if clock_before and not any(v.is_integer() for v in model.component_data_objects(pyo.Var)) else 0.0
     results = opt.solve(
         model,
-        time_limit=max(0.1, time_limit),
+        time_limit=lp_offset + max(0.1, time_limit),
         rel_gap=gap,
         threads=settings.threads,
+        # Set on every run: a persistent HiGHS object keeps its options between runs.
         solver_options=settings.highs_options() | {"objective_bound": math.inf if cutoff is None else cutoff},
         load_solutions=False,
         raise_exception_on_nonoptimal_result=False,
@@ -168,7 +175,7 @@ def solve(
         seconds=time.perf_counter() - began,
         variables=model.nvariables(),
         constraints=model.nconstraints(),
-        solver_seconds=results.timing_info.highs_time,
+        solver_seconds=results.timing_info.highs_time - clock_before,
         duals=row_duals,
     )
 

@@ -479,15 +479,19 @@ def marginal_values(
     if not chosen <= set(model.keys) or money_unit <= 0:
         return {}, None
     rows = {key: model.m.cover[key] for key in model.m.cover}
+    # Bounds, not fix(): Pyomo would re-write every row holding a fixed variable, while
+    # a bound or domain change reaches HiGHS as a column update.
     for i, key in enumerate(model.keys):
         model.m.x[i].domain = pyo.UnitInterval
-        model.m.x[i].fix(float(key in chosen))
+        model.m.x[i].setlb(float(key in chosen))
+        model.m.x[i].setub(float(key in chosen))
     try:
         outcome = solve(model.m, settings, time_limit, 0.0, solver=solver, duals=list(rows.values()))
     finally:
         for x in model.m.x.values():
-            x.unfix()
             x.domain = pyo.Binary
+            x.setlb(None)
+            x.setub(None)
     # In currency, to the cent: LP duals carry float noise a planner should not see.
     return {key: round(max(0.0, -outcome.duals[row] / money_unit), 2) for key, row in rows.items() if row in outcome.duals}, outcome
 

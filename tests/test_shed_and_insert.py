@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from models.check import check_plan
 from models.greedy import greedy_staffing
 from models.insertion import insert_trials
@@ -172,3 +174,15 @@ def test_repair_round_moves_the_trial_staffing_could_not_cover():
     assert "portfolio[1]" in [s.stage for s in plan.stages]
     t2 = next(t for t in plan.trials if t.id == "T2")
     assert t2.run and t2.start == "2027-04"
+
+
+def test_re_solves_report_only_their_own_highs_time():
+    # HiGHS's run clock accumulates over every run of one HiGHS object.
+    inst = compile_instance(_concurrency_problem())
+    settings = EngineSettings()
+    runs = [solve_portfolio(inst, settings, 10, Reserve())]
+    for _ in range(2):
+        runs.append(solve_portfolio(inst, settings, 10, Reserve(), previous=runs[0]))
+    assert runs[0].solver is not None and runs[0].solver._solver_model is not None
+    total = runs[0].solver._solver_model.getRunTime()
+    assert sum(r.outcome.solver_seconds for r in runs) == pytest.approx(total, rel=1e-9, abs=1e-9)
