@@ -4,7 +4,10 @@ Stage 1 is a relaxation of the whole problem, so its best bound bounds every pla
 the reported objective is recomputed from the final plan by the documented formula
 and the gap between the two is reported as is. When staffing cannot cover what the
 portfolio stage promised (skills, regions, leave, concurrency), the uncovered FTE is
-reserved out of that role's capacity and stage 1 is solved again.
+reserved out of that role's capacity and stage 1 is solved again (round 0's model, re-solved
+persistently with the new reserve). Each round's schedule is also made into a valid plan
+directly by shedding and insertion. At the end, round 0's model is re-solved as an LP
+with the chosen starts fixed, for each role-month's marginal value.
 """
 
 from __future__ import annotations
