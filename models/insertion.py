@@ -48,7 +48,7 @@ def insert_trials(
     tried: set[tuple[str, str, int]] = set()
     attempts = 0
     while attempts < max_attempts and time.perf_counter() < deadline:
-        candidates = [c for c in _candidates(inst, best) if (c.trial, c.option, c.start) not in tried]
+        candidates = [c for c in _candidates(inst, best, deadline) if (c.trial, c.option, c.start) not in tried]
         accepted = False
         for c in candidates:
             if attempts >= max_attempts or time.perf_counter() >= deadline:
@@ -75,8 +75,9 @@ def _keeps_rules(inst: Instance, solved: Staffed) -> bool:
     return not overruns(inst, solved.schedule, solved.staffing)
 
 
-def _candidates(inst: Instance, solved: Staffed) -> list[_Candidate]:
-    """Every (trial, option, start) that passes the quick checks, the most promising first."""
+def _candidates(inst: Instance, solved: Staffed, deadline: float) -> list[_Candidate]:
+    """Every (trial, option, start) that passes the quick checks, the most promising first
+    (only those found before the deadline: on a large portfolio the scan itself takes time)."""
     schedule, staffing = solved.schedule, solved.staffing
     spare = _spare_fte(inst, solved)
     flex_left = {r: np.full(inst.months, inst.flex_max.get(r, 0.0)) for r in inst.roles}
@@ -93,6 +94,8 @@ def _candidates(inst: Instance, solved: Staffed) -> list[_Candidate]:
     objective = inst.problem.objective
     out: list[_Candidate] = []
     for t, trial in inst.trials.items():
+        if time.perf_counter() >= deadline:
+            break
         if t in schedule or not all(p.trial in schedule for p in trial.predecessors):
             continue
         ready = max((ends[p.trial] + p.lag for p in trial.predecessors), default=0)
