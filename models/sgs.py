@@ -94,11 +94,7 @@ def serial_schedule(
             continue
         option, start = best
         prof = inst.profiles[(t, option)]
-        for k in range(prof.duration):
-            for r, v in prof.demand[k].items():
-                capacity[r][start + k] -= v
-            for svc, u in prof.services[k].items():
-                services[svc][start + k] -= u
+        _book(prof, start, capacity, services)
         done[t] = (option, start)
         if ledger is not None:
             ledger.book(t, option, start)
@@ -150,6 +146,15 @@ def _fits(prof, start: int, capacity: dict[str, list[float]], services: dict[str
             if services[svc][start + k] < u - 1e-9:
                 return False
     return True
+
+
+def _book(prof, start: int, capacity: dict[str, list[float]], services: dict[str, list[float]]) -> None:
+    """Take an option's demand and service units, started at ``start``, out of what is free."""
+    for k in range(prof.duration):
+        for r, v in prof.demand[k].items():
+            capacity[r][start + k] -= v
+        for svc, u in prof.services[k].items():
+            services[svc][start + k] -= u
 
 
 def makespan(inst: Instance, schedule: dict[str, tuple[str, int]]) -> int:
@@ -219,11 +224,7 @@ def _right_justify(
         start = next((s for s in sorted(inst.starts[(t, o)], reverse=True) if s <= latest and _fits(prof, s, capacity, services)), None)
         if start is None:
             return None
-        for k in range(prof.duration):
-            for r, v in prof.demand[k].items():
-                capacity[r][start + k] -= v
-            for svc, u in prof.services[k].items():
-                services[svc][start + k] -= u
+        _book(prof, start, capacity, services)
         placed[t] = (o, start)
     return placed
 
