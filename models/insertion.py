@@ -79,7 +79,8 @@ def _candidates(inst: Instance, solved: Staffed, deadline: float) -> list[_Candi
     """Every (trial, option, start) that passes the quick checks, the most promising first
     (only those found before the deadline: on a large portfolio the scan itself takes time)."""
     schedule, staffing = solved.schedule, solved.staffing
-    spare = _spare_fte(inst, solved)
+    row = {p: i for i, p in enumerate(inst.staff)}
+    spare = _spare_fte(inst, solved, row)
     flex_left = {r: np.full(inst.months, inst.flex_max.get(r, 0.0)) for r in inst.roles}
     for (_, r, mo), v in staffing.flex.items():
         flex_left[r][mo] -= v
@@ -89,7 +90,6 @@ def _candidates(inst: Instance, solved: Staffed, deadline: float) -> list[_Candi
             for svc, u in units.items():
                 used[svc][s + k] += u
     slack = _budget_slack(inst, solved)
-    row = {p: i for i, p in enumerate(inst.staff)}
     ends = {t: s + inst.profiles[(t, o)].duration for t, (o, s) in schedule.items()}
     objective = inst.problem.objective
     out: list[_Candidate] = []
@@ -121,10 +121,9 @@ def _candidates(inst: Instance, solved: Staffed, deadline: float) -> list[_Candi
     return out
 
 
-def _spare_fte(inst: Instance, solved: Staffed) -> np.ndarray:
-    """FTE each person (row, in ``inst.staff`` order) has left per month under the roster."""
+def _spare_fte(inst: Instance, solved: Staffed, row: dict[str, int]) -> np.ndarray:
+    """FTE each person (``row``: their row, in ``inst.staff`` order) has left per month under the roster."""
     spare = np.array([[s.fte if inst.available[p][mo] else 0.0 for mo in range(inst.months)] for p, s in inst.staff.items()])
-    row = {p: i for i, p in enumerate(inst.staff)}
     for b in solved.staffing.blocks:
         spare[row[b.staff], b.first : b.last + 1] -= b.fte
     return spare
