@@ -87,7 +87,9 @@ def test_roster_keeps_whole_blocks_when_the_budget_allows_them():
     problem = _pressed_problem(80_000)
     inst = compile_instance(problem)
     schedule = {"T1": ("std", 0)}
-    assert {(b.staff, b.fte) for b in budget_roster(inst, schedule).blocks} == {("ben", 1.0)}
+    roster = budget_roster(inst, schedule)
+    assert {(b.staff, b.fte) for b in roster.blocks} == {("ben", 1.0)}
+    _checked(problem, inst, Staffed(schedule, roster))
 
 
 def _insertion_problem() -> Problem:
