@@ -31,11 +31,12 @@ from models.plan import (
     YearSpend,
 )
 from models.explain import explain
+from models.objective import objective_terms, plan_objective, year_spend
 from models.heuristic import constructive_schedule
 from models.insertion import insert_trials
 from models.shed import Staffed, budget_roster, shed
 from models.highs import SolveOutcome, Watch
-from models.portfolio import PortfolioResult, Reserve, completion_weights, exact_lp_bound, marginal_values, solve_portfolio
+from models.portfolio import PortfolioResult, Reserve, exact_lp_bound, marginal_values, solve_portfolio
 from models.problem import Problem, ProblemInvalid
 from models.progress import Monitor, ProgressSink, StopFlag, relative_gap
 from models.settings import EngineSettings
@@ -192,8 +193,7 @@ class _Best:
 
     def score(self, solved: Staffed) -> float:
         """The plan's objective in minimisation form (value is maximised, so negated)."""
-        objective = build_plan(self.inst, solved.schedule, solved.staffing, [], explained=False).objective
-        assert objective is not None
+        objective = plan_objective(self.inst, solved.schedule, solved.staffing)
         return -objective if self.maximise else objective
 
     def consider(self, solved: Staffed, source: str) -> None:
@@ -298,19 +298,6 @@ def _repair(inst: Instance, stage1: PortfolioResult, staffing: StaffingResult, r
     return repaired
 
 
-def year_spend(inst: Instance, schedule: dict[str, tuple[str, int]], staffing: StaffingResult) -> dict[str, float]:
-    """Spend per calendar year of a staffed schedule: staff pro rata, flex, services, fixed costs."""
-    spend: dict[str, float] = defaultdict(float)
-    for b in staffing.blocks:
-        for mo in range(b.first, b.last + 1):
-            spend[inst.year_of[mo]] += inst.rate(b.staff) * b.fte
-    for (_, r, mo), v in staffing.flex.items():
-        spend[inst.year_of[mo]] += inst.flex_rate[r] * v
-    for y, v in inst.external_spend(schedule).items():
-        spend[y] += v
-    return spend
-
-
 def _timing(stage: str, o: SolveOutcome) -> StageTiming:
     status = "optimal" if o.proven_optimal else ("feasible" if o.has_solution else ("infeasible" if o.infeasible else "no_solution"))
     return StageTiming(
@@ -345,7 +332,6 @@ def build_plan(
     (``explained=False`` skips the explanations, for candidates that are only compared)."""
     problem = inst.problem
     obj = problem.objective
-    n = inst.months
     demand = demand_profile(inst, schedule)
     named: dict[tuple[str, str, int], float] = defaultdict(float)
     staff_cost: dict[str, float] = defaultdict(float)
@@ -356,11 +342,10 @@ def build_plan(
     flex_cost: dict[str, float] = defaultdict(float)
     for (t, r, _), v in staffing.flex.items():
         flex_cost[t] += inst.flex_rate[r] * v
-    spend = year_spend(inst, schedule, staffing)
+    terms = objective_terms(inst, schedule, staffing)
+    spend = terms.spend
 
     trials: list[TrialPlan] = []
-    tardiness = 0.0
-    value_delivered = 0.0
     for tid, trial in inst.trials.items():
         if tid not in schedule:
             trials.append(TrialPlan(id=tid, run=False))
@@ -369,9 +354,7 @@ def build_plan(
         prof = inst.profiles[(tid, o)]
         services = inst.services_cost(tid, o)
         late = inst.late(tid, o, s)
-        tardiness += obj.weights.tardiness * trial.tardiness_penalty * late
         value = trial.value * (1 - obj.discount_rate) ** (s - inst.earliest[tid])
-        value_delivered += value
         split = TrialCost(staff=staff_cost[tid], flex=flex_cost[tid], services=services, external=prof.fixed_cost)
         keys = [(tid, r, s + k) for k in range(prof.duration) for r in prof.demand[k]]
         covered_named = sum(named[k] for k in keys)
@@ -403,31 +386,11 @@ def build_plan(
         total=total_spend,
         total_budget=problem.budget.total,
     )
-    shortfall_total = sum(staffing.shortfall.values())
-    people_on_trials = len({(b.staff, b.trial) for b in staffing.blocks})
-    money = (
-        total_spend
-        + tardiness
-        + (obj.weights.shortfall or 0.0) * shortfall_total
-        + obj.weights.fragmentation * people_on_trials
-    )
-    ends = {t: s + inst.profiles[(t, o)].duration for t, (o, s) in schedule.items()}
-    makespan = max(ends.values(), default=0)
-    if obj.kind == "value":
-        objective = value_delivered - money
-    elif obj.kind == "cost":
-        objective = money
-    elif obj.kind == "makespan":
-        objective = makespan + obj.penalty_scale * money
-    else:
-        w = completion_weights(inst)
-        objective = sum(w[t] * ends.get(t, n + 1) for t in inst.trials) + obj.penalty_scale * money
-
     caps = [rm for rm in role_months if rm.capacity > 0]
     run = [t for t in trials if t.run]
     return Plan(
         status="feasible",
-        objective=objective,
+        objective=terms.objective(inst),
         stages=timings,
         trials=trials,
         assignments=[
@@ -440,13 +403,13 @@ def build_plan(
         explanations=explain(inst, schedule, role_months, service_months, spend) if explained else [],
         kpis=Kpis(
             total_cost=total_spend,
-            value_delivered=value_delivered,
+            value_delivered=terms.value_delivered,
             trials_run=len(run),
             trials_on_time=sum(1 for t in run if t.months_late == 0),
             mean_utilisation=sum(rm.utilisation for rm in caps) / len(caps) if caps else 0.0,
-            makespan_months=makespan,
+            makespan_months=max(terms.ends.values(), default=0),
             flex_fte_months=sum(staffing.flex.values()),
-            shortfall_fte_months=shortfall_total,
+            shortfall_fte_months=terms.shortfall,
         ),
     )
 

@@ -15,7 +15,11 @@ per trial left out:
    one trial spanning two overrun years can beat two that each cover one), else the one
    that frees the most overrun per unit of value.
 
-Nothing is ever added back, so the result is no better than the schedule it started from.
+After each drop the rest is re-rostered (the people it freed may cover what was short,
+and a fresh roster often packs people more cheaply); after a drop for budget, the old
+roster with only the dropped trials' blocks taken out frees exactly the spend the choice
+counted on, and is kept instead if the fresh roster overruns more. Nothing is ever added
+back, so the result is no better than the schedule it started from.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ def shed(inst: Instance, schedule: dict[str, tuple[str, int]], staffing: Staffin
     schedule = dict(schedule)
     while True:
         drop = _uncovered_victims(inst, schedule, staffing)
+        uncovered = bool(drop)
         if drop == set():
             drop = _over_budget_victim(inst, schedule, staffing)
         if drop is None:
@@ -60,7 +65,24 @@ def shed(inst: Instance, schedule: dict[str, tuple[str, int]], staffing: Staffin
         if drop & inst.forced_run:
             return None
         schedule = {t: v for t, v in schedule.items() if t not in drop}
-        staffing = budget_roster(inst, schedule)
+        fresh = budget_roster(inst, schedule)
+        if uncovered:
+            staffing = fresh
+        else:
+            # A fresh roster usually packs people more cheaply; taking the dropped trials'
+            # blocks out frees exactly the spend the choice counted on. The lesser overrun wins.
+            kept = without(staffing, drop)
+            staffing = min((fresh, kept), key=lambda r: sum(overruns(inst, schedule, r).values()))
+
+
+def without(staffing: StaffingResult, trials: set[str]) -> StaffingResult:
+    """The roster with the given trials' blocks, flex and shortfall taken out (the rest untouched)."""
+    return StaffingResult(
+        outcome=None,
+        blocks=[b for b in staffing.blocks if b.trial not in trials],
+        flex={k: v for k, v in staffing.flex.items() if k[0] not in trials},
+        shortfall={k: v for k, v in staffing.shortfall.items() if k[0] not in trials},
+    )
 
 
 def budget_roster(inst: Instance, schedule: dict[str, tuple[str, int]]) -> StaffingResult:
