@@ -188,3 +188,29 @@ def test_re_solves_report_only_their_own_highs_time():
     assert runs[0].solver is not None and runs[0].solver._solver_model is not None
     total = runs[0].solver._solver_model.getRunTime()
     assert sum(r.outcome.solver_seconds for r in runs) == pytest.approx(total, rel=1e-9, abs=1e-9)
+
+
+def test_shed_finds_the_cheapest_cover_among_more_candidates_than_it_combines():
+    # 30 one-month trials (10,000 each, net value 90,000) and Tbig (three months, 30,000,
+    # net value 170,000) overrun 2027 by 25,000: three small trials would cover it at a
+    # loss of 270,000, Tbig alone at 170,000. More candidates than shedding combines.
+    from models.shed import COVER_CANDIDATES
+
+    small = [f"S{i:02d}" for i in range(30)]
+    assert len(small) + 1 > COVER_CANDIDATES
+    problem = parse_problem(
+        base_problem(
+            horizon={"start": "2027-01", "months": 12},
+            staff=[{"id": f"p{i}", "role": "CRA", "monthly_cost": 10000} for i in range(4)],
+            trials=[_trial(t, months=1, value=100_000) for t in small] + [_trial("Tbig", months=3, value=200_000)],
+            budget={"per_year": {"2027": 305_000}},
+        )
+    )
+    inst = compile_instance(problem)
+    schedule = {t: ("std", i % 12) for i, t in enumerate(small)} | {"Tbig": ("std", 9)}
+    staffing = greedy_staffing(inst, schedule)
+    assert overruns(inst, schedule, staffing) == {"2027": pytest.approx(25_000)}
+    kept = shed(inst, schedule, staffing)
+    assert kept is not None
+    assert set(schedule) - set(kept.schedule) == {"Tbig"}
+    _checked(problem, inst, kept)
