@@ -137,7 +137,11 @@ def solve(
             best.consider(insert_trials(inst, kept, best.score, deadline), f"shed[{round_}]")
         timings.append(StageTiming(stage=f"shed[{round_}]", seconds=time.perf_counter() - shed_began, status="heuristic"))
 
-    if start is not None and not staff_first and (best.solved is None or (not monitor.stopped() and time.perf_counter() < deadline)):
+    # Staffing the constructive schedule takes about as long as a roster did: it starts only
+    # if that fits before the deadline (or if nothing else was found).
+    roster_seconds = max((t.seconds for t in timings if t.stage.startswith("staffing-greedy")), default=0.0)
+    fits = time.perf_counter() + roster_seconds < deadline
+    if start is not None and not staff_first and (best.solved is None or (not monitor.stopped() and fits)):
         _staff_heuristic(inst, start, best, timings, deadline)
 
     if monitor.stopped():
@@ -169,7 +173,7 @@ def _staff_heuristic(
     On portfolios up to ``EngineSettings.staff_heuristic_first_below`` (staff x trials)
     this runs first, so HiGHS starts from a fully valid plan and nothing returned is
     worse. Above that one greedy roster costs real time: HiGHS starts from the bare
-    schedule instead, and this runs last, while time remains or if nothing else was found.
+    schedule instead, and this runs last, if a roster fits in the time left or if nothing else was found.
     """
     began = time.perf_counter()
     if (kept := shed(inst, start, budget_roster(inst, start))) is not None:

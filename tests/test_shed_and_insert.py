@@ -190,6 +190,29 @@ def test_re_solves_report_only_their_own_highs_time():
     assert sum(r.outcome.solver_seconds for r in runs) == pytest.approx(total, rel=1e-9, abs=1e-9)
 
 
+def test_highs_gets_the_time_limit_less_what_handing_the_model_over_took():
+    # The limit is wall time from the call: a handover that takes 0.3 s leaves HiGHS at
+    # most 4.7 s of a 5 s limit.
+    import time
+
+    from models.highs import PersistentHighs
+    from models.highs import solve as highs_solve
+    from models.portfolio import PortfolioModel
+
+    class SlowHandover(PersistentHighs):
+        def set_instance(self, model):
+            time.sleep(0.3)
+            return super().set_instance(model)
+
+    settings = EngineSettings()
+    model = PortfolioModel(compile_instance(_concurrency_problem()), settings, Reserve())
+    solver = SlowHandover()
+    outcome = highs_solve(model.m, settings, 5.0, 0.01, solver=solver)
+    assert outcome.proven_optimal
+    _, given = solver._solver_model.getOptionValue("time_limit")
+    assert 0 < given <= 4.7
+
+
 def test_shed_finds_the_cheapest_cover_among_more_candidates_than_it_combines():
     # 30 one-month trials (10,000 each, net value 90,000) and Tbig (three months, 30,000,
     # net value 170,000) overrun 2027 by 25,000: three small trials would cover it at a
