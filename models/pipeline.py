@@ -42,7 +42,7 @@ from models.progress import Monitor, ProgressSink, StopFlag, relative_gap
 from models.settings import EngineSettings
 from models.sgs import applies as sgs_applies
 from models.sgs import tighten_for_makespan
-from models.staffing import StaffingModel, StaffingResult, demand_profile, solve_staffing_mip, staffing_cost
+from models.staffing import StaffingModel, StaffingResult, candidate_bound, demand_profile, solve_staffing_mip, staffing_cost
 from models.validation import semantic_errors
 
 
@@ -256,6 +256,10 @@ def staff_schedule(
     began = time.perf_counter()
     best = budget_roster(inst, schedule)
     timings.append(StageTiming(stage=f"staffing-greedy[{round_}]", seconds=time.perf_counter() - began, status="heuristic"))
+    # Counting eligible people per segment bounds the model's candidates without its
+    # month-by-month check (13 s for 2.2 million candidates at 10x the reference).
+    if candidate_bound(inst, schedule) > settings.staffing_mip_max_pairs:
+        return best
     model = StaffingModel(inst, schedule)
     if 0 < len(model.pairs) <= settings.staffing_mip_max_pairs:
         remaining = max(settings.min_staffing_seconds, deadline - time.perf_counter())

@@ -80,6 +80,12 @@ def net_demand(inst: Instance, schedule: dict[str, tuple[str, int]]) -> NetDeman
     return NetDemand({k: v for k, v in demand.items() if v > 1e-9}, dict(pinned_fte), dict(pinned_trials))
 
 
+def candidate_bound(inst: Instance, schedule: dict[str, tuple[str, int]]) -> int:
+    """At least as many as the staffing model's (person, segment) candidates: every eligible
+    person per segment, before the check that they are free for half its months."""
+    return sum(len(inst.eligible(s.trial, s.role)) for s in segments(net_demand(inst, schedule).demand))
+
+
 def segments(demand: dict[tuple[str, str, int], float]) -> list[Segment]:
     """Maximal runs of consecutive months with equal positive demand, per (trial, role)."""
     by_tr: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)

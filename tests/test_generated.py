@@ -52,3 +52,15 @@ def test_every_generated_problem_gets_a_plan_the_checker_accepts(seed, staff, tr
     if plan.status in ("optimal", "feasible"):
         mandatory = {t.id for t in problem.trials if t.mandatory}
         assert mandatory <= {t.id for t in plan.trials if t.run}
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_candidate_bound_never_undercounts_the_staffing_models_candidates(seed: int):
+    from models.heuristic import constructive_schedule
+    from models.staffing import StaffingModel, candidate_bound
+
+    inst = compile_instance(generate(staff=60, trials=6, months=18, seed=seed))
+    schedule = constructive_schedule(inst)
+    assert schedule
+    pairs = len(StaffingModel(inst, schedule).pairs)
+    assert 0 < pairs <= candidate_bound(inst, schedule)
