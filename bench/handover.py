@@ -104,13 +104,13 @@ def round0_alone(problem_path: Path, tmp: Path, warm_start: bool) -> dict[str, o
     import highspy
     from pyomo.contrib.solver.solvers.highs import Highs
 
-    from models.greedy import greedy_staffing
     from models.heuristic import constructive_schedule
     from models.instance import compile_instance
+    from models.pipeline import portfolio_share
     from models.portfolio import PortfolioModel, Reserve, exact_lp_bound
     from models.settings import EngineSettings
     from models.sgs import tighten_for_makespan
-    from models.shed import shed
+    from models.shed import budget_roster, shed
 
     problem = parse_problem(problem_path.read_bytes())
     settings = EngineSettings.from_problem(problem.settings)
@@ -120,8 +120,9 @@ def round0_alone(problem_path: Path, tmp: Path, warm_start: bool) -> dict[str, o
     inst = compile_instance(problem)
     tighten_for_makespan(inst)
     start = constructive_schedule(inst)
-    kept = shed(inst, start, greedy_staffing(inst, start)) if start is not None else None
-    warm = kept.schedule if kept is not None else None
+    staff_first = start is not None and len(inst.staff) * len(inst.trials) <= settings.staff_heuristic_first_below
+    kept = shed(inst, start, budget_roster(inst, start)) if staff_first and start is not None else None
+    warm = kept.schedule if kept is not None else start
     if settings.cost_tiers is not None:
         exact_lp_bound(inst, settings, max(1.0, 0.2 * (settings.time_limit - (time.perf_counter() - began))))
     remaining = settings.time_limit - (time.perf_counter() - began)
@@ -132,7 +133,8 @@ def round0_alone(problem_path: Path, tmp: Path, warm_start: bool) -> dict[str, o
     gap = settings.mip_gap
     if problem.objective.kind == "makespan":
         gap = min(gap, 0.9 / inst.months)
-    limit = max(0.1, max(1.0, remaining * settings.portfolio_share) - build)
+    share, reserve = portfolio_share(inst, settings, staff_first)
+    limit = max(0.1, max(1.0, remaining * share - reserve) - build)
     start_values = model.start_values(warm) if warm and warm_start else []
 
     mps = tmp / "round0.mps"

@@ -87,11 +87,27 @@ class _Roster:
         self.segments = segments(net.demand)
         self.segments.sort(key=lambda s: (s.first, len(inst.eligible(s.trial, s.role)), -s.fte))
         self.blocks: list[Block] = []
-        self.on_trial: set[tuple[str, str]] = {(p.staff, p.trial) for p in inst.pinned}
+        #: Rows of the people on each trial.
+        self.on_rows: dict[str, set[int]] = defaultdict(set)
+        for b in inst.pinned:
+            self.on_rows[b.trial].add(self.row[b.staff])
+        self.primary = np.array([inst.staff[p].role for p in self.people])
+        # People who hold several roles are used last: they are what covers the scarce roles.
+        self.kept_for_later = np.array([len(inst.staff_roles[p]) > 1 for p in self.people], dtype=bool)
+        self.rates = np.array([inst.rate(p) for p in self.people])
+        self._pools: dict[tuple[str, str, bool], np.ndarray] = {}
 
-    def _keep_for_later(self, person: str) -> bool:
-        """People who hold several roles are used last: they are what covers the scarce roles."""
-        return len(self.inst.staff_roles[person]) > 1
+    def _pool(self, trial: str, role: str, primary_only: bool) -> np.ndarray:
+        """Rows of everyone who may take the role on the trial (in their primary role only, if
+        asked), cheapest first and those kept for later last; computed once per roster."""
+        key = (trial, role, primary_only)
+        rows = self._pools.get(key)
+        if rows is None:
+            rows = np.array([self.row[p] for p in self.inst.eligible(trial, role)], dtype=int)
+            if primary_only and rows.size:
+                rows = rows[self.primary[rows] == role]
+            rows = self._pools[key] = rows[np.argsort(self.kept_for_later[rows], kind="stable")]
+        return rows
 
     def _can_join(self, person: str, trial: str, month: int) -> bool:
         busy = self.working_on[(person, month)]
@@ -106,7 +122,7 @@ class _Roster:
             if trial not in busy:
                 busy.add(trial)
                 self.trial_count[i, m] += 1
-        self.on_trial.add((person, trial))
+        self.on_rows[trial].add(i)
         self.blocks.extend(_runs(person, trial, role, months, fte))
 
     def staff_segment(self, seg: Segment, primary_only: bool) -> None:
@@ -116,25 +132,21 @@ class _Roster:
         block reaches the good-enough share of the largest block anyone could take is
         chosen; if nobody does, the cheapest whose block is at least half the best.
         """
-        inst = self.inst
         t, r = seg.trial, seg.role
-        pool = [p for p in inst.eligible(t, r) if not primary_only or inst.staff[p].role == r]
-        if pool:
-            pool.sort(key=self._keep_for_later)
-            rows = np.array([self.row[p] for p in pool])
-            factor = np.array([1.0 if inst.staff[p].role == r else SECONDARY_ROLE_FACTOR for p in pool])
-            on = [k for k, p in enumerate(pool) if (p, t) in self.on_trial]
+        rows = self._pool(t, r, primary_only)
+        if rows.size:
+            factor = np.where(self.primary[rows] == r, 1.0, SECONDARY_ROLE_FACTOR)
+            on = np.flatnonzero(np.isin(rows, list(self.on_rows[t]))).tolist() if self.on_rows[t] else []
             factor[on] *= SAME_TRIAL_BONUS
-            keep = np.array([self._keep_for_later(p) for p in pool])
-            rate = np.array([inst.rate(p) for p in pool])
-            while self._place_block(seg, pool, rows, factor, on, keep, rate):
+            keep = self.kept_for_later[rows]
+            rate = self.rates[rows]
+            while self._place_block(seg, rows, factor, on, keep, rate):
                 pass
         self.fill(seg, primary_only)
 
     def _place_block(
         self,
         seg: Segment,
-        pool: list[str],
         rows: np.ndarray,
         factor: np.ndarray,
         on: list[int],
@@ -150,7 +162,7 @@ class _Roster:
         free = self.spare_fte[np.ix_(rows, need)]
         usable = (free > tol) & (self.trial_count[np.ix_(rows, need)] < self.max_trials[rows, None])
         for k in on:
-            usable[k] = (free[k] > tol) & np.array([self._can_join(pool[k], t, m) for m in need])
+            usable[k] = (free[k] > tol) & np.array([self._can_join(self.people[rows[k]], t, m) for m in need])
         months_usable = usable.sum(axis=1)
         candidates = np.flatnonzero(months_usable > 0)
         amount = np.where(usable, np.minimum(free, residual[None, :]), np.inf).min(axis=1)
@@ -169,21 +181,23 @@ class _Roster:
             first = good[0]
             same = good[(keep[good] == keep[first]) & (rate[good] == rate[first])]
             k = int(same[np.argmax(score[same])])
-        if (pool[k], t) not in self.on_trial:
+        if rows[k] not in self.on_rows[t]:
             factor[k] *= SAME_TRIAL_BONUS
             on.append(k)
-        self._give(pool[k], t, r, [m for m, ok in zip(need, usable[k]) if ok], float(amount[k]))
+        self._give(self.people[rows[k]], t, r, [m for m, ok in zip(need, usable[k]) if ok], float(amount[k]))
         return True
 
     def fill(self, seg: Segment, primary_only: bool = False) -> None:
         """Month by month, what blocks left of a segment from anyone eligible with spare FTE."""
-        inst, tol = self.inst, self.tol
+        tol = self.tol
         t, r = seg.trial, seg.role
-        pool = [p for p in inst.eligible(t, r) if not primary_only or inst.staff[p].role == r]
         months = range(seg.first, seg.last + 1)
         if all(self.residual[(t, r, m)] <= tol for m in months):
             return
-        by_preference = sorted(pool, key=lambda q: ((q, t) not in self.on_trial, self._keep_for_later(q), inst.rate(q), q))
+        # People already on the trial first, then as the pool is ordered (kept, rate, id).
+        rows = self._pool(t, r, primary_only)
+        on = self.on_rows[t]
+        by_preference = [self.people[i] for i in rows if i in on] + [self.people[i] for i in rows if i not in on]
         for m in months:
             for p in by_preference:
                 left = self.residual[(t, r, m)]
@@ -196,9 +210,9 @@ class _Roster:
         """Hand blocks to cheaper people who can now take them whole (see :mod:`models.swap`)."""
         self.blocks = move_to_cheaper(self.inst, self.blocks, self.spare_fte, self.row, self.tol)
         self.working_on = defaultdict(set)
-        self.on_trial = set()
+        self.on_rows = defaultdict(set)
         for b in self.blocks + self.inst.pinned:
-            self.on_trial.add((b.staff, b.trial))
+            self.on_rows[b.trial].add(self.row[b.staff])
             for m in range(b.first, b.last + 1):
                 self.working_on[(b.staff, m)].add(b.trial)
         self.trial_count[:] = 0

@@ -101,9 +101,7 @@ def solve(
         lp_bound, lp_outcome = exact_lp_bound(inst, settings, max(1.0, 0.2 * (deadline - time.perf_counter())))
         timings.append(_timing("exact-lp-bound", lp_outcome))
 
-    # A pure scheduling problem (no budgets, skills, regions or pins) leaves staffing
-    # nothing to break, so the portfolio stage may use nearly all the time.
-    share, reserve_seconds = (1.0, 1.0) if sgs_applies(inst) else (settings.portfolio_share, 0.0)
+    share, reserve_seconds = portfolio_share(inst, settings, staff_first)
     reserve = Reserve()
     first: PortfolioResult | None = None
     bound: float | None = None
@@ -163,6 +161,18 @@ def solve(
     plan.solve_seconds = time.perf_counter() - began
     monitor.report("done", plan.objective, plan.best_bound, force=True)
     return plan
+
+
+def portfolio_share(inst: Instance, settings: EngineSettings, staff_first: bool) -> tuple[float, float]:
+    """Share of the time left that a portfolio round gets, and seconds it leaves over.
+
+    A pure scheduling problem (no budgets, skills, regions or pins) leaves staffing nothing
+    to break, so the portfolio stage may use nearly all the time; when the constructive plan
+    was staffed first a roster is known to be quick (see ``EngineSettings``).
+    """
+    if sgs_applies(inst):
+        return 1.0, 1.0
+    return (settings.portfolio_share_staffed if staff_first else settings.portfolio_share), 0.0
 
 
 def _staff_heuristic(
