@@ -133,7 +133,7 @@ def round0_alone(problem_path: Path, tmp: Path, warm_start: bool) -> dict[str, o
     gap = settings.mip_gap
     if problem.objective.kind == "makespan":
         gap = min(gap, 0.9 / inst.months)
-    share, reserve = portfolio_share(inst, settings, staff_first)
+    share, reserve = portfolio_share(inst, settings)
     limit = max(0.1, max(1.0, remaining * share - reserve) - build)
     start_values = model.start_values(warm) if warm and warm_start else []
 

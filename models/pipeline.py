@@ -12,6 +12,7 @@ with the chosen starts fixed, for each role-month's marginal value.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import defaultdict
 
@@ -101,7 +102,7 @@ def solve(
         lp_bound, lp_outcome = exact_lp_bound(inst, settings, max(1.0, 0.2 * (deadline - time.perf_counter())))
         timings.append(_timing("exact-lp-bound", lp_outcome))
 
-    share, reserve_seconds = portfolio_share(inst, settings, staff_first)
+    share, reserve_seconds = portfolio_share(inst, settings)
     reserve = Reserve()
     first: PortfolioResult | None = None
     bound: float | None = None
@@ -131,7 +132,9 @@ def solve(
             converged = True
             break
         shed_began = time.perf_counter()
-        if (kept := shed(inst, attempt.schedule, attempt.staffing)) is not None:
+        # With a plan in hand already, shedding stops at the deadline (the limit is the planner's).
+        cutoff = deadline if best.solved is not None else math.inf
+        if (kept := shed(inst, attempt.schedule, attempt.staffing, cutoff)) is not None:
             best.consider(insert_trials(inst, kept, best.score, deadline), f"shed[{round_}]")
         timings.append(StageTiming(stage=f"shed[{round_}]", seconds=time.perf_counter() - shed_began, status="heuristic"))
 
@@ -163,16 +166,15 @@ def solve(
     return plan
 
 
-def portfolio_share(inst: Instance, settings: EngineSettings, staff_first: bool) -> tuple[float, float]:
+def portfolio_share(inst: Instance, settings: EngineSettings) -> tuple[float, float]:
     """Share of the time left that a portfolio round gets, and seconds it leaves over.
 
     A pure scheduling problem (no budgets, skills, regions or pins) leaves staffing nothing
-    to break, so the portfolio stage may use nearly all the time; when the constructive plan
-    was staffed first a roster is known to be quick (see ``EngineSettings``).
+    to break, so the portfolio stage may use nearly all the time.
     """
     if sgs_applies(inst):
         return 1.0, 1.0
-    return (settings.portfolio_share_staffed if staff_first else settings.portfolio_share), 0.0
+    return settings.portfolio_share, 0.0
 
 
 def _staff_heuristic(

@@ -11,11 +11,9 @@ from models.problem import Settings
 class EngineSettings:
     """How the two-stage solve spends its time and what it calls close enough.
 
-    ``portfolio_share`` of the time limit goes to the portfolio stage's first round; the
-    staffing stage, shedding, insertion and repair rounds get what is left (the staffing
-    MIP at least ``min_staffing_seconds``). When the constructive plan was staffed first
-    (portfolios up to ``staff_heuristic_first_below``) a roster is known to be quick, and
-    round 0, whose incumbent decides the plan, gets ``portfolio_share_staffed`` instead. ``tolerance`` is the absolute
+    ``portfolio_share`` of the time left goes to each portfolio round; the staffing stage,
+    shedding, insertion and later rounds get what is left (the staffing MIP at least
+    ``min_staffing_seconds``). ``tolerance`` is the absolute
     FTE/units slack under which a number counts as zero when reading solutions back.
     ``money_scale`` multiplies currency in the portfolio model so HiGHS sees coefficients
     near 1 (values are in the hundreds of millions). The staffing MIP runs only when it has
@@ -31,7 +29,6 @@ class EngineSettings:
     threads: int | None = None
     seed: int = 0
     portfolio_share: float = 0.6
-    portfolio_share_staffed: float = 0.8
     min_staffing_seconds: float = 5.0
     staffing_gap: float = 0.005
     cost_tiers: int | None = None

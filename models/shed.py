@@ -24,6 +24,8 @@ back, so the result is no better than the schedule it started from.
 
 from __future__ import annotations
 
+import math
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from itertools import combinations
@@ -52,10 +54,15 @@ class Staffed:
     staffing: StaffingResult
 
 
-def shed(inst: Instance, schedule: dict[str, tuple[str, int]], staffing: StaffingResult) -> Staffed | None:
-    """A fully staffed plan within budget from ``schedule``; None if a trial that must run would have to go."""
+def shed(
+    inst: Instance, schedule: dict[str, tuple[str, int]], staffing: StaffingResult, deadline: float = math.inf
+) -> Staffed | None:
+    """A fully staffed plan within budget from ``schedule``; None if a trial that must run would
+    have to go, or if the ``deadline`` passes first (for callers that hold a plan already)."""
     schedule = dict(schedule)
     while True:
+        if time.perf_counter() >= deadline:
+            return None
         drop = _uncovered_victims(inst, schedule, staffing)
         uncovered = bool(drop)
         if drop == set():

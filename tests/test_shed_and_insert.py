@@ -56,6 +56,22 @@ def test_shed_drops_one_trial_spanning_both_overrun_years_rather_than_one_per_ye
     _checked(problem, inst, kept)
 
 
+def test_shedding_gives_up_at_its_deadline_for_a_caller_that_holds_a_plan():
+    problem = parse_problem(
+        base_problem(
+            horizon={"start": "2027-01", "months": 24},
+            staff=[{"id": f"p{i}", "role": "CRA", "monthly_cost": 10000} for i in range(3)],
+            trials=[_trial("Ta", value=100_000), _trial("Tb", value=100_000), _trial("Tl", months=4, value=150_000)],
+            budget={"per_year": {"2027": 35_000, "2028": 35_000}},
+        )
+    )
+    inst = compile_instance(problem)
+    schedule = {"Ta": ("std", 0), "Tb": ("std", 12), "Tl": ("std", 10)}
+    staffing = greedy_staffing(inst, schedule)
+    assert shed(inst, schedule, staffing, deadline=0.0) is None
+    assert shed(inst, schedule, staffing) is not None
+
+
 def _pressed_problem(budget: float) -> Problem:
     # cat is the cheapest (8,000 per FTE-month) but has only 0.4 FTE; ben has a full FTE at 12,000.
     return parse_problem(
