@@ -134,7 +134,8 @@ def round0_alone(problem_path: Path, tmp: Path, warm_start: bool) -> dict[str, o
     if problem.objective.kind == "makespan":
         gap = min(gap, 0.9 / inst.months)
     share, reserve = portfolio_share(inst, settings)
-    limit = max(0.1, max(1.0, remaining * share - reserve) - build)
+    # The engine's hard limit for round 0 (it may stop earlier, at its soft limit, once within EngineSettings.extend_gap).
+    limit = max(0.1, max(1.0, remaining * max(share, settings.portfolio_share_max) - reserve) - build)
     start_values = model.start_values(warm) if warm and warm_start else []
 
     mps = tmp / "round0.mps"

@@ -35,6 +35,14 @@ class Watch:
     units: Callable[[float | None], float | None] = lambda v: v
     start: Sequence[tuple[VarData, float]] = ()
     report: bool = True
+    #: Past this moment (``time.perf_counter``) the run ends as soon as its own relative gap
+    #: is at most ``soft_gap``; HiGHS's time limit stays the hard end. A run still far from
+    #: its bound at the soft deadline goes on (see ``EngineSettings.extend_gap``).
+    soft_deadline: float | None = None
+    soft_gap: float = 0.0
+
+    def soft_stop(self, now: float, gap: float) -> bool:
+        return self.soft_deadline is not None and now >= self.soft_deadline and gap <= self.soft_gap
 
 
 class _QuietInterrupt(logging.Filter):
@@ -89,9 +97,10 @@ class PersistentHighs(Highs):
     def _on_interrupt(self, event: HighsCallbackEvent) -> None:
         watch = self._watch
         assert watch is not None
-        if watch.monitor.stopped():
+        mip = event.callback_type == cb.HighsCallbackType.kCallbackMipInterrupt
+        if watch.monitor.stopped() or (mip and watch.soft_stop(time.perf_counter(), _gap(event.data_out))):
             event.interrupt()
-        elif watch.report and event.callback_type == cb.HighsCallbackType.kCallbackMipInterrupt:
+        elif watch.report and mip:
             self._report(event, force=False)
 
     def _on_improvement(self, event: HighsCallbackEvent) -> None:
@@ -105,6 +114,14 @@ class PersistentHighs(Highs):
         incumbent = out.mip_primal_bound if abs(out.mip_primal_bound) < 1e30 else None
         bound = out.mip_dual_bound if abs(out.mip_dual_bound) < 1e30 else None
         watch.monitor.report(watch.stage, watch.units(incumbent), watch.units(bound), force=force)
+
+
+def _gap(out: object) -> float:
+    """A running MIP's relative gap from its primal and dual bounds (inf without an incumbent)."""
+    primal, dual = out.mip_primal_bound, out.mip_dual_bound  # type: ignore[attr-defined]
+    if abs(primal) >= 1e30 or abs(dual) >= 1e30:
+        return math.inf
+    return abs(primal - dual) / max(1.0, abs(primal))
 
 
 @dataclass(frozen=True)

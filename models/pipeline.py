@@ -115,7 +115,11 @@ def solve(
         watch = Watch(monitor, f"portfolio[{round_}]")
         warm = best.solved.schedule if best.solved is not None else start
         beat = best.objective if round_ > 0 else None
-        stage1 = solve_portfolio(inst, settings, max(1.0, remaining * share - reserve_seconds), reserve, watch, warm, beat, first)
+        limit = remaining * share - reserve_seconds
+        if round_ == 0 and share < settings.portfolio_share_max:
+            watch.soft_deadline, watch.soft_gap = time.perf_counter() + limit, settings.extend_gap
+            limit = remaining * settings.portfolio_share_max - reserve_seconds
+        stage1 = solve_portfolio(inst, settings, max(1.0, limit), reserve, watch, warm, beat, first)
         timings.append(_timing(f"portfolio[{round_}]", stage1.outcome))
         if round_ == 0:
             bound = best.bound = _tighter(problem.objective.kind, stage1.bound, lp_bound)

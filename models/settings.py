@@ -13,7 +13,10 @@ class EngineSettings:
 
     ``portfolio_share`` of the time left goes to each portfolio round; the staffing stage,
     shedding, insertion and later rounds get what is left (the staffing MIP at least
-    ``min_staffing_seconds``). ``tolerance`` is the absolute
+    ``min_staffing_seconds``). Round 0, whose incumbent decides the plan, may go on to
+    ``portfolio_share_max`` while its own gap is above ``extend_gap``: stopping it far from
+    its bound (on the reference, before it has beaten the constructive plan) wastes the
+    rest, since a plan that needs no repair ends the solve. ``tolerance`` is the absolute
     FTE/units slack under which a number counts as zero when reading solutions back.
     ``money_scale`` multiplies currency in the portfolio model so HiGHS sees coefficients
     near 1 (values are in the hundreds of millions). The staffing MIP runs only when it has
@@ -29,6 +32,8 @@ class EngineSettings:
     threads: int | None = None
     seed: int = 0
     portfolio_share: float = 0.6
+    portfolio_share_max: float = 0.85
+    extend_gap: float = 0.05
     min_staffing_seconds: float = 5.0
     staffing_gap: float = 0.005
     cost_tiers: int | None = None

@@ -253,3 +253,15 @@ def test_shed_finds_the_cheapest_cover_among_more_candidates_than_it_combines():
     assert kept is not None
     assert set(schedule) - set(kept.schedule) == {"Tbig"}
     _checked(problem, inst, kept)
+
+
+def test_round_0_goes_past_its_soft_deadline_only_while_far_from_its_bound():
+    from models.highs import Watch
+    from models.progress import Monitor
+
+    watch = Watch(Monitor(), "portfolio[0]", soft_deadline=100.0, soft_gap=0.05)
+    assert not watch.soft_stop(99.0, 0.0)
+    assert not watch.soft_stop(101.0, 0.30)
+    assert not watch.soft_stop(101.0, float("inf"))
+    assert watch.soft_stop(101.0, 0.04)
+    assert not Watch(Monitor(), "portfolio[1]").soft_stop(1e9, 0.0)
