@@ -109,7 +109,8 @@ def solve(
     stage1_optimal = True
     converged = False
     for round_ in range(settings.repair_rounds + 1):
-        if monitor.stopped() or (round_ > 0 and time.perf_counter() >= deadline):
+        # A repair round is worth starting only if its stage-1 run and the roster after it fit.
+        if monitor.stopped() or (round_ > 0 and time.perf_counter() + 1.0 + _roster_seconds(timings) >= deadline):
             break
         remaining = deadline - time.perf_counter()
         watch = Watch(monitor, f"portfolio[{round_}]")
@@ -144,8 +145,7 @@ def solve(
 
     # Staffing the constructive schedule takes about as long as a roster did: it starts only
     # if that fits before the deadline (or if nothing else was found).
-    roster_seconds = max((t.seconds for t in timings if t.stage.startswith("staffing-greedy")), default=0.0)
-    fits = time.perf_counter() + roster_seconds < deadline
+    fits = time.perf_counter() + _roster_seconds(timings) < deadline
     if start is not None and not staff_first and (best.solved is None or (not monitor.stopped() and fits)):
         _staff_heuristic(inst, start, best, timings, deadline)
 
@@ -168,6 +168,11 @@ def solve(
     plan.solve_seconds = time.perf_counter() - began
     monitor.report("done", plan.objective, plan.best_bound, force=True)
     return plan
+
+
+def _roster_seconds(timings: list[StageTiming]) -> float:
+    """How long a greedy roster of this portfolio took so far (the longest; 0 before any)."""
+    return max((t.seconds for t in timings if t.stage.startswith("staffing-greedy")), default=0.0)
 
 
 def portfolio_share(inst: Instance, settings: EngineSettings) -> tuple[float, float]:

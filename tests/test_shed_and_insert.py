@@ -265,3 +265,12 @@ def test_round_0_goes_past_its_soft_deadline_only_while_far_from_its_bound():
     assert not watch.soft_stop(101.0, float("inf"))
     assert watch.soft_stop(101.0, 0.04)
     assert not Watch(Monitor(), "portfolio[1]").soft_stop(1e9, 0.0)
+
+
+def test_a_running_mips_gap_is_read_from_its_primal_and_dual_bounds():
+    from types import SimpleNamespace
+
+    from models.highs import _gap
+
+    assert _gap(SimpleNamespace(mip_primal_bound=-96.0, mip_dual_bound=-100.0)) == pytest.approx(4 / 96)
+    assert _gap(SimpleNamespace(mip_primal_bound=1e40, mip_dual_bound=-100.0)) == float("inf")
