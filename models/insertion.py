@@ -47,17 +47,21 @@ def insert_trials(
     best, best_score = solved, score(solved)
     tried: set[tuple[str, str, int]] = set()
     attempts = 0
+    attempt_seconds = 0.0
     while attempts < max_attempts and time.perf_counter() < deadline:
         candidates = [c for c in _candidates(inst, best, deadline) if (c.trial, c.option, c.start) not in tried]
         accepted = False
         for c in candidates:
-            if attempts >= max_attempts or time.perf_counter() >= deadline:
+            # An attempt is one roster: it starts only if one as long as the last fits.
+            if attempts >= max_attempts or time.perf_counter() + attempt_seconds >= deadline:
                 break
             attempts += 1
+            began = time.perf_counter()
             tried.add((c.trial, c.option, c.start))
             schedule = {**best.schedule, c.trial: (c.option, c.start)}
             staffing = budget_roster(inst, schedule)
             attempt = Staffed(schedule, staffing)
+            attempt_seconds = time.perf_counter() - began
             if not _keeps_rules(inst, attempt):
                 continue
             if (value := score(attempt)) < best_score:
