@@ -34,10 +34,9 @@ def _value(inst):
     return lambda solved: -build_plan(inst, solved.schedule, solved.staffing, [], explained=False).objective
 
 
-def test_shed_drops_one_trial_spanning_both_overrun_years_rather_than_one_per_year():
-    # 10,000 per FTE-month. Ta spends 30,000 in 2027, Tb 30,000 in 2028, Tl 20,000 in each.
-    # Both years are 15,000 over: Tl alone covers both and loses 150,000 - 40,000 = 110,000
-    # of net value; Ta and Tb (one per year) would lose 2 x (100,000 - 30,000) = 140,000.
+def _two_year_overrun():
+    """10,000 per FTE-month. Ta spends 30,000 in 2027, Tb 30,000 in 2028, Tl 20,000 in each:
+    both years are 15,000 over their 35,000 budget."""
     problem = parse_problem(
         base_problem(
             horizon={"start": "2027-01", "months": 24},
@@ -48,7 +47,13 @@ def test_shed_drops_one_trial_spanning_both_overrun_years_rather_than_one_per_ye
     )
     inst = compile_instance(problem)
     schedule = {"Ta": ("std", 0), "Tb": ("std", 12), "Tl": ("std", 10)}
-    staffing = greedy_staffing(inst, schedule)
+    return problem, inst, schedule, greedy_staffing(inst, schedule)
+
+
+def test_shed_drops_one_trial_spanning_both_overrun_years_rather_than_one_per_year():
+    # Tl alone covers both overruns and loses 150,000 - 40,000 = 110,000 of net value;
+    # Ta and Tb (one per year) would lose 2 x (100,000 - 30,000) = 140,000.
+    problem, inst, schedule, staffing = _two_year_overrun()
     assert overruns(inst, schedule, staffing) == {"2027": 15_000, "2028": 15_000}
     kept = shed(inst, schedule, staffing)
     assert kept is not None
@@ -57,17 +62,7 @@ def test_shed_drops_one_trial_spanning_both_overrun_years_rather_than_one_per_ye
 
 
 def test_shedding_gives_up_at_its_deadline_for_a_caller_that_holds_a_plan():
-    problem = parse_problem(
-        base_problem(
-            horizon={"start": "2027-01", "months": 24},
-            staff=[{"id": f"p{i}", "role": "CRA", "monthly_cost": 10000} for i in range(3)],
-            trials=[_trial("Ta", value=100_000), _trial("Tb", value=100_000), _trial("Tl", months=4, value=150_000)],
-            budget={"per_year": {"2027": 35_000, "2028": 35_000}},
-        )
-    )
-    inst = compile_instance(problem)
-    schedule = {"Ta": ("std", 0), "Tb": ("std", 12), "Tl": ("std", 10)}
-    staffing = greedy_staffing(inst, schedule)
+    _, inst, schedule, staffing = _two_year_overrun()
     assert shed(inst, schedule, staffing, deadline=0.0) is None
     assert shed(inst, schedule, staffing) is not None
 
