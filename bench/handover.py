@@ -106,7 +106,7 @@ def round0_alone(problem_path: Path, tmp: Path, warm_start: bool) -> dict[str, o
 
     from models.heuristic import constructive_schedule
     from models.instance import compile_instance
-    from models.pipeline import portfolio_share
+    from models.pipeline import round_limits
     from models.portfolio import PortfolioModel, Reserve, exact_lp_bound
     from models.settings import EngineSettings
     from models.sgs import tighten_for_makespan
@@ -133,9 +133,8 @@ def round0_alone(problem_path: Path, tmp: Path, warm_start: bool) -> dict[str, o
     gap = settings.mip_gap
     if problem.objective.kind == "makespan":
         gap = min(gap, 0.9 / inst.months)
-    share, reserve = portfolio_share(inst, settings)
     # The engine's hard limit for round 0 (it may stop earlier, at its soft limit, once within EngineSettings.extend_gap).
-    limit = max(0.1, max(1.0, remaining * max(share, settings.portfolio_share_max) - reserve) - build)
+    limit = max(0.1, round_limits(inst, settings, remaining, 0)[0] - build)
     start_values = model.start_values(warm) if warm and warm_start else []
 
     mps = tmp / "round0.mps"

@@ -75,7 +75,6 @@ def constructive_schedule(inst: Instance) -> dict[str, tuple[str, int]] | None:
 
 def _value_density(inst: Instance, trial: str, mean_rate: dict[str, float]) -> float:
     """Value at the earliest start over the cheapest option's rough cost (staff at the role's mean rate)."""
-    value = inst.trials[trial].value
     best = 0.0
     for o in inst.trials[trial].options:
         starts = inst.starts[(trial, o.id)]
@@ -84,7 +83,7 @@ def _value_density(inst: Instance, trial: str, mean_rate: dict[str, float]) -> f
         prof = inst.profiles[(trial, o.id)]
         labour = sum(v * mean_rate.get(r, 0.0) for month in prof.demand for r, v in month.items())
         cost = inst.option_cost(trial, o.id) + labour
-        discounted = value * (1 - inst.problem.objective.discount_rate) ** (starts[0] - inst.earliest[trial])
+        discounted = inst.discounted_value(trial, starts[0])
         best = max(best, discounted / max(cost, 1.0))
     return best
 

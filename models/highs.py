@@ -178,10 +178,10 @@ def solve(
     # re-solve reports only its own time.
     clock_before = opt._solver_model.getRunTime() if opt._solver_model is not None and opt._model is model else 0.0
     lp_offset = clock_before if clock_before and not any(v.is_integer() for v in model.component_data_objects(pyo.Var)) else 0.0
+    # The time limit itself is set in PersistentHighs._solve, once the model is handed over.
     opt._deadline, opt._clock_offset = began + max(0.1, time_limit), lp_offset
     results = opt.solve(
         model,
-        time_limit=lp_offset + max(0.1, time_limit),
         rel_gap=gap,
         threads=settings.threads,
         # Set on every run: a persistent HiGHS object keeps its options between runs.

@@ -117,7 +117,7 @@ def _candidates(inst: Instance, solved: Staffed, deadline: float) -> list[_Candi
                 if any(spend[y] > room for y, room in slack.items() if y in spend) or ("" in slack and sum(spend.values()) > slack[""]):
                     continue
                 money = sum(spend.values()) + objective.weights.tardiness * trial.tardiness_penalty * inst.late(t, option.id, s)
-                gain = trial.value * (1 - objective.discount_rate) ** (s - inst.earliest[t]) - money
+                gain = inst.discounted_value(t, s) - money
                 if objective.kind == "value" and gain <= 0:
                     continue
                 out.append(_Candidate(t, option.id, s, gain if objective.kind == "value" else -s))

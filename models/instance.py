@@ -77,6 +77,11 @@ class Instance:
             rate = self._rates[person] = s.monthly_cost / s.fte
         return rate
 
+    def discounted_value(self, trial: str, start: int) -> float:
+        """The trial's value as the objective counts it when it starts in ``start`` (§2):
+        discounted per month after its earliest start."""
+        return self.trials[trial].value * (1 - self.problem.objective.discount_rate) ** (start - self.earliest[trial])
+
     def late(self, trial: str, option: str, start: int) -> int:
         due = self.deadline[trial]
         end = start + self.profiles[(trial, option)].duration - 1

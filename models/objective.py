@@ -71,7 +71,7 @@ def objective_terms(inst: Instance, schedule: dict[str, tuple[str, int]], staffi
     tardiness = 0.0
     for t, (o, s) in schedule.items():
         trial = inst.trials[t]
-        value += trial.value * (1 - obj.discount_rate) ** (s - inst.earliest[t])
+        value += inst.discounted_value(t, s)
         tardiness += obj.weights.tardiness * trial.tardiness_penalty * inst.late(t, o, s)
     return ObjectiveTerms(
         value_delivered=value,

@@ -102,7 +102,6 @@ def solve(
         lp_bound, lp_outcome = exact_lp_bound(inst, settings, max(1.0, 0.2 * (deadline - time.perf_counter())))
         timings.append(_timing("exact-lp-bound", lp_outcome))
 
-    share, reserve_seconds = portfolio_share(inst, settings)
     reserve = Reserve()
     first: PortfolioResult | None = None
     bound: float | None = None
@@ -116,11 +115,10 @@ def solve(
         watch = Watch(monitor, f"portfolio[{round_}]")
         warm = best.solved.schedule if best.solved is not None else start
         beat = best.objective if round_ > 0 else None
-        limit = remaining * share - reserve_seconds
-        if round_ == 0 and share < settings.portfolio_share_max:
-            watch.soft_deadline, watch.soft_gap = time.perf_counter() + limit, settings.extend_gap
-            limit = remaining * settings.portfolio_share_max - reserve_seconds
-        stage1 = solve_portfolio(inst, settings, max(1.0, limit), reserve, watch, warm, beat, first)
+        limit, soft = round_limits(inst, settings, remaining, round_)
+        if soft is not None:
+            watch.soft_deadline, watch.soft_gap = time.perf_counter() + soft, settings.extend_gap
+        stage1 = solve_portfolio(inst, settings, limit, reserve, watch, warm, beat, first)
         timings.append(_timing(f"portfolio[{round_}]", stage1.outcome))
         if round_ == 0:
             bound = best.bound = _tighter(problem.objective.kind, stage1.bound, lp_bound)
@@ -175,15 +173,19 @@ def _roster_seconds(timings: list[StageTiming]) -> float:
     return max((t.seconds for t in timings if t.stage.startswith("staffing-greedy")), default=0.0)
 
 
-def portfolio_share(inst: Instance, settings: EngineSettings) -> tuple[float, float]:
-    """Share of the time left that a portfolio round gets, and seconds it leaves over.
+def round_limits(inst: Instance, settings: EngineSettings, remaining: float, round_: int) -> tuple[float, float | None]:
+    """A portfolio round's time limit out of the ``remaining`` seconds, and for round 0 the
+    soft limit past which it stops once within ``EngineSettings.extend_gap`` (else None).
 
     A pure scheduling problem (no budgets, skills, regions or pins) leaves staffing nothing
     to break, so the portfolio stage may use nearly all the time.
     """
     if sgs_applies(inst):
-        return 1.0, 1.0
-    return settings.portfolio_share, 0.0
+        return max(1.0, remaining - 1.0), None
+    limit = remaining * settings.portfolio_share
+    if round_ == 0 and settings.portfolio_share < settings.portfolio_share_max:
+        return max(1.0, remaining * settings.portfolio_share_max), limit
+    return max(1.0, limit), None
 
 
 def _staff_heuristic(
@@ -360,7 +362,6 @@ def build_plan(
     """Assemble the §3 plan and compute its objective by the documented formula
     (``explained=False`` skips the explanations, for candidates that are only compared)."""
     problem = inst.problem
-    obj = problem.objective
     demand = demand_profile(inst, schedule)
     named: dict[tuple[str, str, int], float] = defaultdict(float)
     staff_cost: dict[str, float] = defaultdict(float)
@@ -383,7 +384,7 @@ def build_plan(
         prof = inst.profiles[(tid, o)]
         services = inst.services_cost(tid, o)
         late = inst.late(tid, o, s)
-        value = trial.value * (1 - obj.discount_rate) ** (s - inst.earliest[tid])
+        value = inst.discounted_value(tid, s)
         split = TrialCost(staff=staff_cost[tid], flex=flex_cost[tid], services=services, external=prof.fixed_cost)
         keys = [(tid, r, s + k) for k in range(prof.duration) for r in prof.demand[k]]
         covered_named = sum(named[k] for k in keys)

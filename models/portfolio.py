@@ -358,7 +358,7 @@ class PortfolioModel:
         n = inst.months
         if obj.kind == "value":
             gain = [
-                inst.trials[t].value * (1 - obj.discount_rate) ** (s - inst.earliest[t]) for t, o, s in self.keys
+                inst.discounted_value(t, s) for t, o, s in self.keys
             ]
             net = money - sum(g * m.x[i] for i, g in enumerate(gain) if g)
             m.obj = pyo.Objective(expr=self.scale * net, sense=pyo.minimize)

@@ -216,8 +216,7 @@ def _with_dependents(inst: Instance, schedule: dict[str, tuple[str, int]], trial
 def _net_value(inst: Instance, schedule: dict[str, tuple[str, int]], trial: str, spend: dict[str, float]) -> float:
     """What a trial adds to the value objective: its discounted value less its spend."""
     _, start = schedule[trial]
-    discount = inst.problem.objective.discount_rate
-    return inst.trials[trial].value * (1 - discount) ** (start - inst.earliest[trial]) - spend[""]
+    return inst.discounted_value(trial, start) - spend[""]
 
 
 def year_totals(by_trial: dict[str, dict[str, float]]) -> dict[str, float]:
