@@ -62,9 +62,11 @@ def test_shed_drops_one_trial_spanning_both_overrun_years_rather_than_one_per_ye
 
 
 def test_shedding_gives_up_at_its_deadline_for_a_caller_that_holds_a_plan():
-    _, inst, schedule, staffing = _two_year_overrun()
+    problem, inst, schedule, staffing = _two_year_overrun()
     assert shed(inst, schedule, staffing, deadline=0.0) is None
-    assert shed(inst, schedule, staffing) is not None
+    kept = shed(inst, schedule, staffing)
+    assert kept is not None
+    _checked(problem, inst, kept)
 
 
 def _pressed_problem(budget: float) -> Problem:
