@@ -82,7 +82,7 @@ def end_to_end(problem_path: Path, out: Path) -> dict[str, object]:
         "status": plan.status,
         "gap": plan.gap,
         "violations": len(check_plan(parse_problem(problem_path.read_bytes()), plan)),
-        "unstaged_seconds": round(plan.solve_seconds - sum(s.seconds for s in plan.stages), 3),
+        "unstaged_seconds": round(plan.solve_seconds - sum(s.seconds for s in plan.stages if not s.alongside), 3),
         "stages": stage_text(plan),
     }
 
@@ -94,7 +94,8 @@ def stage_text(plan: Plan) -> str:
         if s.stage.startswith("chosen"):
             continue
         split = f" (build {s.build_seconds:.2f}, HiGHS {s.solver_seconds:.2f})" if s.build_seconds or s.solver_seconds else ""
-        parts.append(f"{s.stage} {s.seconds:.2f}{split}")
+        beside = f" (beside {s.alongside})" if s.alongside else ""
+        parts.append(f"{s.stage} {s.seconds:.2f}{split}{beside}")
     return "; ".join(parts)
 
 
@@ -110,7 +111,6 @@ def round0_alone(problem_path: Path, tmp: Path, warm_start: bool) -> dict[str, o
     from models.portfolio import PortfolioModel, Reserve, exact_lp_bound
     from models.settings import EngineSettings
     from models.sgs import tighten_for_makespan
-    from models.shed import budget_roster, shed
 
     problem = parse_problem(problem_path.read_bytes())
     settings = EngineSettings.from_problem(problem.settings)
@@ -119,10 +119,9 @@ def round0_alone(problem_path: Path, tmp: Path, warm_start: bool) -> dict[str, o
     began = time.perf_counter()
     inst = compile_instance(problem)
     tighten_for_makespan(inst)
-    start = constructive_schedule(inst)
-    staff_first = start is not None and len(inst.staff) * len(inst.trials) <= settings.staff_heuristic_first_below
-    kept = shed(inst, start, budget_roster(inst, start)) if staff_first and start is not None else None
-    warm = kept.schedule if kept is not None else start
+    # The constructive plan is staffed beside round 0 (on a second thread): round 0 starts
+    # from the bare constructive schedule.
+    warm = constructive_schedule(inst)
     if settings.cost_tiers is not None:
         exact_lp_bound(inst, settings, max(1.0, 0.2 * (settings.time_limit - (time.perf_counter() - began))))
     remaining = settings.time_limit - (time.perf_counter() - began)

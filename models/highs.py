@@ -40,6 +40,18 @@ class Watch:
     #: its bound at the soft deadline goes on (see ``EngineSettings.extend_gap``).
     soft_deadline: float | None = None
     soft_gap: float = 0.0
+    #: A warm start still being computed when HiGHS starts (see :meth:`offer`): asked at
+    #: each point where HiGHS takes a user solution, handed over once it returns values.
+    late_start: Callable[[], Sequence[tuple[VarData, float]] | None] | None = None
+
+    def offer(self) -> Sequence[tuple[VarData, float]] | None:
+        """The late warm start if it is ready now (once: later calls return None)."""
+        if self.late_start is None:
+            return None
+        values = self.late_start()
+        if values is not None:
+            self.late_start = None
+        return values
 
     def soft_stop(self, now: float, gap: float) -> bool:
         return self.soft_deadline is not None and now >= self.soft_deadline and gap <= self.soft_gap
@@ -88,6 +100,8 @@ class PersistentHighs(Highs):
             highs.cbMipInterrupt.subscribe(self._on_interrupt)
             highs.cbSimplexInterrupt.subscribe(self._on_interrupt)
             highs.cbMipImprovingSolution.subscribe(self._on_improvement)
+            if watch.late_start is not None:
+                highs.cbMipUserSolution.subscribe(self._on_user_solution)
         try:
             return super()._solve()
         finally:
@@ -102,6 +116,19 @@ class PersistentHighs(Highs):
             event.interrupt()
         elif watch.report and mip:
             self._report(event, force=False)
+
+    def _on_user_solution(self, event: HighsCallbackEvent) -> None:
+        """Hand HiGHS the late warm start once it is ready (HiGHS asks after setup and
+        repeatedly while it evaluates the root node); HiGHS completes the columns not given."""
+        assert self._watch is not None
+        values = self._watch.offer()
+        if not values:
+            return
+        index = self._pyomo_var_to_solver_var_map
+        cols = [(index[id(v)], x) for v, x in values if id(v) in index]
+        if cols:
+            event.data_in.setSolution(np.array([c for c, _ in cols], dtype=np.int32), np.array([x for _, x in cols], dtype=np.float64))
+            event.data_in.repairSolution()
 
     def _on_improvement(self, event: HighsCallbackEvent) -> None:
         if self._watch is not None and self._watch.report:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 
 from models.instance import Instance, compile_instance
 from models.plan import (
@@ -93,9 +94,8 @@ def solve(
     heuristic_began = time.perf_counter()
     start = constructive_schedule(inst)
     timings.append(StageTiming(stage="heuristic", seconds=time.perf_counter() - heuristic_began, status="heuristic"))
-    staff_first = start is not None and len(inst.staff) * len(inst.trials) <= settings.staff_heuristic_first_below
-    if staff_first:
-        _staff_heuristic(inst, start, best, timings, deadline)
+    beside_round0 = start is not None and len(inst.staff) * len(inst.trials) <= settings.staff_heuristic_beside_below
+    beside = _HeuristicBeside(inst, start) if beside_round0 and start is not None else None
 
     lp_bound: float | None = None
     if settings.cost_tiers is not None:
@@ -118,12 +118,16 @@ def solve(
         limit, soft = round_limits(inst, settings, remaining, round_)
         if soft is not None:
             watch.soft_deadline, watch.soft_gap = time.perf_counter() + soft, settings.extend_gap
-        stage1 = solve_portfolio(inst, settings, limit, reserve, watch, warm, beat, first)
+        late = beside.ready if beside is not None else None
+        stage1 = solve_portfolio(inst, settings, limit, reserve, watch, warm, beat, first, late)
         timings.append(_timing(f"portfolio[{round_}]", stage1.outcome))
         if round_ == 0:
             bound = best.bound = _tighter(problem.objective.kind, stage1.bound, lp_bound)
             stage1_optimal = stage1.outcome.proven_optimal and not monitor.stopped()
             first = stage1
+        if beside is not None:
+            beside.collect(best, timings, alongside=f"portfolio[{round_}]")
+            beside = None
         if not stage1.outcome.has_solution:
             if stage1.outcome.infeasible and round_ == 0:
                 return _empty("infeasible", "no plan satisfies every rule (portfolio stage proved it)", [], began, timings)
@@ -141,10 +145,12 @@ def solve(
             best.consider(insert_trials(inst, kept, best.score, deadline), f"shed[{round_}]")
         timings.append(StageTiming(stage=f"shed[{round_}]", seconds=time.perf_counter() - shed_began, status="heuristic"))
 
+    if beside is not None:
+        beside.collect(best, timings, alongside="")
     # Staffing the constructive schedule takes about as long as a roster did: it starts only
     # if that fits before the deadline (or if nothing else was found).
     fits = time.perf_counter() + _roster_seconds(timings) < deadline
-    if start is not None and not staff_first and (best.solved is None or (not monitor.stopped() and fits)):
+    if start is not None and not beside_round0 and (best.solved is None or (not monitor.stopped() and fits)):
         _staff_heuristic(inst, start, best, timings, deadline)
 
     if monitor.stopped():
@@ -191,17 +197,58 @@ def round_limits(inst: Instance, settings: EngineSettings, remaining: float, rou
 def _staff_heuristic(
     inst: Instance, start: dict[str, tuple[str, int]], best: "_Best", timings: list[StageTiming], deadline: float
 ) -> None:
-    """Staff the constructive schedule (shedding what breaks a rule) and keep it if it is the best so far.
-
-    On portfolios up to ``EngineSettings.staff_heuristic_first_below`` (staff x trials)
-    this runs first, so HiGHS starts from a fully valid plan and nothing returned is
-    worse. Above that one greedy roster costs real time: HiGHS starts from the bare
-    schedule instead, and this runs last, if a roster fits in the time left or if nothing else was found.
-    """
+    """Staff the constructive schedule last, on portfolios above
+    ``EngineSettings.staff_heuristic_beside_below`` (staff x trials), where one greedy roster
+    costs real time: it runs if a roster fits in the time left or if nothing else was found.
+    (Smaller portfolios staff it beside round 0: see :class:`_HeuristicBeside`.)"""
     began = time.perf_counter()
-    if (kept := shed(inst, start, budget_roster(inst, start))) is not None:
+    if (kept := _staffed_heuristic(inst, start)) is not None:
         best.consider(kept, "heuristic")
     timings.append(StageTiming(stage="heuristic-staffing", seconds=time.perf_counter() - began, status="heuristic"))
+
+
+def _staffed_heuristic(inst: Instance, start: dict[str, tuple[str, int]]) -> Staffed | None:
+    """The constructive schedule with a roster, shedding what breaks a rule (None if nothing valid is left)."""
+    return shed(inst, start, budget_roster(inst, start))
+
+
+class _HeuristicBeside:
+    """The constructive plan staffed on a worker thread while round 0 runs in HiGHS.
+
+    On portfolios up to ``EngineSettings.staff_heuristic_beside_below`` this plan is the
+    fallback every solve can return; staffing it first cost 5 s of the reference's wall
+    time before HiGHS started. HiGHS releases the GIL while it searches, so the roster
+    takes the machine's second core instead; once staffed, its schedule is handed to
+    HiGHS as a solution (HiGHS asks for one repeatedly at the root node). The plan joins
+    the candidates from the main thread (progress reports stay on one thread).
+    """
+
+    def __init__(self, inst: Instance, start: dict[str, tuple[str, int]]):
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pace-heuristic")
+        self._future = self._pool.submit(self._run, inst, start)
+
+    @staticmethod
+    def _run(inst: Instance, start: dict[str, tuple[str, int]]) -> tuple[Staffed | None, float]:
+        began = time.perf_counter()
+        return _staffed_heuristic(inst, start), time.perf_counter() - began
+
+    def ready(self) -> dict[str, tuple[str, int]] | None:
+        """The plan's schedule once it is staffed (None before, or if nothing valid was left):
+        round 0 hands it to HiGHS as a solution while it runs."""
+        if not self._future.done() or self._future.exception() is not None:
+            return None
+        kept, _ = self._future.result()
+        return kept.schedule if kept is not None else None
+
+    def collect(self, best: "_Best", timings: list[StageTiming], alongside: str) -> None:
+        """Wait for the plan (if still running), offer it to ``best`` and record its time."""
+        try:
+            kept, seconds = self._future.result()
+        finally:
+            self._pool.shutdown()
+        if kept is not None:
+            best.consider(kept, "heuristic")
+        timings.append(StageTiming(stage="heuristic-staffing", seconds=seconds, status="heuristic", alongside=alongside))
 
 
 class _Best:

@@ -104,7 +104,9 @@ class Explanation(_Out):
 
 class StageTiming(_Out):
     """Wall time of one stage: ``seconds`` in all, of which ``build_seconds`` building the
-    Pyomo model and ``solver_seconds`` inside HiGHS (the rest is handing over and reading back)."""
+    Pyomo model and ``solver_seconds`` inside HiGHS (the rest is handing over and reading back).
+    ``alongside`` names the stage this one ran beside on a second thread: its seconds
+    overlap that stage's and add nothing to the solve's wall time."""
 
     stage: str
     seconds: float
@@ -113,6 +115,7 @@ class StageTiming(_Out):
     status: str = ""
     variables: int = 0
     constraints: int = 0
+    alongside: str = ""
 
 
 class Kpis(_Out):

@@ -12,6 +12,7 @@ necessary conditions), so its best bound is a valid bound on the whole plan. Sta
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 import time
 from dataclasses import dataclass, field, replace
 
@@ -421,6 +422,7 @@ def solve_portfolio(
     warm: dict[str, tuple[str, int]] | None = None,
     beat: float | None = None,
     previous: PortfolioResult | None = None,
+    late: Callable[[], dict[str, tuple[str, int]] | None] | None = None,
 ) -> PortfolioResult:
     """Solve stage 1, from the ``warm`` schedule if given; the bound is returned in the objective's own sense and currency.
 
@@ -428,7 +430,9 @@ def solve_portfolio(
     prices labour no dearer than any roster, so a schedule whose stage-1 objective does not
     beat it cannot become a better plan, and HiGHS is told to prune it. With a
     ``previous`` run that kept its model loaded, that model gets the new reserve and is
-    re-solved persistently instead of being built and handed over again.
+    re-solved persistently instead of being built and handed over again. ``late`` returns a
+    schedule still being worked out when HiGHS starts (None until it is ready): HiGHS is
+    handed it as a solution at the first point it takes one after that.
     """
     began = time.perf_counter()
     if previous is not None and previous.model is not None and previous.solver is not None:
@@ -448,6 +452,8 @@ def solve_portfolio(
         watch.units = model.in_objective_sense
         if warm:
             watch.start = model.start_values(warm)
+        if late is not None:
+            watch.late_start = lambda: None if (schedule := late()) is None else model.start_values(schedule)
     cutoff = model.in_solver_sense(beat)
     outcome = replace(solve(model.m, settings, max(0.1, time_limit - built), gap, watch, cutoff, solver), build_seconds=built)
     bound = model.in_objective_sense(outcome.bound)

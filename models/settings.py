@@ -25,6 +25,9 @@ class EngineSettings:
     the portfolio stage on the exact cheapest-first curve of each group (tightest bound);
     a number splits each group into that many equal tiers priced at their cheapest member
     (a smaller, quicker MIP whose bound is then tightened by the exact curve's LP).
+    Portfolios up to ``staff_heuristic_beside_below`` (staff x trials) staff the constructive
+    plan on a second thread while round 0 runs in HiGHS; larger ones staff it last, and only
+    if a roster fits in the time left (a roster there takes tens of seconds).
     """
 
     time_limit: float = 60.0
@@ -38,7 +41,7 @@ class EngineSettings:
     staffing_gap: float = 0.005
     cost_tiers: int | None = None
     repair_rounds: int = 4
-    staff_heuristic_first_below: int = 100_000
+    staff_heuristic_beside_below: int = 100_000
     tolerance: float = 1e-6
     money_scale: float = 1e-4
     staffing_mip_max_pairs: int = 3000

@@ -18,6 +18,7 @@ from models.plan import Plan
 from models.problem import parse_problem
 from models.progress import Monitor, Progress, relative_gap
 from tests.conftest import ROOT, base_problem
+from tests.test_heuristic import heuristic_plan
 
 
 def _assert_clean(problem, plan) -> None:
@@ -192,5 +193,12 @@ def test_each_new_best_plan_is_reported_with_its_real_objective():
     seen: list[Progress] = []
     plan = solve(problem, progress=seen.append)
     _assert_clean(problem, plan)
-    assert seen[0].stage == "heuristic", "the constructive plan is reported before HiGHS runs"
-    assert seen[0].incumbent is not None and seen[0].bound is None
+    heuristic = [p for p in seen if p.stage == "heuristic"]
+    assert len(heuristic) == 1, "the constructive plan, staffed beside round 0, is reported once"
+    floor = heuristic_plan(problem)
+    assert floor is not None
+    _assert_clean(problem, floor)
+    assert heuristic[0].incumbent == pytest.approx(floor.objective)
+    assert heuristic[0].bound == pytest.approx(plan.best_bound), "it arrives once round 0 has a bound"
+    stages = {s.stage: s for s in plan.stages}
+    assert stages["heuristic-staffing"].alongside == "portfolio[0]"
