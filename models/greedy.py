@@ -81,9 +81,14 @@ class _Roster:
         self.max_trials = np.array([inst.staff[p].max_concurrent_trials for p in self.people])
         self.trial_count = np.zeros((len(self.people), inst.months), dtype=int)
         self.working_on: dict[tuple[str, int], set[str]] = defaultdict(set)
+        #: Per trial, per person row on it: the months they work on it (so whether they may
+        #: join it in a month, at their limit of concurrent trials, is one array test).
+        self.on_months: dict[str, dict[int, np.ndarray]] = defaultdict(dict)
         for (p, m), trials in net.pinned_trials.items():
             self.working_on[(p, m)] |= trials
             self.trial_count[self.row[p], m] = len(self.working_on[(p, m)])
+            for t in trials:
+                self._months_on(t, self.row[p])[m] = True
         self.segments = segments(net.demand)
         self.segments.sort(key=lambda s: (s.first, len(inst.eligible(s.trial, s.role)), -s.fte))
         self.blocks: list[Block] = []
@@ -109,12 +114,19 @@ class _Roster:
             rows = self._pools[key] = rows[np.argsort(self.kept_for_later[rows], kind="stable")]
         return rows
 
+    def _months_on(self, trial: str, row: int) -> np.ndarray:
+        months = self.on_months[trial].get(row)
+        if months is None:
+            months = self.on_months[trial][row] = np.zeros(self.inst.months, dtype=bool)
+        return months
+
     def _can_join(self, person: str, trial: str, month: int) -> bool:
         busy = self.working_on[(person, month)]
         return trial in busy or len(busy) < self.inst.staff[person].max_concurrent_trials
 
     def _give(self, person: str, trial: str, role: str, months: list[int], fte: float) -> None:
         i = self.row[person]
+        self._months_on(trial, i)[months] = True
         for m in months:
             self.spare_fte[i, m] -= fte
             self.residual[(trial, role, m)] -= fte
@@ -161,8 +173,11 @@ class _Roster:
         residual = np.array([self.residual[(t, r, m)] for m in need])
         free = self.spare_fte[np.ix_(rows, need)]
         usable = (free > tol) & (self.trial_count[np.ix_(rows, need)] < self.max_trials[rows, None])
-        for k in on:
-            usable[k] = (free[k] > tol) & np.array([self._can_join(self.people[rows[k]], t, m) for m in need])
+        if on:
+            # People already on the trial may stay on it in months they are at their limit.
+            months_on = self.on_months[t]
+            member = np.array([months_on[i][need] if i in months_on else np.zeros(len(need), dtype=bool) for i in rows[on]])
+            usable[on] |= (free[on] > tol) & member
         months_usable = usable.sum(axis=1)
         candidates = np.flatnonzero(months_usable > 0)
         amount = np.where(usable, np.minimum(free, residual[None, :]), np.inf).min(axis=1)
@@ -211,8 +226,10 @@ class _Roster:
         self.blocks = move_to_cheaper(self.inst, self.blocks, self.spare_fte, self.row, self.tol)
         self.working_on = defaultdict(set)
         self.on_rows = defaultdict(set)
+        self.on_months = defaultdict(dict)
         for b in self.blocks + self.inst.pinned:
             self.on_rows[b.trial].add(self.row[b.staff])
+            self._months_on(b.trial, self.row[b.staff])[b.first : b.last + 1] = True
             for m in range(b.first, b.last + 1):
                 self.working_on[(b.staff, m)].add(b.trial)
         self.trial_count[:] = 0
