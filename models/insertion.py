@@ -108,8 +108,12 @@ def _candidates(inst: Instance, solved: Staffed, deadline: float) -> list[_Candi
             for s in inst.starts[(t, option.id)]:
                 if s < ready:
                     continue
+                # Services first: the check is cheap, and on budget-tight portfolios most
+                # candidates fail it (the people check scans every eligible person).
+                if not _services_fit(inst, t, option.id, s, used):
+                    continue
                 labour = _labour_if_fits(inst, t, option.id, s, spare, row, flex_left)
-                if labour is None or not _services_fit(inst, t, option.id, s, used):
+                if labour is None:
                     continue
                 spend = defaultdict(float)
                 for k in range(prof.duration):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from models.instance import Instance, compile_instance
 from models.plan import (
@@ -218,14 +218,23 @@ class _HeuristicBeside:
     On portfolios up to ``EngineSettings.staff_heuristic_beside_below`` this plan is the
     fallback every solve can return; staffing it first cost 5 s of the reference's wall
     time before HiGHS started. HiGHS releases the GIL while it searches, so the roster
-    takes the machine's second core instead; once staffed, its schedule is handed to
-    HiGHS as a solution (HiGHS asks for one repeatedly at the root node). The plan joins
-    the candidates from the main thread (progress reports stay on one thread).
+    takes the machine's second core instead. The worker starts when HiGHS first asks for
+    a user solution (after its set-up): started with round 0, it slowed the Pyomo build
+    and hand-over, which need the GIL, by 1.5 s on the reference. Once staffed, its
+    schedule is handed to HiGHS as a solution (HiGHS asks for one repeatedly at the root
+    node). The plan joins the candidates from the main thread (progress reports stay on
+    one thread); if HiGHS never asked, it is staffed then.
     """
 
     def __init__(self, inst: Instance, start: dict[str, tuple[str, int]]):
+        self._inst, self._start = inst, start
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pace-heuristic")
-        self._future = self._pool.submit(self._run, inst, start)
+        self._future: Future[tuple[Staffed | None, float]] | None = None
+
+    def _begin(self) -> Future[tuple[Staffed | None, float]]:
+        if self._future is None:
+            self._future = self._pool.submit(self._run, self._inst, self._start)
+        return self._future
 
     @staticmethod
     def _run(inst: Instance, start: dict[str, tuple[str, int]]) -> tuple[Staffed | None, float]:
@@ -234,21 +243,25 @@ class _HeuristicBeside:
 
     def ready(self) -> dict[str, tuple[str, int]] | None:
         """The plan's schedule once it is staffed (None before, or if nothing valid was left):
-        round 0 hands it to HiGHS as a solution while it runs."""
-        if not self._future.done() or self._future.exception() is not None:
+        round 0 hands it to HiGHS as a solution while it runs. The first call starts the roster."""
+        future = self._begin()
+        if not future.done() or future.exception() is not None:
             return None
-        kept, _ = self._future.result()
+        kept, _ = future.result()
         return kept.schedule if kept is not None else None
 
     def collect(self, best: "_Best", timings: list[StageTiming], alongside: str) -> None:
-        """Wait for the plan (if still running), offer it to ``best`` and record its time."""
+        """Wait for the plan (staffing it now if HiGHS never asked), offer it to ``best`` and record its time."""
+        overlapped = self._future is not None
         try:
-            kept, seconds = self._future.result()
+            kept, seconds = self._begin().result()
         finally:
             self._pool.shutdown()
         if kept is not None:
             best.consider(kept, "heuristic")
-        timings.append(StageTiming(stage="heuristic-staffing", seconds=seconds, status="heuristic", alongside=alongside))
+        timings.append(
+            StageTiming(stage="heuristic-staffing", seconds=seconds, status="heuristic", alongside=alongside if overlapped else "")
+        )
 
 
 class _Best:
