@@ -202,14 +202,18 @@ def _staff_heuristic(
     costs real time: it runs if a roster fits in the time left or if nothing else was found.
     (Smaller portfolios staff it beside round 0: see :class:`_HeuristicBeside`.)"""
     began = time.perf_counter()
-    if (kept := _staffed_heuristic(inst, start)) is not None:
+    # With a plan in hand, the deadline holds here too (the cheaper roster and each
+    # re-roster of shedding start only if they fit); with none, this is the only plan.
+    cutoff = deadline if best.solved is not None else math.inf
+    if (kept := _staffed_heuristic(inst, start, cutoff)) is not None:
         best.consider(kept, "heuristic")
     timings.append(StageTiming(stage="heuristic-staffing", seconds=time.perf_counter() - began, status="heuristic"))
 
 
-def _staffed_heuristic(inst: Instance, start: dict[str, tuple[str, int]]) -> Staffed | None:
-    """The constructive schedule with a roster, shedding what breaks a rule (None if nothing valid is left)."""
-    return shed(inst, start, budget_roster(inst, start))
+def _staffed_heuristic(inst: Instance, start: dict[str, tuple[str, int]], deadline: float = math.inf) -> Staffed | None:
+    """The constructive schedule with a roster, shedding what breaks a rule (None if nothing
+    valid is left, or if the ``deadline`` passes first)."""
+    return shed(inst, start, budget_roster(inst, start, deadline), deadline)
 
 
 class _HeuristicBeside:

@@ -77,7 +77,7 @@ def shed(
             return None
         schedule = {t: v for t, v in schedule.items() if t not in drop}
         began = time.perf_counter()
-        fresh = budget_roster(inst, schedule)
+        fresh = budget_roster(inst, schedule, deadline)
         roster_seconds = time.perf_counter() - began
         if uncovered:
             staffing = fresh
@@ -98,11 +98,14 @@ def without(staffing: StaffingResult, trials: set[str]) -> StaffingResult:
     )
 
 
-def budget_roster(inst: Instance, schedule: dict[str, tuple[str, int]]) -> StaffingResult:
+def budget_roster(inst: Instance, schedule: dict[str, tuple[str, int]], deadline: float = math.inf) -> StaffingResult:
     """The greedy roster of ``schedule``; if it overruns a budget, the cheaper roster (see
-    ``CHEAPER_SHARE``) when that covers as much and keeps within every budget, else the default."""
+    ``CHEAPER_SHARE``) when that covers as much and keeps within every budget, else the default.
+    The cheaper one is tried only if one as long as the first fits before the ``deadline``."""
+    began = time.perf_counter()
     staffing = greedy_staffing(inst, schedule)
-    if not overruns(inst, schedule, staffing):
+    took = time.perf_counter() - began
+    if not overruns(inst, schedule, staffing) or time.perf_counter() + took >= deadline:
         return staffing
     cheaper = greedy_staffing(inst, schedule, good_enough=CHEAPER_SHARE)
     if sum(cheaper.shortfall.values()) <= sum(staffing.shortfall.values()) + 1e-9 and not overruns(inst, schedule, cheaper):

@@ -96,6 +96,20 @@ def test_roster_settles_for_smaller_blocks_of_cheaper_people_when_the_default_ov
     _checked(problem, inst, Staffed(schedule, cheaper))
 
 
+def test_the_cheaper_roster_is_tried_only_if_one_fits_before_the_deadline():
+    """Past the deadline the default roster comes back as it is, overrun and all (a caller
+    holding a plan drops it rather than wait for a second roster); with time, the cheaper one."""
+    problem = _pressed_problem(65_000)
+    inst = compile_instance(problem)
+    schedule = {"T1": ("std", 0)}
+    late = budget_roster(inst, schedule, deadline=0.0)
+    assert {(b.staff, b.fte) for b in late.blocks} == {("ben", 1.0)}
+    assert overruns(inst, schedule, late) == {"2027": 72_000 - 65_000}
+    in_time = budget_roster(inst, schedule, deadline=float("inf"))
+    assert overruns(inst, schedule, in_time) == {}
+    _checked(problem, inst, Staffed(schedule, in_time))
+
+
 def test_roster_keeps_whole_blocks_when_the_budget_allows_them():
     problem = _pressed_problem(80_000)
     inst = compile_instance(problem)
