@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from models.check import check_plan
 from models.greedy import greedy_staffing
 from models.insertion import insert_trials
 from models.instance import compile_instance
-from models.pipeline import build_plan, solve
+from models.pipeline import build_plan, late_roster_fits, solve
+from models.plan import StageTiming
 from models.portfolio import Reserve, solve_portfolio
 from models.settings import EngineSettings
 from models.shed import Staffed, budget_roster, overruns, shed
@@ -285,3 +288,21 @@ def test_a_running_mips_gap_is_read_from_its_primal_and_dual_bounds():
 
     assert _gap(SimpleNamespace(mip_primal_bound=-96.0, mip_dual_bound=-100.0)) == pytest.approx(4 / 96)
     assert _gap(SimpleNamespace(mip_primal_bound=1e40, mip_dual_bound=-100.0)) == float("inf")
+
+
+def test_the_late_constructive_roster_needs_room_for_one_and_a_half_rosters():
+    timings = [StageTiming(stage="staffing-greedy[0]", seconds=10.0), StageTiming(stage="portfolio[0]", seconds=90.0)]
+    assert not late_roster_fits(timings, 14.0)
+    assert late_roster_fits(timings, 16.0)
+    assert late_roster_fits([], 0.5), "before any roster there is nothing to go by"
+
+
+def test_on_a_portfolio_too_large_to_staff_beside_round_0_the_constructive_plan_is_staffed_last():
+    problem = parse_problem(base_problem(trials=[_trial("T1", mandatory=True), _trial("T2", value=500_000)]))
+    settings = replace(EngineSettings.from_problem(problem.settings), staff_heuristic_beside_below=0)
+    plan = solve(problem, settings)
+    assert check_plan(problem, plan) == []
+    stages = [s.stage for s in plan.stages]
+    late = [s for s in plan.stages if s.stage == "heuristic-staffing"]
+    assert len(late) == 1 and late[0].alongside == ""
+    assert stages.index("heuristic-staffing") > stages.index("portfolio[0]")
