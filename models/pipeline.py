@@ -209,7 +209,8 @@ def _staff_heuristic(
 ) -> None:
     """Staff the constructive schedule last, on portfolios above
     ``EngineSettings.staff_heuristic_beside_below`` (staff x trials), where one greedy roster
-    costs real time: it runs if a roster fits in the time left or if nothing else was found.
+    costs real time: it runs if ``LATE_ROSTER_MARGIN`` rosters fit in the time left, or if
+    nothing else was found.
     (Smaller portfolios staff it beside round 0: see :class:`_HeuristicBeside`.)"""
     began = time.perf_counter()
     # With a plan in hand, the deadline holds here too (the cheaper roster and each
