@@ -202,3 +202,16 @@ def test_each_new_best_plan_is_reported_with_its_real_objective():
     assert heuristic[0].bound == pytest.approx(plan.best_bound), "it arrives once round 0 has a bound"
     stages = {s.stage: s for s in plan.stages}
     assert stages["heuristic-staffing"].alongside == "portfolio[0]"
+
+
+def test_an_error_while_staffing_the_constructive_plan_beside_round_0_reaches_the_caller(monkeypatch):
+    """The worker thread's failure is not swallowed (nor does the solve hang on it)."""
+    import models.pipeline as pipeline
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("roster failed")
+
+    monkeypatch.setattr(pipeline, "_staffed_heuristic", broken)
+    problem = parse_problem(base_problem(trials=[_trial("T1", mandatory=True), _trial("T2", value=500_000)]))
+    with pytest.raises(RuntimeError, match="roster failed"):
+        solve(problem)
