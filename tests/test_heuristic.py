@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import pytest
@@ -10,11 +11,12 @@ from hypothesis import strategies as st
 
 from models.check import check_plan
 from models.generate import generate
-from models.greedy import greedy_staffing
 from models.highs import Watch
 from models.highs import solve as highs_solve
 from models.heuristic import constructive_schedule
+from models.insertion import insert_trials
 from models.instance import compile_instance
+from models.objective import plan_objective
 from models.pipeline import build_plan, solve
 from models.plan import Plan
 from models.problem import Problem, parse_problem
@@ -33,9 +35,11 @@ def heuristic_plan(problem: Problem) -> Plan | None:
     schedule = constructive_schedule(inst)
     if schedule is None:
         return None
-    kept = shed(inst, schedule, greedy_staffing(inst, schedule))
+    kept = shed(inst, schedule, budget_roster(inst, schedule))
     if kept is None:
         return None
+    sense = -1.0 if problem.objective.kind == "value" else 1.0
+    kept = insert_trials(inst, kept, lambda solved: sense * plan_objective(inst, solved.schedule, solved.staffing), math.inf)
     plan = build_plan(inst, kept.schedule, kept.staffing, [])
     plan.status = "feasible"
     return plan
