@@ -38,16 +38,23 @@ class _Candidate:
 
 
 def insert_trials(
-    inst: Instance, solved: Staffed, score: Callable[[Staffed], float], deadline: float, max_attempts: int = MAX_ATTEMPTS
+    inst: Instance,
+    solved: Staffed,
+    score: Callable[[Staffed], float],
+    deadline: float,
+    max_attempts: int = MAX_ATTEMPTS,
+    roster_seconds: float = 0.0,
 ) -> Staffed:
     """``solved`` with optional trials added while one fits and lowers ``score`` (smaller is better).
 
-    ``solved`` must keep every rule; so does the result.
+    ``solved`` must keep every rule; so does the result. Each attempt is one roster and
+    starts only if one as long as the last (before any, ``roster_seconds``) fits before the
+    ``deadline``.
     """
     best, best_score = solved, score(solved)
     tried: set[tuple[str, str, int]] = set()
     attempts = 0
-    attempt_seconds = 0.0
+    attempt_seconds = roster_seconds
     while attempts < max_attempts and time.perf_counter() < deadline:
         candidates = [c for c in _candidates(inst, best, deadline) if (c.trial, c.option, c.start) not in tried]
         accepted = False

@@ -145,7 +145,8 @@ def solve(
         # With a plan in hand already, shedding stops at the deadline (the limit is the planner's).
         cutoff = deadline if best.solved is not None else math.inf
         if (kept := shed(inst, attempt.schedule, attempt.staffing, cutoff)) is not None:
-            best.consider(insert_trials(inst, kept, best.score, deadline), f"shed[{round_}]")
+            grown = insert_trials(inst, kept, best.score, deadline, roster_seconds=_roster_seconds(timings))
+            best.consider(grown, f"shed[{round_}]")
         timings.append(StageTiming(stage=f"shed[{round_}]", seconds=time.perf_counter() - shed_began, status="heuristic"))
 
     if beside is not None:
@@ -228,10 +229,13 @@ def _staffed_heuristic(
     valid is left, or if the ``deadline`` passes first), then optional trials put back while
     they fit and pay, until ``insert_by``. Shedding is blunt (on the reference it drops five
     trials, 1.72e9); insertion puts four back (2.12e9) in about 5 s."""
-    kept = shed(inst, start, budget_roster(inst, start, deadline), deadline)
+    began = time.perf_counter()
+    roster = budget_roster(inst, start, deadline)
+    roster_seconds = time.perf_counter() - began
+    kept = shed(inst, start, roster, deadline)
     if kept is None:
         return None
-    return insert_trials(inst, kept, lambda solved: _minimised(inst, solved), insert_by)
+    return insert_trials(inst, kept, lambda solved: _minimised(inst, solved), insert_by, roster_seconds=roster_seconds)
 
 
 def _minimised(inst: Instance, solved: Staffed) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import pytest
@@ -148,6 +149,20 @@ def test_insertion_adds_the_optional_trials_that_still_fit_and_improve_the_plan(
     grown = insert_trials(inst, start, _value(inst), deadline=float("inf"))
     assert set(grown.schedule) == {"T1", "T2", "T4"}, "T3 would overrun the budget"
     assert _checked(problem, inst, grown) > before
+
+
+def test_insertion_starts_no_roster_that_would_not_fit_before_the_deadline():
+    """Before any attempt has run, a roster is expected to take ``roster_seconds``."""
+    problem = _insertion_problem()
+    inst = compile_instance(problem)
+    schedule = {"T1": ("std", 0)}
+    start = Staffed(schedule, greedy_staffing(inst, schedule))
+    soon = time.perf_counter() + 60.0
+    unchanged = insert_trials(inst, start, _value(inst), deadline=soon, roster_seconds=120.0)
+    assert unchanged.schedule == schedule
+    grown = insert_trials(inst, start, _value(inst), deadline=soon, roster_seconds=0.01)
+    assert set(grown.schedule) == {"T1", "T2", "T4"}
+    _checked(problem, inst, grown)
 
 
 def test_insertion_starts_a_successor_only_after_its_predecessor_ends_plus_the_lag():
