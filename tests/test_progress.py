@@ -211,7 +211,7 @@ def test_an_error_while_staffing_the_constructive_plan_beside_round_0_reaches_th
     def broken(*_args, **_kwargs):
         raise RuntimeError("roster failed")
 
-    monkeypatch.setattr(pipeline, "_staffed_heuristic", broken)
+    monkeypatch.setattr(pipeline, "_shed_heuristic", broken)
     problem = parse_problem(base_problem(trials=[_trial("T1", mandatory=True), _trial("T2", value=500_000)]))
     with pytest.raises(RuntimeError, match="roster failed"):
         solve(problem)
