@@ -274,16 +274,16 @@ class _HeuristicBeside:
 
     def _begin(self) -> Future[tuple[Staffed | None, float]]:
         if self._future is None:
-            self._future = self._pool.submit(self._run, self._inst, self._start, self._deadline)
+            self._future = self._pool.submit(self._run)
         return self._future
 
-    def _run(self, inst: Instance, start: dict[str, tuple[str, int]], deadline: float) -> tuple[Staffed | None, float]:
+    def _run(self) -> tuple[Staffed | None, float]:
         began = time.perf_counter()
-        kept, roster_seconds = _shed_heuristic(inst, start)
+        kept, roster_seconds = _shed_heuristic(self._inst, self._start)
         if kept is None:
             return None, time.perf_counter() - began
         self._shed = kept.schedule
-        return _insert_heuristic(inst, kept, deadline, roster_seconds), time.perf_counter() - began
+        return _insert_heuristic(self._inst, kept, self._deadline, roster_seconds), time.perf_counter() - began
 
     def ready(self) -> dict[str, tuple[str, int]] | None:
         """The shed plan's schedule once it is staffed (None before, or if nothing valid was

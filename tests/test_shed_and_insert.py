@@ -160,6 +160,7 @@ def test_insertion_starts_no_roster_that_would_not_fit_before_the_deadline():
     soon = time.perf_counter() + 60.0
     unchanged = insert_trials(inst, start, _value(inst), deadline=soon, roster_seconds=120.0)
     assert unchanged.schedule == schedule
+    _checked(problem, inst, unchanged)
     grown = insert_trials(inst, start, _value(inst), deadline=soon, roster_seconds=0.01)
     assert set(grown.schedule) == {"T1", "T2", "T4"}
     _checked(problem, inst, grown)
