@@ -12,7 +12,8 @@ necessary conditions), so its best bound is a valid bound on the whole plan. Sta
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+import itertools
 import time
 from dataclasses import dataclass, field, replace
 
@@ -21,9 +22,18 @@ from pyomo.core.base.var import VarData
 
 from models.highs import PROVEN_INFEASIBLE, PersistentHighs, SolveOutcome, TriviallyInfeasible, Watch, add_row, solve
 from models.instance import Instance
+from models.labour_cuts import LabourPricing, role_components
+from models.progress import relative_gap
 from models.settings import EngineSettings
 
 Key = tuple[str, str, int]
+
+#: Currency under which a cut's violation counts as none (labour per month is in the millions).
+CUT_TOLERANCE = 1.0
+#: Relative slack within which a budget row counts as holding at exact labour prices.
+BUDGET_TOLERANCE = 1e-7
+#: Hall's rows number 2^k - 1 per month for k linked roles: above this, stage 1 keeps its step columns.
+MAX_LINKED_ROLES = 8
 
 
 @dataclass(frozen=True)
@@ -406,6 +416,153 @@ class PortfolioModel:
         return {t: (o, s) for i, (t, o, s) in enumerate(self.keys) if pyo.value(self.m.x[i]) > 0.5}
 
 
+class CutPortfolioModel(PortfolioModel):
+    """Stage 1 with labour as one variable per month bounded by cuts (:mod:`models.labour_cuts`).
+
+    The trial, service, predecessor, eligibility and budget rows are the step model's;
+    ``theta[m]`` replaces the cost-step, group and flex columns, Hall's condition replaces
+    the coverage rows, and :meth:`refine` adds a cut wherever ``theta`` underprices a
+    demand point. Only for problems where uncovered demand is not allowed (no shortfall
+    price): a priced shortfall would make every demand point coverable and Hall's rows moot.
+    """
+
+    name = "portfolio-cuts"
+
+    def _staffing_variables(self) -> None:
+        """One labour variable per month that can have demand, and the (growing) list of cuts."""
+        m, inst = self.m, self.inst
+        self.months_used = sorted({mo for (_, mo) in self.role_terms})
+        m.theta = pyo.Var(self.months_used, domain=pyo.NonNegativeReals)
+        m.cuts = pyo.ConstraintList()
+        self.use_index, self.step_index, self.flex_index, self.short_index = [], [], [], []
+        self.pricing = LabourPricing(self.groups, inst.roles, self.months_used, inst.flex_max, inst.flex_rate)
+
+    def _staffing_constraints(self) -> None:
+        self._coverable()
+        self._eligible_capacity()
+
+    def _coverable(self) -> None:
+        """Hall's condition per month, for every set S of roles within one component:
+        sum_{r in S} (demand[r,m] + held[r,m]) <= sum_{g serving S} cap[g,m] + sum_{r in S} flexmax[r]."""
+        m, inst = self.m, self.inst
+        m.coverable = pyo.ConstraintList()
+        components = role_components((g.roles for g in self.groups), inst.roles)
+        for mo in self.months_used:
+            for component in components:
+                for size in range(1, len(component) + 1):
+                    for roles in itertools.combinations(component, size):
+                        terms = [(i, v) for r in roles for i, v in self.role_terms.get((r, mo), [])]
+                        if not terms:
+                            continue
+                        serving = sum(g.capacity(mo) for g in self.groups if set(g.roles) & set(roles))
+                        cap = serving + sum(inst.flex_max.get(r, 0.0) for r in roles)
+                        # Every row is kept: a repair round may hold FTE back in any role-month.
+                        held = sum(m.held[r, mo] for r in roles if (r, mo) in self.role_terms)
+                        add_row(m.coverable, sum(v * m.x[i] for i, v in terms) + held <= cap)
+
+    def _labour_cost(self, months: set[int] | None = None) -> pyo.Expression:
+        return sum(self.m.theta[mo] for mo in self.months_used if months is None or mo in months)
+
+    def demand(self, x: Sequence[float]) -> dict[int, dict[str, float]]:
+        """Role demand per month (held FTE included) at the values ``x`` of the start variables."""
+        out: dict[int, dict[str, float]] = defaultdict(dict)
+        for (r, mo), terms in self.role_terms.items():
+            out[mo][r] = sum(v * x[i] for i, v in terms) + pyo.value(self.m.held[r, mo])
+        return out
+
+    def refine(self, x: Sequence[float]) -> dict[int, float]:
+        """Price labour exactly at ``x``; add the cut of every month ``theta`` underprices there.
+
+        theta[m] >= V_m(D0) + sum_r pi_r (demand[r,m] + held[r,m] - D0_r), scaled like money.
+        Returns each month's exact labour cost (a month that cannot be covered is left out).
+        """
+        m = self.m
+        demand = self.demand(x)
+        exact: dict[int, float] = {}
+        for mo, price in self.pricing.price(demand).items():
+            if price is None:
+                continue
+            exact[mo] = price.cost
+            if price.cost <= pyo.value(m.theta[mo]) + max(CUT_TOLERANCE, 1e-7 * price.cost):
+                continue
+            terms = [
+                (price.marginal[r], sum(v * m.x[i] for i, v in self.role_terms[(r, mo)]) + m.held[r, mo] - demand[mo][r])
+                for r in price.marginal
+                if price.marginal[r] > 0 and (r, mo) in self.role_terms
+            ]
+            scale = self.settings.money_scale
+            add_row(m.cuts, scale * m.theta[mo] >= scale * (price.cost + sum(pi * d for pi, d in terms)))
+        return exact
+
+    def prime(self, settings: EngineSettings, solver: PersistentHighs, deadline: float) -> list[SolveOutcome]:
+        """Kelley's loop on the LP relaxation: solve, cut where theta underprices, repeat
+        until the LP prices labour exactly, so the MIP starts from an exact LP bound.
+        Returns the LP runs (their HiGHS time is the stage's too)."""
+        m = self.m
+        runs: list[SolveOutcome] = []
+        for x in m.x.values():
+            x.domain = pyo.UnitInterval
+        try:
+            for _ in range(settings.cut_rounds_lp):
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    break
+                outcome = solve(m, settings, left, 0.0, solver=solver)
+                runs.append(outcome)
+                if not outcome.has_solution:
+                    break
+                before = len(m.cuts)
+                self.refine([pyo.value(m.x[i]) for i in range(len(self.keys))])
+                if len(m.cuts) == before:
+                    break
+        finally:
+            for x in m.x.values():
+                x.domain = pyo.Binary
+        return runs
+
+    def exact_point(self, x: Sequence[float]) -> tuple[float, bool, dict[str, float]] | None:
+        """Objective (solver sense), whether every budget row holds, and labour per year, with
+        ``theta`` set to the exact labour cost at ``x`` (None if some month cannot be covered)."""
+        m = self.m
+        exact = self.refine(x)
+        if len(exact) < len(self.months_used):
+            return None
+        for i, v in enumerate(x):
+            m.x[i].set_value(v, skip_validation=True)
+        for mo, cost in exact.items():
+            m.theta[mo].set_value(cost, skip_validation=True)
+        holds = all(
+            (row.upper is None or pyo.value(row.body) <= pyo.value(row.upper) + BUDGET_TOLERANCE * max(1.0, abs(pyo.value(row.upper))))
+            for row in m.budget.values()
+        )
+        labour = {y: pyo.value(expr) for y, expr in self.labour.items()}
+        return pyo.value(m.obj), holds, labour
+
+    @staticmethod
+    def applies(inst: Instance, settings: EngineSettings) -> bool:
+        """Whether stage 1 prices labour by cuts here: asked for, exact curve, no shortfall
+        price, and Hall's rows few enough (every role set links at most ``MAX_LINKED_ROLES``)."""
+        if not settings.labour_cuts or settings.cost_tiers is not None or inst.problem.objective.weights.shortfall is not None:
+            return False
+        components = role_components(inst.staff_roles.values(), inst.roles)
+        return max((len(c) for c in components), default=0) <= MAX_LINKED_ROLES
+
+    def marginal_values(self, schedule: dict[str, tuple[str, int]]) -> dict[tuple[str, int], float]:
+        """The duals of each month's labour LP at the schedule's demand: what the last FTE-month costs."""
+        self.apply(Reserve())
+        chosen = {(t, o, s) for t, (o, s) in schedule.items()}
+        x = [float(key in chosen) for key in self.keys]
+        demand = self.demand(x)
+        values: dict[tuple[str, int], float] = {}
+        for mo, price in self.pricing.price(demand).items():
+            if price is None:
+                continue
+            for r, v in price.marginal.items():
+                if (r, mo) in self.role_terms:
+                    # No demand, nothing to save (the LP's dual there is any rate up to the cheapest person's).
+                    values[(r, mo)] = round(v, 2) if demand[mo][r] > self.settings.tolerance else 0.0
+        return values
+
 def completion_weights(inst: Instance) -> dict[str, float]:
     """Trial values as completion weights; all 1 when no trial has a value."""
     if all(t.value == 0 for t in inst.trials.values()):
@@ -439,8 +596,9 @@ def solve_portfolio(
         model, solver = previous.model, previous.solver
         model.apply(reserve)
     else:
+        kind = CutPortfolioModel if CutPortfolioModel.applies(inst, settings) else PortfolioModel
         try:
-            model = PortfolioModel(inst, settings, reserve, tiers=settings.cost_tiers)
+            model = kind(inst, settings, reserve, tiers=settings.cost_tiers)
         except TriviallyInfeasible:
             return PortfolioResult(outcome=PROVEN_INFEASIBLE, schedule={}, bound=None)
         solver = PersistentHighs()
@@ -455,12 +613,100 @@ def solve_portfolio(
         if late is not None:
             watch.late_start = lambda: None if (schedule := late()) is None else model.start_values(schedule)
     cutoff = model.in_solver_sense(beat)
-    outcome = replace(solve(model.m, settings, max(0.1, time_limit - built), gap, watch, cutoff, solver), build_seconds=built)
+    if isinstance(model, CutPortfolioModel):
+        outcome, schedule, labour = _solve_with_cuts(model, solver, settings, began + time_limit, gap, watch, cutoff)
+        outcome = replace(outcome, build_seconds=built, seconds=time.perf_counter() - began)
+    else:
+        outcome = replace(solve(model.m, settings, max(0.1, time_limit - built), gap, watch, cutoff, solver), build_seconds=built)
+        if outcome.has_solution:
+            schedule, labour = model.schedule(), {y: pyo.value(expr) for y, expr in model.labour.items()}
     bound = model.in_objective_sense(outcome.bound)
     if not outcome.has_solution:
         return PortfolioResult(outcome=outcome, schedule={}, bound=bound)
-    labour = {y: pyo.value(expr) for y, expr in model.labour.items()}
-    return PortfolioResult(outcome=outcome, schedule=model.schedule(), bound=bound, labour=labour, model=model, solver=solver)
+    return PortfolioResult(outcome=outcome, schedule=schedule, bound=bound, labour=labour, model=model, solver=solver)
+
+
+@dataclass
+class _Candidate:
+    """A master solution priced exactly: its objective (solver sense), whether the budgets hold."""
+
+    objective: float
+    holds: bool
+    labour: dict[str, float]
+    schedule: dict[str, tuple[str, int]]
+    x: list[float]
+
+    def beats(self, other: "_Candidate | None") -> bool:
+        return other is None or (self.holds, -self.objective) > (other.holds, -other.objective)
+
+    def within(self, bound: float | None, gap: float) -> bool:
+        """Valid and within ``gap`` of ``bound`` (up to float noise, so that a gap of 0 can be met)."""
+        found = relative_gap(self.objective, bound)
+        return self.holds and found is not None and found <= gap + 1e-9
+
+
+def _solve_with_cuts(
+    model: CutPortfolioModel,
+    solver: PersistentHighs,
+    settings: EngineSettings,
+    deadline: float,
+    gap: float,
+    watch: Watch | None,
+    cutoff: float | None,
+) -> tuple[SolveOutcome, dict[str, tuple[str, int]], dict[str, float]]:
+    """Solve the cut model to ``gap``: MIP, price its schedule exactly, cut, re-solve.
+
+    Every run's bound is valid (cuts only underprice labour), so the tightest is kept. A
+    schedule priced exactly is a candidate; the best one whose budgets hold at exact prices
+    wins (one that breaks them only if none holds: staffing and shedding deal with it, as
+    with any schedule). The loop ends when a run's incumbent needs no new cut (the model
+    priced it exactly), when the best candidate is within ``gap`` of the bound, or when
+    time runs out; the next run starts from the best candidate.
+    """
+    runs: list[SolveOutcome] = []
+    if len(model.m.cuts) == 0:
+        runs += model.prime(settings, solver, time.perf_counter() + settings.cut_prime_share * (deadline - time.perf_counter()))
+    lp_runs = len(runs)
+    best: _Candidate | None = None
+    bound: float | None = None
+    for _ in range(settings.cut_rounds):
+        left = deadline - time.perf_counter()
+        if left <= 0.05 or (watch is not None and watch.monitor.stopped()):
+            break
+        if watch is not None and best is not None:
+            watch.start = list(zip(model.m.x.values(), best.x))
+        outcome = solve(model.m, settings, left, gap, watch, cutoff, solver)
+        runs.append(outcome)
+        if outcome.bound is not None:
+            bound = outcome.bound if bound is None else max(bound, outcome.bound)
+        if not outcome.has_solution:
+            break
+        x = [round(pyo.value(model.m.x[i])) for i in range(len(model.keys))]
+        schedule = model.schedule()
+        cuts = len(model.m.cuts)
+        point = model.exact_point(x)
+        if point is not None:
+            candidate = _Candidate(point[0], point[1], point[2], schedule, [float(v) for v in x])
+            if candidate.beats(best):
+                best = candidate
+        if len(model.m.cuts) == cuts:
+            break  # priced exactly: running again would give the same schedule
+        if best is not None and best.within(bound, gap):
+            break
+    # No MIP run at all (the time went into the LP) proves nothing about feasibility.
+    last = runs[-1] if len(runs) > lp_runs else SolveOutcome(False, False, False, None, None, 0.0, len(model.keys), 0)
+    if best is None:
+        return replace(last, has_solution=False, solver_seconds=sum(r.solver_seconds for r in runs)), {}, {}
+    proven = best.within(bound, gap)
+    outcome = replace(
+        last,
+        has_solution=True,
+        proven_optimal=proven,
+        objective=best.objective,
+        bound=bound,
+        solver_seconds=sum(r.solver_seconds for r in runs),
+    )
+    return outcome, best.schedule, best.labour
 
 
 def marginal_values(
@@ -479,8 +725,14 @@ def marginal_values(
     model, solver = result.model, result.solver
     if model is None or solver is None:
         return {}, None
-    model.apply(Reserve())
     chosen = {(t, o, s) for t, (o, s) in schedule.items()}
+    if isinstance(model, CutPortfolioModel):
+        if not chosen <= set(model.keys):
+            return {}, None
+        began = time.perf_counter()
+        values = model.marginal_values(schedule)
+        return values, SolveOutcome(True, True, False, None, None, time.perf_counter() - began, len(model.keys), 0)
+    model.apply(Reserve())
     money_unit = model.scale if model.inst.problem.objective.kind in ("value", "cost") else model.inst.problem.objective.penalty_scale
     if not chosen <= set(model.keys) or money_unit <= 0:
         return {}, None

@@ -28,6 +28,11 @@ class EngineSettings:
     Portfolios up to ``staff_heuristic_beside_below`` (staff x trials) staff the constructive
     plan on a second thread while round 0 runs in HiGHS; larger ones staff it last, and only
     if a roster fits in the time left (a roster there takes tens of seconds).
+    With ``labour_cuts`` the portfolio stage prices labour by cuts on one variable per
+    month instead of one column per cost step and month (:mod:`models.labour_cuts`): up to
+    ``cut_prime_share`` of a round's time goes into cutting its LP relaxation (at most
+    ``cut_rounds_lp`` LPs), then the MIP is solved, priced exactly and cut again, at most
+    ``cut_rounds`` times.
     """
 
     time_limit: float = 60.0
@@ -45,6 +50,10 @@ class EngineSettings:
     tolerance: float = 1e-6
     money_scale: float = 1e-4
     staffing_mip_max_pairs: int = 3000
+    labour_cuts: bool = True
+    cut_prime_share: float = 0.3
+    cut_rounds_lp: int = 60
+    cut_rounds: int = 12
 
     @classmethod
     def from_problem(cls, settings: Settings) -> "EngineSettings":

@@ -1,0 +1,159 @@
+"""Labour priced month by month as a small LP, for stage 1's outer approximation.
+
+Stage 1 can price labour exactly on each group's cheapest-first cost curve with one
+column per cost step and month (15,000 columns on the reference): its LP is tight, but
+every branch-and-bound node re-solves that LP, and HiGHS spends most of round 0 there.
+The cost of covering one month's role demand ``D`` from the groups and flex is the
+value ``V_m(D)`` of a small LP (a transportation problem), convex and piecewise linear
+in ``D``. So stage 1 can instead carry one variable ``theta_m`` per month and the cuts
+``theta_m >= V_m(D0) + pi . (D - D0)`` read off this LP's duals at demand points ``D0``
+(Benders' outer approximation): each cut is a supporting plane of a convex function,
+so a model with any set of them stays a relaxation and its bound stays valid, and at a
+point where the cuts are exact the model prices labour exactly as the step columns do.
+Whether some demand can be covered at all is Hall's condition, stated in the model
+itself (see :func:`role_components`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import highspy
+import numpy as np
+
+
+class _Step(Protocol):
+    rate: float
+    capacity: tuple[float, ...]
+
+
+class _Group(Protocol):
+    roles: tuple[str, ...]
+    steps: tuple[_Step, ...]
+
+    def capacity(self, month: int) -> float: ...
+
+
+@dataclass(frozen=True)
+class Price:
+    """``V_m`` at one demand point and its subgradient: what each role's last FTE costs."""
+
+    cost: float
+    marginal: dict[str, float]
+
+
+class MonthLabour:
+    """The labour LP of one month, loaded in HiGHS once; each demand point changes only
+    the coverage rows' bounds, so HiGHS re-solves from the last basis.
+
+    min  sum_{g,k} rate_gk step_gk + sum_r flexrate_r flex_r
+    s.t. sum_r use_gr = sum_k step_gk            (each group's FTE comes out of its steps)
+         sum_g use_gr + flex_r >= D_r            (each role's demand is covered)
+         0 <= step_gk <= cap_gk,  0 <= flex_r <= flexmax_r,  use_gr >= 0
+    """
+
+    def __init__(
+        self,
+        groups: Sequence[_Group],
+        roles: Sequence[str],
+        month: int,
+        flex_max: Mapping[str, float],
+        flex_rate: Mapping[str, float],
+    ):
+        self.roles = list(roles)
+        h = self.highs = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        cost: list[float] = []
+        upper: list[float] = []
+        covering: dict[str, list[int]] = {r: [] for r in self.roles}
+        balance: list[tuple[list[int], list[float]]] = []
+        for group in groups:
+            if group.capacity(month) <= 0:
+                continue
+            uses = []
+            for r in group.roles:
+                uses.append(len(cost))
+                covering[r].append(len(cost))
+                cost.append(0.0)
+                upper.append(highspy.kHighsInf)
+            steps = []
+            for step in group.steps:
+                if step.capacity[month] > 0:
+                    steps.append(len(cost))
+                    cost.append(step.rate)
+                    upper.append(step.capacity[month])
+            balance.append((uses + steps, [1.0] * len(uses) + [-1.0] * len(steps)))
+        for r in self.roles:
+            if flex_max.get(r, 0.0) > 0:
+                covering[r].append(len(cost))
+                cost.append(flex_rate[r])
+                upper.append(flex_max[r])
+        n = len(cost)
+        h.addVars(n, np.zeros(n), np.array(upper, dtype=np.float64))
+        h.changeColsCost(n, np.arange(n, dtype=np.int32), np.array(cost, dtype=np.float64))
+        for index, value in balance:
+            h.addRow(0.0, 0.0, len(index), np.array(index, dtype=np.int32), np.array(value, dtype=np.float64))
+        self.cover_row: dict[str, int] = {}
+        for r in self.roles:
+            self.cover_row[r] = h.getNumRow()
+            index = covering[r]
+            h.addRow(0.0, highspy.kHighsInf, len(index), np.array(index, dtype=np.int32), np.ones(len(index)))
+
+    def price(self, demand: Mapping[str, float]) -> Price | None:
+        """``V_m(demand)`` and its duals; None if no mix of people and flex covers it."""
+        h = self.highs
+        for r in self.roles:
+            h.changeRowBounds(self.cover_row[r], max(0.0, float(demand.get(r, 0.0))), highspy.kHighsInf)
+        h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        duals = h.getSolution().row_dual
+        return Price(
+            cost=h.getInfo().objective_function_value,
+            marginal={r: max(0.0, duals[row]) for r, row in self.cover_row.items()},
+        )
+
+
+class LabourPricing:
+    """One :class:`MonthLabour` per month that can have demand."""
+
+    def __init__(
+        self,
+        groups: Sequence[_Group],
+        roles: Sequence[str],
+        months: Iterable[int],
+        flex_max: Mapping[str, float],
+        flex_rate: Mapping[str, float],
+    ):
+        self.months = {mo: MonthLabour(groups, roles, mo, flex_max, flex_rate) for mo in months}
+
+    def price(self, demand: Mapping[int, Mapping[str, float]]) -> dict[int, Price | None]:
+        return {mo: lp.price(demand.get(mo, {})) for mo, lp in self.months.items()}
+
+
+def role_components(role_sets: Iterable[Sequence[str]], roles: Sequence[str]) -> list[list[str]]:
+    """Roles linked by people who can serve more than one of them (``role_sets``: what each
+    person, or each group of people, can serve).
+
+    Demand ``D`` of a month can be covered iff for every set ``S`` of roles
+    ``sum_{r in S} D_r <= sum_{g serving a role in S} cap_g + sum_{r in S} flexmax_r``
+    (Hall's condition for the transportation problem of :class:`MonthLabour`). Sets that
+    span two components follow from the sets within each, so only subsets of a component
+    need a row.
+    """
+    parent = {r: r for r in roles}
+
+    def find(r: str) -> str:
+        while parent[r] != r:
+            r = parent[r]
+        return r
+
+    for served in role_sets:
+        for other in served[1:]:
+            parent[find(other)] = find(served[0])
+    components: dict[str, list[str]] = {}
+    for r in roles:
+        components.setdefault(find(r), []).append(r)
+    return list(components.values())

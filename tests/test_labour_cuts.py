@@ -1,0 +1,131 @@
+"""Stage 1 with labour priced by cuts: the month LP, Hall's rows, and agreement with the step model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import pyomo.environ as pyo
+import pytest
+
+from models.generate import generate
+from models.highs import solve
+from models.instance import compile_instance
+from models.labour_cuts import MonthLabour, role_components
+from models.portfolio import CutPortfolioModel, PortfolioModel, Reserve, solve_portfolio
+from models.settings import EngineSettings
+from tests.conftest import base_problem, solve_checked
+
+
+@dataclass(frozen=True)
+class _Step:
+    rate: float
+    capacity: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class _Group:
+    roles: tuple[str, ...]
+    steps: tuple[_Step, ...]
+
+    def capacity(self, month: int) -> float:
+        return sum(s.capacity[month] for s in self.steps)
+
+
+# One month: two CRAs (10k for 1 FTE, 12k for 1 FTE), one CRA/CTM person at 11k for 0.5 FTE,
+# CTM flex at 30k up to 1 FTE, no CRA flex.
+GROUPS = [
+    _Group(("CRA",), (_Step(10_000, (1.0,)), _Step(12_000, (1.0,)))),
+    _Group(("CRA", "CTM"), (_Step(11_000, (0.5,)),)),
+]
+FLEX_MAX = {"CTM": 1.0}
+FLEX_RATE = {"CTM": 30_000.0}
+
+
+def _month() -> MonthLabour:
+    return MonthLabour(GROUPS, ["CRA", "CTM"], 0, FLEX_MAX, FLEX_RATE)
+
+
+def test_month_labour_is_priced_cheapest_first_with_the_last_fte_as_marginal():
+    # 2 CRA: 1 at 10k, 0.5 at 11k, 0.5 at 12k.
+    price = _month().price({"CRA": 2.0})
+    assert price is not None
+    assert price.cost == pytest.approx(10_000 + 5_500 + 6_000)
+    assert price.marginal["CRA"] == pytest.approx(12_000)
+
+
+def test_a_person_serving_two_roles_goes_where_flex_is_dearest():
+    # CTM needs 1: the shared person (0.5) and CTM flex (0.5); CRA 1.5 then takes 10k and 12k.
+    price = _month().price({"CRA": 1.5, "CTM": 1.0})
+    assert price is not None
+    assert price.cost == pytest.approx(5_500 + 15_000 + 10_000 + 6_000)
+    assert price.marginal["CTM"] == pytest.approx(30_000)
+
+
+def test_demand_beyond_people_and_flex_cannot_be_priced():
+    assert _month().price({"CRA": 2.6}) is None
+    assert _month().price({"CTM": 1.6}) is None
+
+
+def test_roles_linked_by_a_person_serving_both_form_one_component():
+    components = role_components([("CRA",), ("CRA", "CTM"), ("DM",), ("MW", "REG")], ["CRA", "CTM", "DM", "MW", "REG", "PV"])
+    assert sorted(sorted(c) for c in components) == [["CRA", "CTM"], ["DM"], ["MW", "REG"], ["PV"]]
+
+
+def _stage1(problem, labour_cuts: bool):
+    inst = compile_instance(problem)
+    settings = EngineSettings(mip_gap=0.0, labour_cuts=labour_cuts)
+    return solve_portfolio(inst, settings, 60, Reserve())
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cut_model_reaches_the_step_models_optimum(seed: int):
+    """Both price labour on the same cheapest-first curve: solved to optimality they agree."""
+    problem = generate(staff=30, trials=6, months=18, seed=seed)
+    cuts, steps = _stage1(problem, True), _stage1(problem, False)
+    assert isinstance(cuts.model, CutPortfolioModel) and type(steps.model) is PortfolioModel
+    assert cuts.outcome.proven_optimal and steps.outcome.proven_optimal
+    assert cuts.bound == pytest.approx(steps.bound, rel=1e-5)
+    assert cuts.model.in_objective_sense(cuts.outcome.objective) == pytest.approx(
+        steps.model.in_objective_sense(steps.outcome.objective), rel=1e-5
+    )
+
+
+def test_cut_models_labour_per_year_is_the_exact_curve_price_of_its_schedule():
+    problem = generate(staff=30, trials=6, months=18, seed=7)
+    cuts = _stage1(problem, True)
+    assert cuts.outcome.has_solution
+    # The step model with its starts fixed to the cut model's schedule prices labour on the curve.
+    steps = PortfolioModel(compile_instance(problem), EngineSettings(), Reserve())
+    for i, (t, o, s) in enumerate(steps.keys):
+        steps.m.x[i].fix(float(cuts.schedule.get(t) == (o, s)))
+    assert solve(steps.m, EngineSettings(), 30, 0.0).has_solution
+    for year, expr in steps.labour.items():
+        assert cuts.labour.get(year, 0.0) == pytest.approx(pyo.value(expr), rel=1e-6, abs=1e-3)
+
+
+def test_step_model_is_kept_where_shortfall_is_priced():
+    problem = generate(staff=30, trials=6, months=18, seed=1)
+    problem.objective.weights.shortfall = 50_000
+    inst = compile_instance(problem)
+    assert not CutPortfolioModel.applies(inst, EngineSettings())
+    assert CutPortfolioModel.applies(compile_instance(generate(staff=30, trials=6, months=18, seed=1)), EngineSettings())
+    assert not CutPortfolioModel.applies(compile_instance(generate(staff=30, trials=6, months=18, seed=1)), replace(EngineSettings(), labour_cuts=False))
+
+
+def test_a_plan_from_the_cut_model_keeps_every_rule_and_prices_its_marginal_fte():
+    problem = base_problem(
+        flex=[{"role": "CRA", "monthly_rate": 20000, "max_fte": 1}],
+        trials=[
+            {
+                "id": "T1",
+                "value": 1_000_000,
+                "mandatory": True,
+                "earliest_start": "2027-02",
+                "latest_start": "2027-02",
+                "options": [{"id": "std", "stages": [{"months": 3, "demand": {"CRA": 2.5}}]}],
+            }
+        ],
+    )
+    plan = solve_checked(problem)
+    assert any(s.stage == "portfolio[0]" for s in plan.stages)
+    assert {rm.marginal_value for rm in plan.role_months if rm.role == "CRA" and rm.month == "2027-03"} == {20000.0}
