@@ -38,8 +38,9 @@ from models.heuristic import constructive_schedule
 from models.insertion import insert_trials
 from models.shed import Staffed, budget_roster, shed
 from models.highs import SolveOutcome, Watch
-from models.portfolio import PortfolioResult, Reserve, exact_lp_bound, marginal_values, solve_portfolio
+from models.portfolio import PortfolioModel, PortfolioResult, Reserve, exact_lp_bound, marginal_values, solve_portfolio
 from models.problem import Problem, ProblemInvalid
+from models.bound_search import BoundSearch
 from models.progress import Monitor, ProgressSink, StopFlag, relative_gap
 from models.settings import EngineSettings
 from models.sgs import applies as sgs_applies
@@ -48,8 +49,8 @@ from models.staffing import StaffingModel, StaffingResult, candidate_bound, dema
 from models.validation import semantic_errors
 
 
-#: Margin added when stage 1's labour prices are recalibrated against a real roster.
-LABOUR_MARGIN = 1.01
+#: Least time a bound search must have before ``EngineSettings.bound_share`` of the limit runs out to start.
+MIN_BOUND_SEARCH_SECONDS = 2.0
 #: How many rosters' time (as long as the longest so far) must be left for the late
 #: roster of the constructive plan to start on a portfolio too large to staff it beside round 0.
 LATE_ROSTER_MARGIN = 1.5
@@ -106,6 +107,7 @@ def solve(
         timings.append(_timing("exact-lp-bound", lp_outcome))
 
     reserve = Reserve()
+    search: BoundSearch | None = None
     first: PortfolioResult | None = None
     bound: float | None = None
     stage1_optimal = True
@@ -131,6 +133,8 @@ def solve(
         if beside is not None:
             beside.collect(best, timings, alongside=f"portfolio[{round_}]")
             beside = None
+        if round_ == 0:
+            search = _start_bound_search(stage1, settings, min(deadline - 1.0, began + settings.bound_share * settings.time_limit))
         if not stage1.outcome.has_solution:
             if stage1.outcome.infeasible and round_ == 0:
                 return _empty("infeasible", "no plan satisfies every rule (portfolio stage proved it)", [], began, timings)
@@ -167,6 +171,8 @@ def solve(
         message = ""
     if best.solved is None:
         return _empty("no_solution", message or "no fully staffed plan found within the time limit", [], began, timings)
+    if search is not None and first is not None and first.model is not None:
+        bound = _finish_bound_search(search, first.model, best.objective, bound, settings, monitor, timings)
     timings.append(StageTiming(stage=f"chosen: {best.source}", seconds=0.0, status="heuristic"))
     plan = build_plan(inst, best.solved.schedule, best.solved.staffing, timings)
     if first is not None and not monitor.stopped():
@@ -178,6 +184,42 @@ def solve(
     plan.solve_seconds = time.perf_counter() - began
     monitor.report("done", plan.objective, plan.best_bound, force=True)
     return plan
+
+
+def _start_bound_search(stage1: PortfolioResult, settings: EngineSettings, until: float) -> BoundSearch | None:
+    """Search on in round 0's model for a tighter bound while the rest of the solve runs (see
+    :mod:`models.bound_search`), if round 0 left a gap and at least ``MIN_BOUND_SEARCH_SECONDS`` remain before ``until``."""
+    seconds = until - time.perf_counter()
+    found = stage1.outcome
+    if not settings.bound_search or seconds < MIN_BOUND_SEARCH_SECONDS or stage1.solver is None or not found.has_solution:
+        return None
+    if (relative_gap(found.objective, found.bound) or 0.0) <= 1e-9 or stage1.solver._solver_model is None:
+        return None
+    return BoundSearch(stage1.solver._solver_model, settings, seconds)
+
+
+def _finish_bound_search(
+    search: BoundSearch,
+    model: PortfolioModel,
+    objective: float | None,
+    bound: float | None,
+    settings: EngineSettings,
+    monitor: Monitor,
+    timings: list[StageTiming],
+) -> float | None:
+    """The tighter of ``bound`` and the search's, once the search has had its time (or the
+    plan's gap is within the target, or a stop is asked for)."""
+    kind = model.inst.problem.objective.kind
+    if objective is not None and not monitor.stopped() and (relative_gap(objective, bound) or 0.0) > settings.mip_gap:
+        # Enough once the bound is within the gap of the plan (the search works minimised, scaled).
+        target = model.in_solver_sense(objective + (-1 if kind == "value" else 1) * settings.mip_gap * max(1.0, abs(objective)))
+        search.target = math.inf if target is None else target
+        search.wait(search.until)
+    found, seconds = search.finish()
+    timings.append(
+        StageTiming(stage="bound-search", seconds=time.perf_counter() - search.began, solver_seconds=seconds, status="bound", alongside="staffing")
+    )
+    return _tighter(kind, bound, model.in_objective_sense(found))
 
 
 def late_roster_fits(timings: list[StageTiming], remaining: float) -> bool:
@@ -400,8 +442,9 @@ def _repair(inst: Instance, stage1: PortfolioResult, staffing: StaffingResult, r
     """Feed back what staffing could not deliver (uncovered FTE, budget overrun); True if anything.
 
     An overrun first recalibrates that year's labour price factor (real roster cost over
-    stage 1's tier-priced labour, plus a margin); once the factor stops moving, the
-    overrun itself is held back from the budget.
+    stage 1's curve-priced labour); once the factor stops rising, the overrun itself is
+    held back from the budget. (A 1 % margin on the factor cost the reference 0.3 % of its
+    objective: in budget-tight years a unit of budget is worth about 20 of value.)
     """
     schedule = stage1.schedule
     repaired = False
@@ -424,8 +467,8 @@ def _repair(inst: Instance, stage1: PortfolioResult, staffing: StaffingResult, r
                 continue
             repaired = True
             planned = stage1.labour.get(y, 0.0)
-            factor = LABOUR_MARGIN * labour.get(y, 0.0) / planned if planned > 0 else 1.0
-            if factor > reserve.labour_factor[y] * LABOUR_MARGIN:
+            factor = labour.get(y, 0.0) / planned if planned > 0 else 1.0
+            if factor > reserve.labour_factor[y]:
                 reserve.labour_factor[y] = factor
             else:
                 reserve.budget[y] += amount

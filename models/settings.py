@@ -32,7 +32,9 @@ class EngineSettings:
     month instead of one column per cost step and month (:mod:`models.labour_cuts`): up to
     ``cut_prime_share`` of a round's time goes into cutting its LP relaxation (at most
     ``cut_rounds_lp`` LPs), then the MIP is solved, priced exactly and cut again, at most
-    ``cut_rounds`` times.
+    ``cut_rounds`` times. With ``bound_search``, round 0's model is searched on for a
+    tighter bound on the other core until ``bound_share`` of the time limit has passed
+    (or the plan is within ``mip_gap`` of the bound): the plan may come back that late.
     """
 
     time_limit: float = 60.0
@@ -54,6 +56,8 @@ class EngineSettings:
     cut_prime_share: float = 0.3
     cut_rounds_lp: int = 60
     cut_rounds: int = 12
+    bound_search: bool = True
+    bound_share: float = 0.4
 
     @classmethod
     def from_problem(cls, settings: Settings) -> "EngineSettings":

@@ -1,0 +1,51 @@
+"""Round 0's model searched on for a tighter bound on a second thread."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from models.bound_search import BoundSearch
+from models.generate import generate
+from models.instance import compile_instance
+from models.portfolio import Reserve, solve_portfolio
+from models.settings import EngineSettings
+from tests.conftest import solve_checked
+
+
+def _round0(gap: float, seed: int = 3):
+    problem = generate(staff=40, trials=8, months=24, seed=seed)
+    inst = compile_instance(problem)
+    return solve_portfolio(inst, EngineSettings(mip_gap=gap), 60, Reserve())
+
+
+def test_search_tightens_round_zeros_bound_to_the_models_optimum():
+    loose = _round0(0.2)
+    exact = _round0(0.0)
+    assert loose.solver is not None and loose.model is not None and exact.outcome.proven_optimal
+    search = BoundSearch(loose.solver._solver_model, EngineSettings(), 60)
+    search.wait(search.until)
+    found, seconds = search.finish()
+    assert seconds > 0 and found is not None
+    optimum = exact.model.in_objective_sense(exact.outcome.objective)
+    bound = loose.model.in_objective_sense(found)
+    # Value is maximised: the bound never falls below the optimum, and the search gets to it.
+    assert bound == pytest.approx(optimum, rel=1e-6)
+    assert bound <= loose.bound + 1e-6
+
+
+def test_search_stops_when_asked():
+    loose = _round0(0.2)
+    assert loose.solver is not None
+    search = BoundSearch(loose.solver._solver_model, EngineSettings(), 600)
+    began = time.perf_counter()
+    search.finish()
+    assert time.perf_counter() - began < 30
+
+
+def test_plan_bound_from_the_search_still_bounds_the_plan():
+    problem = generate(staff=40, trials=8, months=24, seed=5)
+    problem.settings.time_limit = 30
+    plan = solve_checked(problem)
+    assert plan.best_bound is not None and plan.objective <= plan.best_bound + 1e-6
