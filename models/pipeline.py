@@ -41,6 +41,7 @@ from models.highs import SolveOutcome, Watch
 from models.portfolio import PortfolioModel, PortfolioResult, Reserve, exact_lp_bound, marginal_values, solve_portfolio
 from models.problem import Problem, ProblemInvalid
 from models.bound_search import BoundSearch
+from models.coverage_cuts import violated_coverage
 from models.progress import Monitor, ProgressSink, StopFlag, relative_gap
 from models.settings import EngineSettings
 from models.sgs import applies as sgs_applies
@@ -441,6 +442,10 @@ def staff_schedule(
 def _repair(inst: Instance, stage1: PortfolioResult, staffing: StaffingResult, reserve: Reserve) -> bool:
     """Feed back what staffing could not deliver (uncovered FTE, budget overrun); True if anything.
 
+    Uncovered FTE becomes a coverage row when people eligible for overlapping trials
+    cannot cover them at all, else (concurrency, contiguous blocks) that FTE is held back
+    from the role's capacity in that month.
+
     An overrun first recalibrates that year's labour price factor (real roster cost over
     stage 1's curve-priced labour); once the factor stops rising, the overrun itself is
     held back from the budget. (A 1 % margin on the factor cost the reference 0.3 % of its
@@ -449,9 +454,16 @@ def _repair(inst: Instance, stage1: PortfolioResult, staffing: StaffingResult, r
     schedule = stage1.schedule
     repaired = False
     if inst.problem.objective.weights.shortfall is None:
+        short: dict[tuple[str, int], float] = defaultdict(float)
         for (_, r, mo), v in staffing.shortfall.items():
-            reserve.capacity[(r, mo)] += v
+            short[(r, mo)] += v
+        for (r, mo), v in short.items():
             repaired = True
+            cut = violated_coverage(inst, schedule, r, mo)
+            if cut is not None and cut not in reserve.coverage:
+                reserve.coverage.append(cut)
+            else:
+                reserve.capacity[(r, mo)] += v
     budget = inst.problem.budget
     if budget.per_year or budget.total is not None:
         labour = year_spend(inst, {}, staffing)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 import pyomo.environ as pyo
 from pyomo.core.base.var import VarData
 
+from models.coverage_cuts import CoverageCut
 from models.highs import PROVEN_INFEASIBLE, PersistentHighs, SolveOutcome, TriviallyInfeasible, Watch, add_row, solve
 from models.instance import Instance
 from models.labour_cuts import LabourPricing, role_components
@@ -61,12 +62,15 @@ class Reserve:
 
     ``capacity`` is FTE per (role, month) that staffing could not deliver; ``labour_factor``
     per year is how much dearer real staffing came out than stage 1's tier prices (its
-    budget rows scale labour by it); ``budget`` is spend per year still to hold back.
+    budget rows scale labour by it); ``budget`` is spend per year still to hold back;
+    ``coverage`` are rows learnt from people who could not cover overlapping trials
+    (:mod:`models.coverage_cuts`): valid for every plan, they stay once added.
     """
 
     capacity: dict[tuple[str, int], float] = field(default_factory=lambda: defaultdict(float))
     labour_factor: dict[str, float] = field(default_factory=lambda: defaultdict(lambda: 1.0))
     budget: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    coverage: list[CoverageCut] = field(default_factory=list)
 
 
 @dataclass
@@ -169,6 +173,8 @@ class PortfolioModel:
         m.held = pyo.Param(list(self.role_terms), mutable=True, initialize=0.0)
         m.labour_factor = pyo.Param(inst.years, mutable=True, initialize=1.0)
         m.budget_held = pyo.Param(inst.years, mutable=True, initialize=0.0)
+        m.coverage = pyo.ConstraintList()
+        self.coverage: set[CoverageCut] = set()
 
     def apply(self, reserve: Reserve) -> None:
         """Set a repair round's reserve into the parameters (an empty one restores the plain model)."""
@@ -178,6 +184,11 @@ class PortfolioModel:
         for y in self.inst.years:
             m.labour_factor[y] = reserve.labour_factor[y]
             m.budget_held[y] = reserve.budget.get(y, 0.0)
+        for cut in reserve.coverage:
+            if cut not in self.coverage:
+                self.coverage.add(cut)
+                terms = [(i, v) for i, v in self.role_terms.get((cut.role, cut.month), []) if self.keys[i][0] in cut.trials]
+                add_row(m.coverage, sum(v * m.x[i] for i, v in terms) <= cut.capacity)
 
     # -- variables ---------------------------------------------------------------------
     def _staffing_variables(self) -> None:
