@@ -125,12 +125,18 @@ def solve(
         if soft is not None:
             watch.soft_deadline, watch.soft_gap = time.perf_counter() + soft, settings.extend_gap
         late = beside.ready if beside is not None else None
+        relaxes = reserve.relaxes()
         stage1 = solve_portfolio(inst, settings, limit, reserve, watch, warm, beat, first, late)
         timings.append(_timing(f"portfolio[{round_}]", stage1.outcome))
         if round_ == 0:
             bound = best.bound = _tighter(problem.objective.kind, stage1.bound, lp_bound)
             stage1_optimal = stage1.outcome.proven_optimal and not monitor.stopped()
             first = stage1
+        elif relaxes:
+            # Only coverage rows learnt: still a relaxation, so this round's bound bounds every
+            # plan; proven to have nothing that beats the plan in hand, the plan is the bound.
+            found = beat if stage1.outcome.infeasible else stage1.bound
+            bound = best.bound = _tighter(problem.objective.kind, bound, found)
         if beside is not None:
             beside.collect(best, timings, alongside=f"portfolio[{round_}]")
             beside = None

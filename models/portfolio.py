@@ -72,6 +72,15 @@ class Reserve:
     budget: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     coverage: list[CoverageCut] = field(default_factory=list)
 
+    def relaxes(self) -> bool:
+        """Whether stage 1 under this reserve is still a relaxation of the whole problem (it
+        only adds coverage rows), so that its bound bounds every plan as round 0's does."""
+        return (
+            not any(v > 0 for v in self.capacity.values())
+            and all(f == 1.0 for f in self.labour_factor.values())
+            and not any(v > 0 for v in self.budget.values())
+        )
+
 
 @dataclass
 class PortfolioResult:
