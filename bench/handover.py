@@ -10,12 +10,12 @@ writing the plan) is at most 20 % of end-to-end wall time on the reference insta
     HiGHS), other engine work (compile, heuristics, greedy staffing, plan assembly) and
     process overhead (start-up, reading the problem, writing the plan). Every plan is put
     through the independent checker.
-(b) Round 0 alone: the round-0 portfolio model is rebuilt here exactly as the engine
-    builds it (same instance tightening, same heuristic warm start, same time limit and
-    gap), written to MPS, and solved by highspy alone from that file; the Pyomo build and
-    the Pyomo -> HiGHS handover (`set_instance`) of the same model are timed. HiGHS alone
-    against the engine's round-0 HiGHS time shows whether going through Pyomo slows
-    HiGHS itself.
+(b) Round 0 alone, step-column model: the round-0 portfolio model with one column per
+    cost step and month (the engine's model where labour cuts do not apply; the cut
+    model is a loop of LPs and MIPs with no single MPS) is rebuilt with the engine's
+    instance tightening, warm start, time limit and gap, written to MPS, and solved by
+    highspy alone from that file; its Pyomo build and Pyomo -> HiGHS handover
+    (`set_instance`) are timed.
 
 Prints one summary line and writes a CSV (one row per run of (a), one row for (b)).
 
@@ -226,7 +226,7 @@ def main() -> None:
         f"(Pyomo build {med('build_seconds'):.2f} s, handover+read-back {med('handover_seconds'):.2f} s, "
         f"other engine {med('other_engine_seconds'):.2f} s, start-up/parse/write {med('process_overhead_seconds'):.2f} s); "
         f"target <= 20 % {'met' if met else 'NOT met'}; "
-        f"round 0 ({alone['round0_columns']} cols x {alone['round0_rows']} rows, limit {alone['time_limit']:.1f} s, gap {alone['mip_gap']:g}, "
+        f"step-column round 0 ({alone['round0_columns']} cols x {alone['round0_rows']} rows, limit {alone['time_limit']:.1f} s, gap {alone['mip_gap']:g}, "
         f"{'cold' if args.cold else 'warm start ' + str(alone['warm_start_columns']) + ' cols'}): "
         f"HiGHS alone on MPS {alone['highs_alone_seconds']:.1f} s ({alone['highs_alone_status']}) vs engine {engine_r0:.1f} s, "
         f"Pyomo build {alone['round0_build_seconds']:.2f} s, handover {alone['round0_handover_seconds']:.2f} s "
