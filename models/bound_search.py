@@ -15,11 +15,15 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 
 import highspy
 from highspy.highs import HighsCallbackEvent
 
 from models.settings import EngineSettings
+
+#: How often a wait for the search asks whether the caller wants to stop.
+STOP_POLL_SECONDS = 0.5
 
 
 class BoundSearch:
@@ -58,6 +62,15 @@ class BoundSearch:
         bound = self._highs.getInfo().mip_dual_bound
         return (bound if math.isfinite(bound) and abs(bound) < 1e30 else None), self._highs.getRunTime()
 
-    def wait(self, until: float) -> None:
-        """Let the search go on until ``until`` (``time.perf_counter``) or until it ends by itself."""
-        self._thread.join(timeout=max(0.0, until - time.perf_counter()))
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def wait(self, until: float, stopped: Callable[[], bool]) -> None:
+        """Let the search go on until ``until`` (``time.perf_counter``), until it ends by itself,
+        or until ``stopped()`` (asked on the calling thread, twice a second)."""
+        while self._thread.is_alive() and not stopped():
+            left = until - time.perf_counter()
+            if left <= 0:
+                return
+            self._thread.join(timeout=min(left, STOP_POLL_SECONDS))

@@ -222,7 +222,7 @@ def _finish_bound_search(
         # Enough once the bound is within the gap of the plan (the search works minimised, scaled).
         target = model.in_solver_sense(objective + (-1 if kind == "value" else 1) * settings.mip_gap * max(1.0, abs(objective)))
         search.target = math.inf if target is None else target
-        search.wait(search.until)
+        search.wait(search.until, monitor.stopped)
     found, seconds = search.finish()
     now = time.perf_counter()
     # The search ran beside staffing and the repair rounds; whatever the plan then waited

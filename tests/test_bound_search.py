@@ -25,7 +25,7 @@ def test_search_tightens_round_zeros_bound_to_the_models_optimum():
     exact = _round0(0.0)
     assert loose.solver is not None and loose.model is not None and exact.outcome.proven_optimal
     search = BoundSearch(loose.solver._solver_model, EngineSettings(), 60)
-    search.wait(search.until)
+    search.wait(search.until, lambda: False)
     found, seconds = search.finish()
     assert seconds > 0 and found is not None
     optimum = exact.model.in_objective_sense(exact.outcome.objective)
@@ -49,3 +49,17 @@ def test_plan_bound_from_the_search_still_bounds_the_plan():
     problem.settings.time_limit = 30
     plan = solve_checked(problem)
     assert plan.best_bound is not None and plan.objective <= plan.best_bound + 1e-6
+
+
+def test_a_wait_for_the_search_ends_when_the_caller_asks_to_stop():
+    # A portfolio whose search runs about a second on its own, asked to stop after 0.2 s.
+    inst = compile_instance(generate(staff=100, trials=15, months=36, seed=1))
+    loose = solve_portfolio(inst, EngineSettings(mip_gap=0.2), 60, Reserve())
+    assert loose.solver is not None
+    search = BoundSearch(loose.solver._solver_model, EngineSettings(), 600)
+    began = time.perf_counter()
+    search.wait(search.until, lambda: time.perf_counter() - began > 0.2)
+    waited = time.perf_counter() - began
+    # The wait came back because of the stop, not because the search was done.
+    assert search.running and waited < 5
+    search.finish()
