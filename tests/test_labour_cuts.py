@@ -13,7 +13,6 @@ from models.instance import compile_instance
 from models.labour_cuts import MonthLabour, role_components
 from models.portfolio import CutPortfolioModel, PortfolioModel, Reserve, solve_portfolio
 from models.settings import EngineSettings
-from tests.conftest import base_problem, solve_checked
 
 
 @dataclass(frozen=True)
@@ -111,21 +110,3 @@ def test_step_model_is_kept_where_shortfall_is_priced():
     assert CutPortfolioModel.applies(compile_instance(generate(staff=30, trials=6, months=18, seed=1)), EngineSettings())
     assert not CutPortfolioModel.applies(compile_instance(generate(staff=30, trials=6, months=18, seed=1)), replace(EngineSettings(), labour_cuts=False))
 
-
-def test_a_plan_from_the_cut_model_keeps_every_rule_and_prices_its_marginal_fte():
-    problem = base_problem(
-        flex=[{"role": "CRA", "monthly_rate": 20000, "max_fte": 1}],
-        trials=[
-            {
-                "id": "T1",
-                "value": 1_000_000,
-                "mandatory": True,
-                "earliest_start": "2027-02",
-                "latest_start": "2027-02",
-                "options": [{"id": "std", "stages": [{"months": 3, "demand": {"CRA": 2.5}}]}],
-            }
-        ],
-    )
-    plan = solve_checked(problem)
-    assert any(s.stage == "portfolio[0]" for s in plan.stages)
-    assert {rm.marginal_value for rm in plan.role_months if rm.role == "CRA" and rm.month == "2027-03"} == {20000.0}
