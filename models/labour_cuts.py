@@ -157,3 +157,22 @@ def role_components(role_sets: Iterable[Sequence[str]], roles: Sequence[str]) ->
     for r in roles:
         components.setdefault(find(r), []).append(r)
     return list(components.values())
+
+
+def linked(roles: Sequence[str], groups: Sequence[_Group]) -> bool:
+    """Whether ``roles`` form one piece when two roles are joined by a group serving both.
+
+    Hall's row for a set that falls into unlinked pieces is the sum of the pieces' rows
+    (their serving groups are disjoint), so it adds nothing.
+    """
+    wanted = set(roles)
+    reached = {roles[0]}
+    frontier = [roles[0]]
+    while frontier:
+        r = frontier.pop()
+        for group in groups:
+            if r in group.roles:
+                for other in wanted.intersection(group.roles) - reached:
+                    reached.add(other)
+                    frontier.append(other)
+    return reached == wanted

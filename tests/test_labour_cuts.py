@@ -10,7 +10,7 @@ import pytest
 from models.generate import generate
 from models.highs import solve
 from models.instance import compile_instance
-from models.labour_cuts import MonthLabour, role_components
+from models.labour_cuts import MonthLabour, linked, role_components
 from models.portfolio import CutPortfolioModel, PortfolioModel, Reserve, solve_portfolio
 from models.settings import EngineSettings
 
@@ -68,6 +68,14 @@ def test_demand_beyond_people_and_flex_cannot_be_priced():
 def test_roles_linked_by_a_person_serving_both_form_one_component():
     components = role_components([("CRA",), ("CRA", "CTM"), ("DM",), ("MW", "REG")], ["CRA", "CTM", "DM", "MW", "REG", "PV"])
     assert sorted(sorted(c) for c in components) == [["CRA", "CTM"], ["DM"], ["MW", "REG"], ["PV"]]
+
+
+def test_only_role_sets_linked_through_a_group_need_a_hall_row():
+    groups = [_Group(("CRA", "CTA"), ()), _Group(("CRA", "CTM"), ()), _Group(("CTA",), ())]
+    assert linked(("CRA",), groups)
+    assert linked(("CTA", "CRA", "CTM"), groups)
+    # CTA and CTM share no group: their row is the sum of their own two.
+    assert not linked(("CTA", "CTM"), groups)
 
 
 def _stage1(problem, labour_cuts: bool):
