@@ -179,7 +179,7 @@ def solve(
     if best.solved is None:
         return _empty("no_solution", message or "no fully staffed plan found within the time limit", [], began, timings)
     if search is not None and first is not None and first.model is not None:
-        bound = _finish_bound_search(search, first.model, best.objective, bound, settings, monitor, timings)
+        bound = _finish_bound_search(search, first.model, best.objective, bound, settings, monitor, timings, began)
     timings.append(StageTiming(stage=f"chosen: {best.source}", seconds=0.0, status="heuristic"))
     plan = build_plan(inst, best.solved.schedule, best.solved.staffing, timings)
     if first is not None and not monitor.stopped():
@@ -213,16 +213,19 @@ def _finish_bound_search(
     settings: EngineSettings,
     monitor: Monitor,
     timings: list[StageTiming],
+    began: float,
 ) -> float | None:
     """The tighter of ``bound`` and the search's, once the search has had its time (or the
-    plan's gap is within the target, or a stop is asked for)."""
+    plan's gap is within the target, or a stop is asked for). The plan waits for it at
+    most as long again as the solve took so far: with a long limit (600 s) and a plan
+    ready after 15 s, the bound is not worth four minutes."""
     kind = model.inst.problem.objective.kind
     waited = time.perf_counter()
     if objective is not None and not monitor.stopped() and (relative_gap(objective, bound) or 0.0) > settings.mip_gap:
         # Enough once the bound is within the gap of the plan (the search works minimised, scaled).
         target = model.in_solver_sense(objective + (-1 if kind == "value" else 1) * settings.mip_gap * max(1.0, abs(objective)))
         search.target = math.inf if target is None else target
-        search.wait(search.until, monitor.stopped)
+        search.wait(min(search.until, waited + (waited - began)), monitor.stopped)
     found, seconds = search.finish()
     now = time.perf_counter()
     # The search ran beside staffing and the repair rounds; whatever the plan then waited

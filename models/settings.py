@@ -34,7 +34,8 @@ class EngineSettings:
     ``cut_rounds_lp`` LPs), then the MIP is solved, priced exactly and cut again, at most
     ``cut_rounds`` times. With ``bound_search``, round 0's model is searched on for a
     tighter bound on the other core until ``bound_share`` of the time limit has passed
-    (or the plan is within ``mip_gap`` of the bound): the plan may come back that late.
+    (or the plan is within ``mip_gap`` of the bound): the plan may come back that late,
+    but it waits for the search no longer than the solve had taken until then.
     """
 
     time_limit: float = 60.0

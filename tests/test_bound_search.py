@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import pytest
@@ -9,7 +10,9 @@ import pytest
 from models.bound_search import BoundSearch
 from models.generate import generate
 from models.instance import compile_instance
-from models.portfolio import Reserve, solve_portfolio
+from models.pipeline import _finish_bound_search
+from models.portfolio import PortfolioModel, Reserve, solve_portfolio
+from models.progress import Monitor
 from models.settings import EngineSettings
 from tests.conftest import solve_checked
 
@@ -63,3 +66,31 @@ def test_a_wait_for_the_search_ends_when_the_caller_asks_to_stop():
     # The wait came back because of the stop, not because the search was done.
     assert search.running and waited < 5
     search.finish()
+
+
+class _SlowSearch:
+    """Stands in for a search that would run for ten minutes; records how long it is waited for."""
+
+    def __init__(self) -> None:
+        self.began = time.perf_counter()
+        self.until = self.began + 600
+        self.target = math.inf
+        self.waited_until: float | None = None
+
+    def wait(self, until: float, stopped) -> None:  # type: ignore[no-untyped-def]
+        self.waited_until = until
+
+    def finish(self) -> tuple[float | None, float]:
+        return None, 0.0
+
+
+def test_plan_waits_for_the_search_no_longer_than_the_solve_took_so_far():
+    inst = compile_instance(generate(staff=30, trials=6, months=18, seed=1))
+    model = PortfolioModel(inst, EngineSettings(), Reserve())
+    search = _SlowSearch()
+    began = time.perf_counter() - 3.0  # the solve has run 3 s
+    timings: list = []
+    bound = _finish_bound_search(search, model, 100.0, 200.0, EngineSettings(), Monitor(None, None, began), timings, began)  # type: ignore[arg-type]
+    assert bound == 200.0
+    assert search.waited_until is not None and search.waited_until <= time.perf_counter() + 3.0
+    assert [t.stage for t in timings] == ["bound-search", "bound-wait"]
