@@ -441,7 +441,7 @@ class CutPortfolioModel(PortfolioModel):
 
     The trial, service, predecessor, eligibility and budget rows are the step model's;
     ``theta[m]`` replaces the cost-step, group and flex columns, Hall's condition replaces
-    the coverage rows, and :meth:`refine` adds a cut wherever ``theta`` underprices a
+    the ``cover`` rows, and :meth:`refine` adds a cut wherever ``theta`` underprices a
     demand point. Only for problems where uncovered demand is not allowed (no shortfall
     price): a priced shortfall would make every demand point coverable and Hall's rows moot.
     """
