@@ -16,7 +16,7 @@ itself (see :func:`role_components`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -41,7 +41,7 @@ class Price:
     """``V_m`` at one demand point and its subgradient: what each role's last FTE costs."""
 
     cost: float
-    marginal: dict[str, float]
+    marginal: dict[Hashable, float]
 
 
 class MonthLabour:
@@ -116,21 +116,87 @@ class MonthLabour:
         )
 
 
-class LabourPricing:
-    """One :class:`MonthLabour` per month that can have demand."""
+class NamedMonthLabour:
+    """The labour LP of one month over named people: demand comes per key (a trial's role,
+    or FTE held back for a role), each covered by the people eligible for it, at their own
+    rates, and by the role's flex. Uncovered demand costs ``uncovered_price`` per FTE: the
+    LP then has a value everywhere, never above the true cost (which is infinite where
+    nothing covers), so its cuts stay valid.
+
+    min  sum_{p,k} rate_p a_pk + sum_k flexrate_r(k) f_k + M sum_k s_k
+    s.t. sum_k a_pk <= fte_p (available people),  sum_{k of role r} f_k <= flexmax_r,
+         sum_p a_pk + f_k + s_k >= D_k
+    """
 
     def __init__(
         self,
-        groups: Sequence[_Group],
-        roles: Sequence[str],
-        months: Iterable[int],
+        people: Sequence[tuple[float, float]],
+        keys: Sequence[tuple[Hashable, str, Sequence[int]]],
         flex_max: Mapping[str, float],
         flex_rate: Mapping[str, float],
+        uncovered_price: float,
     ):
-        self.months = {mo: MonthLabour(groups, roles, mo, flex_max, flex_rate) for mo in months}
+        self.keys: list[Hashable] = [key for key, _, _ in keys]
+        h = self.highs = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        cost: list[float] = []
+        by_person: dict[int, list[int]] = {}
+        by_flex: dict[str, list[int]] = {}
+        covering: list[list[int]] = []
+        for _, role, eligible in keys:
+            cols = []
+            for p in eligible:
+                by_person.setdefault(p, []).append(len(cost))
+                cols.append(len(cost))
+                cost.append(people[p][1])
+            if flex_max.get(role, 0.0) > 0:
+                by_flex.setdefault(role, []).append(len(cost))
+                cols.append(len(cost))
+                cost.append(flex_rate[role])
+            cols.append(len(cost))
+            cost.append(uncovered_price)
+            covering.append(cols)
+        n = len(cost)
+        h.addVars(n, np.zeros(n), np.full(n, highspy.kHighsInf))
+        h.changeColsCost(n, np.arange(n, dtype=np.int32), np.array(cost, dtype=np.float64))
+        for p, cols in by_person.items():
+            h.addRow(-highspy.kHighsInf, people[p][0], len(cols), np.array(cols, dtype=np.int32), np.ones(len(cols)))
+        for role, cols in by_flex.items():
+            h.addRow(-highspy.kHighsInf, flex_max[role], len(cols), np.array(cols, dtype=np.int32), np.ones(len(cols)))
+        self.cover_row: dict[Hashable, int] = {}
+        for key, cols in zip(self.keys, covering):
+            self.cover_row[key] = h.getNumRow()
+            h.addRow(0.0, highspy.kHighsInf, len(cols), np.array(cols, dtype=np.int32), np.ones(len(cols)))
 
-    def price(self, demand: Mapping[int, Mapping[str, float]]) -> dict[int, Price | None]:
-        return {mo: lp.price(demand.get(mo, {})) for mo, lp in self.months.items()}
+    def price(self, demand: Mapping[Hashable, float]) -> Price | None:
+        h = self.highs
+        for key, row in self.cover_row.items():
+            h.changeRowBounds(row, max(0.0, float(demand.get(key, 0.0))), highspy.kHighsInf)
+        h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        duals = h.getSolution().row_dual
+        return Price(
+            cost=h.getInfo().objective_function_value,
+            marginal={key: max(0.0, duals[row]) for key, row in self.cover_row.items()},
+        )
+
+
+class LabourPricing:
+    """One month LP (:class:`MonthLabour` or :class:`NamedMonthLabour`) per month that can have demand."""
+
+    def __init__(self, months: Mapping[int, MonthLabour | NamedMonthLabour]):
+        self.months = dict(months)
+
+    def price(self, demand: Mapping[int, Mapping[Hashable, float]]) -> dict[int, Price | None]:
+        return {mo: lp.price(demand.get(mo, {})) for mo, lp in self.months.items()}  # type: ignore[arg-type]
+
+
+def group_pricing(
+    groups: Sequence[_Group], roles: Sequence[str], months: Iterable[int], flex_max: Mapping[str, float], flex_rate: Mapping[str, float]
+) -> LabourPricing:
+    """Demand per role, covered by capacity groups on their cheapest-first curves."""
+    return LabourPricing({mo: MonthLabour(groups, roles, mo, flex_max, flex_rate) for mo in months})
 
 
 def role_components(role_sets: Iterable[Sequence[str]], roles: Sequence[str]) -> list[list[str]]:

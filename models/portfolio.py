@@ -12,7 +12,7 @@ necessary conditions), so its best bound is a valid bound on the whole plan. Sta
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 import itertools
 import time
 from dataclasses import dataclass, field, replace
@@ -23,7 +23,7 @@ from pyomo.core.base.var import VarData
 from models.coverage_cuts import CoverageCut
 from models.highs import PROVEN_INFEASIBLE, PersistentHighs, SolveOutcome, TriviallyInfeasible, Watch, add_row, solve
 from models.instance import Instance
-from models.labour_cuts import LabourPricing, linked, role_components
+from models.labour_cuts import LabourPricing, NamedMonthLabour, group_pricing, linked, role_components
 from models.progress import relative_gap
 from models.settings import EngineSettings
 
@@ -33,6 +33,8 @@ Key = tuple[str, str, int]
 CUT_TOLERANCE = 1.0
 #: Relative slack within which a budget row counts as holding at exact labour prices.
 BUDGET_TOLERANCE = 1e-7
+#: Uncovered demand in the named month LP costs this many times the dearest rate per FTE-month.
+UNCOVERED_PRICE_FACTOR = 100.0
 #: Hall's rows number 2^k - 1 per month for k linked roles: above this, stage 1 keeps its step columns.
 MAX_LINKED_ROLES = 8
 
@@ -455,7 +457,43 @@ class CutPortfolioModel(PortfolioModel):
         m.theta = pyo.Var(self.months_used, domain=pyo.NonNegativeReals)
         m.cuts = pyo.ConstraintList()
         self.use_index, self.step_index, self.flex_index, self.short_index = [], [], [], []
-        self.pricing = LabourPricing(self.groups, inst.roles, self.months_used, inst.flex_max, inst.flex_rate)
+        # Marginal values read the role-level LP; the cuts come from the named one where it is small.
+        self.role_pricing = group_pricing(self.groups, inst.roles, self.months_used, inst.flex_max, inst.flex_rate)
+        self.named = len(inst.staff) * len(inst.trials) <= self.settings.named_pricing_below
+        self._demand_keys()
+        self.pricing = self._named_pricing() if self.named else self.role_pricing
+
+    def _demand_keys(self) -> None:
+        """What each cut prices, per month: a role's demand (role-level LP), or each trial's
+        demand for a role and each role's held FTE (named LP); with the starts that make it up."""
+        self.keys_of: dict[int, dict[Hashable, tuple[list[tuple[int, float]], str | None]]] = defaultdict(dict)
+        for (r, mo), terms in self.role_terms.items():
+            if not self.named:
+                self.keys_of[mo][r] = (terms, r)
+                continue
+            by_trial: dict[str, list[tuple[int, float]]] = defaultdict(list)
+            for i, v in terms:
+                by_trial[self.keys[i][0]].append((i, v))
+            for t, trial_terms in by_trial.items():
+                self.keys_of[mo][(t, r)] = (trial_terms, None)
+            self.keys_of[mo][("", r)] = ([], r)
+
+    def _named_pricing(self) -> LabourPricing:
+        """Each month's LP over named people: eligibility and availability priced exactly."""
+        inst = self.inst
+        people = list(inst.staff)
+        index = {p: k for k, p in enumerate(people)}
+        price = UNCOVERED_PRICE_FACTOR * max([inst.rate(p) for p in people] + list(inst.flex_rate.values()) + [1.0])
+        months = {}
+        for mo in self.months_used:
+            capacity = [(inst.staff[p].fte if inst.available[p][mo] else 0.0, inst.rate(p)) for p in people]
+            keys = []
+            for key in self.keys_of[mo]:
+                t, r = key  # type: ignore[misc]
+                eligible = [p for p in people if r in inst.staff_roles[p]] if t == "" else inst.eligible(t, r)
+                keys.append((key, r, [index[p] for p in eligible if capacity[index[p]][0] > 0]))
+            months[mo] = NamedMonthLabour(capacity, keys, inst.flex_max, inst.flex_rate, price)
+        return LabourPricing(months)
 
     def _staffing_constraints(self) -> None:
         self._coverable()
@@ -487,11 +525,12 @@ class CutPortfolioModel(PortfolioModel):
     def _labour_cost(self, months: set[int] | None = None) -> pyo.Expression:
         return sum(self.m.theta[mo] for mo in self.months_used if months is None or mo in months)
 
-    def demand(self, x: Sequence[float]) -> dict[int, dict[str, float]]:
-        """Role demand per month (held FTE included) at the values ``x`` of the start variables."""
-        out: dict[int, dict[str, float]] = defaultdict(dict)
-        for (r, mo), terms in self.role_terms.items():
-            out[mo][r] = sum(v * x[i] for i, v in terms) + pyo.value(self.m.held[r, mo])
+    def demand(self, x: Sequence[float]) -> dict[int, dict[Hashable, float]]:
+        """Demand per month and key (held FTE included) at the values ``x`` of the start variables."""
+        out: dict[int, dict[Hashable, float]] = defaultdict(dict)
+        for mo, keys in self.keys_of.items():
+            for key, (terms, held) in keys.items():
+                out[mo][key] = sum(v * x[i] for i, v in terms) + (pyo.value(self.m.held[held, mo]) if held else 0.0)
         return out
 
     def refine(self, x: Sequence[float]) -> dict[int, float]:
@@ -509,11 +548,13 @@ class CutPortfolioModel(PortfolioModel):
             exact[mo] = price.cost
             if price.cost <= pyo.value(m.theta[mo]) + max(CUT_TOLERANCE, 1e-7 * price.cost):
                 continue
-            terms = [
-                (price.marginal[r], sum(v * m.x[i] for i, v in self.role_terms[(r, mo)]) + m.held[r, mo] - demand[mo][r])
-                for r in price.marginal
-                if price.marginal[r] > 0 and (r, mo) in self.role_terms
-            ]
+            terms = []
+            for key, pi in price.marginal.items():
+                if pi <= 0 or key not in self.keys_of[mo]:
+                    continue
+                starts, held = self.keys_of[mo][key]
+                expr = sum(v * m.x[i] for i, v in starts) + (m.held[held, mo] if held else 0.0)
+                terms.append((pi, expr - demand[mo][key]))
             scale = self.settings.money_scale
             add_row(m.cuts, scale * m.theta[mo] >= scale * (price.cost + sum(pi * d for pi, d in terms)))
         return exact
@@ -576,9 +617,9 @@ class CutPortfolioModel(PortfolioModel):
         self.apply(Reserve())
         chosen = {(t, o, s) for t, (o, s) in schedule.items()}
         x = [float(key in chosen) for key in self.keys]
-        demand = self.demand(x)
+        demand = {mo: {r: sum(v * x[i] for i, v in terms) for (r, month), terms in self.role_terms.items() if month == mo} for mo in self.months_used}
         values: dict[tuple[str, int], float] = {}
-        for mo, price in self.pricing.price(demand).items():
+        for mo, price in self.role_pricing.price(demand).items():
             if price is None:
                 continue
             for r, v in price.marginal.items():

@@ -32,7 +32,10 @@ class EngineSettings:
     month instead of one column per cost step and month (:mod:`models.labour_cuts`): up to
     ``cut_prime_share`` of a round's time goes into cutting its LP relaxation (at most
     ``cut_rounds_lp`` LPs), then the MIP is solved, priced exactly and cut again, at most
-    ``cut_rounds`` times. With ``bound_search``, round 0's model is searched on for a
+    ``cut_rounds`` times. Portfolios up to ``named_pricing_below`` (staff x trials) price
+    each month over named people (eligibility and availability exact: a tighter bound);
+    larger ones over capacity groups (at the reference's size the named cuts made each MIP
+    run 21-30 s). With ``bound_search``, round 0's model is searched on for a
     tighter bound on the other core until ``bound_share`` of the time limit has passed
     (or the plan is within ``mip_gap`` of the bound): the plan may come back that late,
     but it waits for the search no longer than the solve had taken until then.
@@ -57,6 +60,7 @@ class EngineSettings:
     cut_prime_share: float = 0.3
     cut_rounds_lp: int = 60
     cut_rounds: int = 12
+    named_pricing_below: int = 5_000
     bound_search: bool = True
     bound_share: float = 0.4
 

@@ -55,12 +55,14 @@ def test_no_coverage_row_when_the_eligible_people_suffice():
 
 def test_stage1_never_proposes_what_a_coverage_row_rules_out():
     inst = compile_instance(parse_problem(_problem(t3_latest="2027-06")))
-    free = solve_portfolio(inst, EngineSettings(mip_gap=0.0), 30, Reserve())
+    # Labour priced by capacity groups: named pricing would see the overlap by itself.
+    settings = EngineSettings(mip_gap=0.0, named_pricing_below=0)
+    free = solve_portfolio(inst, settings, 30, Reserve())
     # Without the row, stage 1 runs all three in January (the aggregate checks all pass).
     assert free.schedule == ALL_IN_JANUARY
     cut = violated_coverage(inst, free.schedule, "CRA", 0)
     assert cut is not None
-    learnt = solve_portfolio(inst, EngineSettings(mip_gap=0.0), 30, Reserve(coverage=[cut]))
+    learnt = solve_portfolio(inst, settings, 30, Reserve(coverage=[cut]))
     assert sum(role_demand(inst, learnt.schedule, "CRA", 0).get(t, 0.0) for t in cut.trials) <= cut.capacity + 1e-9
     assert set(learnt.schedule) == {"T1", "T2", "T3"}
 
@@ -99,3 +101,10 @@ def test_bound_tightens_with_the_coverage_rows_a_repair_round_learnt():
     problem.settings.time_limit = 30
     plan = solve_checked(problem)
     assert plan.gap is not None and plan.gap <= 0.01
+
+
+def test_named_pricing_sees_the_overlap_without_a_coverage_row():
+    inst = compile_instance(parse_problem(_problem(t3_latest="2027-06")))
+    named = solve_portfolio(inst, EngineSettings(mip_gap=0.0), 30, Reserve())
+    assert named.model is not None and named.model.named
+    assert named.schedule != ALL_IN_JANUARY and violated_coverage(inst, named.schedule, "CRA", 0) is None

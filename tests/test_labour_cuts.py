@@ -10,9 +10,10 @@ import pytest
 from models.generate import generate
 from models.highs import solve
 from models.instance import compile_instance
-from models.labour_cuts import MonthLabour, linked, role_components
+from models.labour_cuts import MonthLabour, NamedMonthLabour, linked, role_components
 from models.portfolio import CutPortfolioModel, PortfolioModel, Reserve, solve_portfolio
 from models.settings import EngineSettings
+from tests.conftest import solve_checked
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,27 @@ def test_demand_beyond_people_and_flex_cannot_be_priced():
     assert _month().price({"CTM": 1.6}) is None
 
 
+def test_named_month_labour_covers_each_trial_from_its_own_eligible_people():
+    # ana (10k) may serve T1 only, ben (12k) T1 or T2; CRA flex 20k up to 0.5 FTE.
+    month = NamedMonthLabour(
+        [(1.0, 10_000.0), (1.0, 12_000.0)],
+        [(("T1", "CRA"), "CRA", [0, 1]), (("T2", "CRA"), "CRA", [1])],
+        {"CRA": 0.5},
+        {"CRA": 20_000.0},
+        uncovered_price=1e6,
+    )
+    price = month.price({("T1", "CRA"): 0.8, ("T2", "CRA"): 0.6})
+    assert price is not None
+    assert price.cost == pytest.approx(8_000 + 7_200)
+    assert price.marginal[("T1", "CRA")] == pytest.approx(10_000)
+    assert price.marginal[("T2", "CRA")] == pytest.approx(12_000)
+    # Past ben's FTE, more T2 comes from flex; past flex, at the uncovered price (still a lower bound).
+    tight = month.price({("T1", "CRA"): 0.8, ("T2", "CRA"): 1.2})
+    assert tight is not None and tight.marginal[("T2", "CRA")] == pytest.approx(20_000)
+    over = month.price({("T1", "CRA"): 0.8, ("T2", "CRA"): 2.0})
+    assert over is not None and over.marginal[("T2", "CRA")] == pytest.approx(1e6)
+
+
 def test_roles_linked_by_a_person_serving_both_form_one_component():
     components = role_components([("CRA",), ("CRA", "CTM"), ("DM",), ("MW", "REG")], ["CRA", "CTM", "DM", "MW", "REG", "PV"])
     assert sorted(sorted(c) for c in components) == [["CRA", "CTM"], ["DM"], ["MW", "REG"], ["PV"]]
@@ -78,15 +100,15 @@ def test_only_role_sets_linked_through_a_group_need_a_hall_row():
     assert not linked(("CTA", "CTM"), groups)
 
 
-def _stage1(problem, labour_cuts: bool):
+def _stage1(problem, labour_cuts: bool, named_pricing_below: int = 0):
     inst = compile_instance(problem)
-    settings = EngineSettings(mip_gap=0.0, labour_cuts=labour_cuts)
+    settings = EngineSettings(mip_gap=0.0, labour_cuts=labour_cuts, named_pricing_below=named_pricing_below)
     return solve_portfolio(inst, settings, 60, Reserve())
 
 
 @pytest.mark.parametrize("seed", range(4))
 def test_cut_model_reaches_the_step_models_optimum(seed: int):
-    """Both price labour on the same cheapest-first curve: solved to optimality they agree."""
+    """Priced by capacity groups, both use the same cheapest-first curve: solved to optimality they agree."""
     problem = generate(staff=30, trials=6, months=18, seed=seed)
     cuts, steps = _stage1(problem, True), _stage1(problem, False)
     assert isinstance(cuts.model, CutPortfolioModel) and type(steps.model) is PortfolioModel
@@ -118,3 +140,25 @@ def test_step_model_is_kept_where_shortfall_is_priced():
     assert CutPortfolioModel.applies(compile_instance(generate(staff=30, trials=6, months=18, seed=1)), EngineSettings())
     assert not CutPortfolioModel.applies(compile_instance(generate(staff=30, trials=6, months=18, seed=1)), replace(EngineSettings(), labour_cuts=False))
 
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_named_pricing_bounds_at_least_as_tightly_as_the_curve(seed: int):
+    """Named people cost at least the curve's cheapest of their group: a lower (value) bound, still above every plan."""
+    problem = generate(staff=30, trials=6, months=18, seed=seed)
+    named, curve = _stage1(problem, True, named_pricing_below=10**9), _stage1(problem, True)
+    assert named.model is not None and named.model.named and not curve.model.named
+    assert named.outcome.proven_optimal and curve.outcome.proven_optimal
+    assert named.bound <= curve.bound + 1e-6 * abs(curve.bound)
+    plan = solve_checked(problem)
+    assert plan.objective <= named.bound + 1e-6 * abs(named.bound)
+
+
+def test_a_plan_whose_best_trial_only_fits_on_the_curve_is_shown_optimal():
+    # The one valuable trial (265.5 M) fits 2027's budget only at the curve's cheapest
+    # rates; its eligible people cost 14 % more. Priced by groups the bound kept it and the
+    # plan showed a 207 % gap; the monolithic optimum is the plan's (9.5038e7).
+    problem = generate(staff=60, trials=4, months=12, seed=153)
+    problem.settings.time_limit = 15
+    plan = solve_checked(problem)
+    assert plan.gap is not None and plan.gap <= 0.01
