@@ -95,7 +95,7 @@ class MonthLabour:
         h.changeColsCost(n, np.arange(n, dtype=np.int32), np.array(cost, dtype=np.float64))
         for index, value in balance:
             h.addRow(0.0, 0.0, len(index), np.array(index, dtype=np.int32), np.array(value, dtype=np.float64))
-        self.cover_row: dict[str, int] = {}
+        self.cover_row: dict[Hashable, int] = {}
         for r in self.roles:
             self.cover_row[r] = h.getNumRow()
             index = covering[r]
@@ -103,17 +103,7 @@ class MonthLabour:
 
     def price(self, demand: Mapping[str, float]) -> Price | None:
         """``V_m(demand)`` and its duals; None if no mix of people and flex covers it."""
-        h = self.highs
-        for r in self.roles:
-            h.changeRowBounds(self.cover_row[r], max(0.0, float(demand.get(r, 0.0))), highspy.kHighsInf)
-        h.run()
-        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            return None
-        duals = h.getSolution().row_dual
-        return Price(
-            cost=h.getInfo().objective_function_value,
-            marginal={r: max(0.0, duals[row]) for r, row in self.cover_row.items()},
-        )
+        return _priced(self.highs, self.cover_row, demand)
 
 
 class NamedMonthLabour:
@@ -169,17 +159,18 @@ class NamedMonthLabour:
             h.addRow(0.0, highspy.kHighsInf, len(cols), np.array(cols, dtype=np.int32), np.ones(len(cols)))
 
     def price(self, demand: Mapping[Hashable, float]) -> Price | None:
-        h = self.highs
-        for key, row in self.cover_row.items():
-            h.changeRowBounds(row, max(0.0, float(demand.get(key, 0.0))), highspy.kHighsInf)
-        h.run()
-        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            return None
-        duals = h.getSolution().row_dual
-        return Price(
-            cost=h.getInfo().objective_function_value,
-            marginal={key: max(0.0, duals[row]) for key, row in self.cover_row.items()},
-        )
+        return _priced(self.highs, self.cover_row, demand)
+
+
+def _priced(h: highspy.Highs, cover_row: Mapping[Hashable, int], demand: Mapping[Hashable, float]) -> Price | None:
+    """Set each coverage row's demand, re-solve from the last basis, read cost and duals."""
+    for key, row in cover_row.items():
+        h.changeRowBounds(row, max(0.0, float(demand.get(key, 0.0))), highspy.kHighsInf)
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    duals = h.getSolution().row_dual
+    return Price(cost=h.getInfo().objective_function_value, marginal={key: max(0.0, duals[row]) for key, row in cover_row.items()})
 
 
 class LabourPricing:
