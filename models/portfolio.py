@@ -513,8 +513,10 @@ class CutPortfolioModel(PortfolioModel):
             for component in components:
                 for size in range(1, len(component) + 1):
                     for roles in itertools.combinations(component, size):
+                        if not linked(roles, self.groups):
+                            continue
                         terms = [(i, v) for r in roles for i, v in self.role_terms.get((r, mo), [])]
-                        if not terms or not linked(roles, self.groups):
+                        if not terms:
                             continue
                         serving = sum(g.capacity(mo) for g in self.groups if set(g.roles) & set(roles))
                         cap = serving + sum(inst.flex_max.get(r, 0.0) for r in roles)
@@ -617,7 +619,9 @@ class CutPortfolioModel(PortfolioModel):
         self.apply(Reserve())
         chosen = {(t, o, s) for t, (o, s) in schedule.items()}
         x = [float(key in chosen) for key in self.keys]
-        demand = {mo: {r: sum(v * x[i] for i, v in terms) for (r, month), terms in self.role_terms.items() if month == mo} for mo in self.months_used}
+        demand: dict[int, dict[str, float]] = defaultdict(dict)
+        for (r, mo), terms in self.role_terms.items():
+            demand[mo][r] = sum(v * x[i] for i, v in terms)
         values: dict[tuple[str, int], float] = {}
         for mo, price in self.role_pricing.price(demand).items():
             if price is None:

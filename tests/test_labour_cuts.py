@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import pyomo.environ as pyo
 import pytest
@@ -11,31 +11,16 @@ from models.generate import generate
 from models.highs import solve
 from models.instance import compile_instance
 from models.labour_cuts import MonthLabour, NamedMonthLabour, linked, role_components
-from models.portfolio import CutPortfolioModel, PortfolioModel, Reserve, solve_portfolio
+from models.portfolio import CapacityGroup, CostStep, CutPortfolioModel, PortfolioModel, Reserve, solve_portfolio
 from models.settings import EngineSettings
 from tests.conftest import solve_checked
-
-
-@dataclass(frozen=True)
-class _Step:
-    rate: float
-    capacity: tuple[float, ...]
-
-
-@dataclass(frozen=True)
-class _Group:
-    roles: tuple[str, ...]
-    steps: tuple[_Step, ...]
-
-    def capacity(self, month: int) -> float:
-        return sum(s.capacity[month] for s in self.steps)
 
 
 # One month: two CRAs (10k for 1 FTE, 12k for 1 FTE), one CRA/CTM person at 11k for 0.5 FTE,
 # CTM flex at 30k up to 1 FTE, no CRA flex.
 GROUPS = [
-    _Group(("CRA",), (_Step(10_000, (1.0,)), _Step(12_000, (1.0,)))),
-    _Group(("CRA", "CTM"), (_Step(11_000, (0.5,)),)),
+    CapacityGroup(("CRA",), (CostStep(10_000, (1.0,)), CostStep(12_000, (1.0,)))),
+    CapacityGroup(("CRA", "CTM"), (CostStep(11_000, (0.5,)),)),
 ]
 FLEX_MAX = {"CTM": 1.0}
 FLEX_RATE = {"CTM": 30_000.0}
@@ -93,7 +78,7 @@ def test_roles_linked_by_a_person_serving_both_form_one_component():
 
 
 def test_only_role_sets_linked_through_a_group_need_a_hall_row():
-    groups = [_Group(("CRA", "CTA"), ()), _Group(("CRA", "CTM"), ()), _Group(("CTA",), ())]
+    groups = [CapacityGroup(("CRA", "CTA"), ()), CapacityGroup(("CRA", "CTM"), ()), CapacityGroup(("CTA",), ())]
     assert linked(("CRA",), groups)
     assert linked(("CTA", "CRA", "CTM"), groups)
     # CTA and CTM share no group: their row is the sum of their own two.
