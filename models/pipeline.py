@@ -126,7 +126,8 @@ def solve(
             watch.soft_deadline, watch.soft_gap = time.perf_counter() + soft, settings.extend_gap
         late = beside.ready if beside is not None else None
         relaxes = reserve.relaxes()
-        stage1 = solve_portfolio(inst, settings, limit, reserve, watch, warm, beat, first, late)
+        # A round whose reserve is no relaxation has no bound to tighten: its first schedule worth staffing will do.
+        stage1 = solve_portfolio(inst, settings, limit, reserve, watch, warm, beat, first, late, settle=round_ > 0 and not relaxes)
         timings.append(_timing(f"portfolio[{round_}]", stage1.outcome))
         if round_ == 0:
             bound = best.bound = _tighter(problem.objective.kind, stage1.bound, lp_bound)

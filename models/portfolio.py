@@ -21,7 +21,7 @@ import pyomo.environ as pyo
 from pyomo.core.base.var import VarData
 
 from models.coverage_cuts import CoverageCut
-from models.highs import PROVEN_INFEASIBLE, PersistentHighs, SolveOutcome, TriviallyInfeasible, Watch, add_row, solve
+from models.highs import PROVEN_INFEASIBLE, PersistentHighs, SolveOutcome, TriviallyInfeasible, Watch, add_row, linear, solve
 from models.instance import Instance
 from models.labour_cuts import LabourPricing, NamedMonthLabour, group_pricing, linked, role_components
 from models.progress import relative_gap
@@ -177,11 +177,14 @@ class PortfolioModel:
     name = "portfolio"
 
     def _reserve_parameters(self) -> None:
-        """What repair rounds learn enters as mutable parameters, so a round changes only
-        numbers and a persistent solver hands HiGHS only those: FTE held back per role and
-        month, the labour price factor and the budget held back per year."""
+        """What repair rounds learn enters as numbers a persistent solver can change in place,
+        so a round hands HiGHS only those: FTE held back per role and month, the labour price
+        factor and the budget held back per year. Held FTE is a variable pinned by its bounds
+        rather than a parameter: the rows it enters (Hall's rows, cuts) stay plain linear
+        rows that reach HiGHS by the fast path (:func:`models.highs.flat_row`), and a new
+        reserve changes only column bounds."""
         m, inst = self.m, self.inst
-        m.held = pyo.Param(list(self.role_terms), mutable=True, initialize=0.0)
+        m.held = pyo.Var(list(self.role_terms), bounds=(0.0, 0.0), initialize=0.0)
         m.labour_factor = pyo.Param(inst.years, mutable=True, initialize=1.0)
         m.budget_held = pyo.Param(inst.years, mutable=True, initialize=0.0)
         m.coverage = pyo.ConstraintList()
@@ -190,16 +193,19 @@ class PortfolioModel:
     def apply(self, reserve: Reserve) -> None:
         """Set a repair round's reserve into the parameters (an empty one restores the plain model)."""
         m = self.m
-        for key in m.held:
-            m.held[key] = reserve.capacity.get(key, 0.0)
+        for key, held in m.held.items():
+            amount = reserve.capacity.get(key, 0.0)
+            held.setlb(amount)
+            held.setub(amount)
+            held.set_value(amount)
         for y in self.inst.years:
             m.labour_factor[y] = reserve.labour_factor[y]
             m.budget_held[y] = reserve.budget.get(y, 0.0)
         for cut in reserve.coverage:
             if cut not in self.coverage:
                 self.coverage.add(cut)
-                terms = [(i, v) for i, v in self.role_terms.get((cut.role, cut.month), []) if self.keys[i][0] in cut.trials]
-                add_row(m.coverage, sum(v * m.x[i] for i, v in terms) <= cut.capacity)
+                terms = [(v, m.x[i]) for i, v in self.role_terms.get((cut.role, cut.month), []) if self.keys[i][0] in cut.trials]
+                add_row(m.coverage, linear(terms) <= cut.capacity)
 
     # -- variables ---------------------------------------------------------------------
     def _staffing_variables(self) -> None:
@@ -515,14 +521,14 @@ class CutPortfolioModel(PortfolioModel):
                     for roles in itertools.combinations(component, size):
                         if not linked(roles, self.groups):
                             continue
-                        terms = [(i, v) for r in roles for i, v in self.role_terms.get((r, mo), [])]
+                        terms = [(v, m.x[i]) for r in roles for i, v in self.role_terms.get((r, mo), [])]
                         if not terms:
                             continue
                         serving = sum(g.capacity(mo) for g in self.groups if set(g.roles) & set(roles))
                         cap = serving + sum(inst.flex_max.get(r, 0.0) for r in roles)
                         # Every row is kept: a repair round may hold FTE back in any role-month.
-                        held = sum(m.held[r, mo] for r in roles if (r, mo) in self.role_terms)
-                        add_row(m.coverable, sum(v * m.x[i] for i, v in terms) + held <= cap)
+                        held = [(1.0, m.held[r, mo]) for r in roles if (r, mo) in self.role_terms]
+                        add_row(m.coverable, linear(terms + held) <= cap)
 
     def _labour_cost(self, months: set[int] | None = None) -> pyo.Expression:
         return sum(self.m.theta[mo] for mo in self.months_used if months is None or mo in months)
@@ -532,7 +538,7 @@ class CutPortfolioModel(PortfolioModel):
         out: dict[int, dict[Hashable, float]] = defaultdict(dict)
         for mo, keys in self.keys_of.items():
             for key, (terms, held) in keys.items():
-                out[mo][key] = sum(v * x[i] for i, v in terms) + (pyo.value(self.m.held[held, mo]) if held else 0.0)
+                out[mo][key] = sum(v * x[i] for i, v in terms) + (self.m.held[held, mo].lb if held else 0.0)
         return out
 
     def refine(self, x: Sequence[float]) -> dict[int, float]:
@@ -550,15 +556,19 @@ class CutPortfolioModel(PortfolioModel):
             exact[mo] = price.cost
             if price.cost <= pyo.value(m.theta[mo]) + max(CUT_TOLERANCE, 1e-7 * price.cost):
                 continue
-            terms = []
+            # scale * (theta - sum_k pi_k * demand_k) >= scale * (V(D0) - sum_k pi_k * D0_k)
+            scale = self.settings.money_scale
+            terms: list[tuple[float, VarData]] = [(scale, m.theta[mo])]
+            rhs = price.cost
             for key, pi in price.marginal.items():
                 if pi <= 0 or key not in self.keys_of[mo]:
                     continue
                 starts, held = self.keys_of[mo][key]
-                expr = sum(v * m.x[i] for i, v in starts) + (m.held[held, mo] if held else 0.0)
-                terms.append((pi, expr - demand[mo][key]))
-            scale = self.settings.money_scale
-            add_row(m.cuts, scale * m.theta[mo] >= scale * (price.cost + sum(pi * d for pi, d in terms)))
+                terms.extend((-scale * pi * v, m.x[i]) for i, v in starts)
+                if held:
+                    terms.append((-scale * pi, m.held[held, mo]))
+                rhs -= pi * demand[mo][key]
+            add_row(m.cuts, linear(terms) >= scale * rhs)
         return exact
 
     def prime(self, settings: EngineSettings, solver: PersistentHighs, deadline: float) -> list[SolveOutcome]:
@@ -649,6 +659,7 @@ def solve_portfolio(
     beat: float | None = None,
     previous: PortfolioResult | None = None,
     late: Callable[[], dict[str, tuple[str, int]] | None] | None = None,
+    settle: bool = False,
 ) -> PortfolioResult:
     """Solve stage 1, from the ``warm`` schedule if given; the bound is returned in the objective's own sense and currency.
 
@@ -658,7 +669,11 @@ def solve_portfolio(
     ``previous`` run that kept its model loaded, that model gets the new reserve and is
     re-solved persistently instead of being built and handed over again. ``late`` returns a
     schedule still being worked out when HiGHS starts (None until it is ready): HiGHS is
-    handed it as a solution at the first point it takes one after that.
+    handed it as a solution at the first point it takes one after that. With ``settle``
+    (a repair round that is no relaxation) HiGHS stops at ``EngineSettings.repair_gap_factor``
+    times the gap
+    and the cut model at its first schedule that beats ``beat`` and keeps every budget at
+    exact labour prices (see :func:`_solve_with_cuts`).
     """
     began = time.perf_counter()
     if previous is not None and previous.model is not None and previous.solver is not None:
@@ -671,7 +686,7 @@ def solve_portfolio(
         except TriviallyInfeasible:
             return PortfolioResult(outcome=PROVEN_INFEASIBLE, schedule={}, bound=None)
         solver = PersistentHighs()
-    gap = settings.mip_gap
+    gap = settings.mip_gap * (settings.repair_gap_factor if settle else 1.0)
     if inst.problem.objective.kind == "makespan":
         gap = min(gap, 0.9 / inst.months)  # a relative gap must not hide a whole month
     built = time.perf_counter() - began
@@ -683,7 +698,7 @@ def solve_portfolio(
             watch.late_start = lambda: None if (schedule := late()) is None else model.start_values(schedule)
     cutoff = model.in_solver_sense(beat)
     if isinstance(model, CutPortfolioModel):
-        outcome, schedule, labour = _solve_with_cuts(model, solver, settings, began + time_limit, gap, watch, cutoff)
+        outcome, schedule, labour = _solve_with_cuts(model, solver, settings, began + time_limit, gap, watch, cutoff, settle)
         outcome = replace(outcome, build_seconds=built, seconds=time.perf_counter() - began)
     else:
         outcome = replace(solve(model.m, settings, max(0.1, time_limit - built), gap, watch, cutoff, solver), build_seconds=built)
@@ -722,6 +737,7 @@ def _solve_with_cuts(
     gap: float,
     watch: Watch | None,
     cutoff: float | None,
+    settle: bool = False,
 ) -> tuple[SolveOutcome, dict[str, tuple[str, int]], dict[str, float]]:
     """Solve the cut model to ``gap``: MIP, price its schedule exactly, cut, re-solve.
 
@@ -730,7 +746,11 @@ def _solve_with_cuts(
     wins (one that breaks them only if none holds: staffing and shedding deal with it, as
     with any schedule). The loop ends when a run's incumbent needs no new cut (the model
     priced it exactly), when the best candidate is within ``gap`` of the bound, or when
-    time runs out; the next run starts from the best candidate.
+    time runs out; the next run starts from the best candidate. With ``settle`` it also
+    ends at the first candidate that keeps every budget and beats the ``cutoff``: a repair
+    round's bound is not reported (its reserve is no relaxation), so once it has a schedule
+    worth staffing, more runs only tighten a bound nobody reads (on the reference the
+    second run of a repair round took 4-12 s and never found a better schedule).
     """
     runs: list[SolveOutcome] = []
     if len(model.m.cuts) == 0:
@@ -760,7 +780,7 @@ def _solve_with_cuts(
                 best = candidate
         if len(model.m.cuts) == cuts:
             break  # priced exactly: running again would give the same schedule
-        if best is not None and best.within(bound, gap):
+        if best is not None and (best.within(bound, gap) or (settle and best.holds and (cutoff is None or best.objective < cutoff))):
             break
     # No MIP run at all (the time went into the LP) proves nothing about feasibility.
     last = runs[-1] if len(runs) > lp_runs else SolveOutcome(False, False, False, None, None, 0.0, len(model.keys), 0)

@@ -147,3 +147,32 @@ def test_a_plan_whose_best_trial_only_fits_on_the_curve_is_shown_optimal():
     problem.settings.time_limit = 15
     plan = solve_checked(problem)
     assert plan.gap is not None and plan.gap <= 0.01
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_a_repair_round_settles_for_its_first_schedule_that_keeps_every_budget(seed: int, monkeypatch):
+    """A reserve with a labour price factor is no relaxation: its bound is never reported, so
+    the cut loop stops at the first schedule that holds its budgets at exact labour prices
+    (without ``settle`` the same round runs HiGHS again to tighten its bound)."""
+    problem = generate(staff=40, trials=8, months=24, seed=seed)
+    inst = compile_instance(problem)
+    budgets_held: list[bool | None] = []
+    priced = CutPortfolioModel.exact_point
+
+    def recorded(self, x):
+        point = priced(self, x)
+        budgets_held.append(None if point is None else point[1])
+        return point
+
+    monkeypatch.setattr(CutPortfolioModel, "exact_point", recorded)
+    runs = {}
+    for settle in (False, True):
+        budgets_held.clear()
+        reserve = Reserve()
+        for y in inst.years:
+            reserve.labour_factor[y] = 1.05
+        result = solve_portfolio(inst, EngineSettings(mip_gap=0.0), 30, reserve, settle=settle)
+        assert result.outcome.has_solution
+        runs[settle] = list(budgets_held)
+    assert runs[True][-1] is True and True not in runs[True][:-1]
+    assert len(runs[False]) > len(runs[True])
