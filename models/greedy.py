@@ -16,8 +16,11 @@ first); what people cannot cover goes to flex within its monthly limit, and the 
 shortfall.
 
 Finally every block moves to a cheaper person where one can take it whole
-(:mod:`models.swap`), and the time that frees fills what is still uncovered. Every rule of §2 that concerns people holds by construction, so the result is always
-a valid staffing of the given schedule apart from shortfall, which the pipeline repairs.
+(:mod:`models.swap`), and the time that frees fills what is still uncovered. Where a
+month's uncovered demand of a role is more than its flex can take, people eligible for
+it leave work others or another role's flex can do (:meth:`_Roster.relieve`). Every rule
+of §2 that concerns people holds by construction, so the result is always a valid
+staffing of the given schedule apart from shortfall, which the pipeline repairs.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ def greedy_staffing(
     roster.move_to_cheaper()
     for seg in roster.segments:
         roster.fill(seg)
+    roster.relieve()
     return roster.result()
 
 
@@ -84,6 +88,7 @@ class _Roster:
         #: Per trial, per person row on it: the months they work on it (so whether they may
         #: join it in a month, at their limit of concurrent trials, is one array test).
         self.on_months: dict[str, dict[int, np.ndarray]] = defaultdict(dict)
+        self.pinned_trials = net.pinned_trials
         for (p, m), trials in net.pinned_trials.items():
             self.working_on[(p, m)] |= trials
             self.trial_count[self.row[p], m] = len(self.working_on[(p, m)])
@@ -236,6 +241,143 @@ class _Roster:
         for (p, m), trials in self.working_on.items():
             self.trial_count[self.row[p], m] = len(trials)
 
+    def relieve(self) -> None:
+        """Demand beyond what flex can take, moved onto time that frees elsewhere, month by month.
+
+        The passes fill segments one at a time, so people who hold several roles may be
+        spent on work flex could have done (a CRA who also does site start-up covering a
+        CRA trial while CRA flex has room and SSU flex is used up), or a person at their
+        limit of concurrent trials keeps spare FTE no trial of theirs needs. In each month
+        where some role's uncovered demand exceeds its flex, a person eligible for a short
+        trial leaves part (or, to free a slot, all) of one of their trials for it; what they
+        leave is taken by others with spare FTE or left to that role's flex. A move is made
+        only if it lowers the month's demand beyond flex, summed over roles (see
+        :meth:`_beyond_flex`), so the pass ends. The moved months become blocks of their own.
+        """
+        self.keys_in: dict[int, list[tuple[str, str, int]]] = defaultdict(list)
+        for key in self.residual:
+            self.keys_in[key[2]].append(key)
+        months = [m for m in sorted(self.keys_in) if self._beyond_flex(self._role_residual(m)) > self.tol]
+        if not months:
+            return
+        self.blocks_of: dict[str, list[int]] = defaultdict(list)
+        for i, b in enumerate(self.blocks):
+            self.blocks_of[b.staff].append(i)
+        for m in months:
+            while self._relieve_month(m):
+                pass
+
+    def _role_residual(self, m: int) -> dict[str, float]:
+        totals: dict[str, float] = defaultdict(float)
+        for key in self.keys_in[m]:
+            left = self.residual[key]
+            if left > self.tol:
+                totals[key[1]] += left
+        return totals
+
+    def _beyond_flex(self, totals: dict[str, float]) -> float:
+        """Uncovered demand no flex can take: sum_r max(0, residual_r - flexmax_r)."""
+        return sum(max(0.0, v - self.inst.flex_max.get(r, 0.0)) for r, v in totals.items())
+
+    def _loads(self, person: str, m: int) -> dict[tuple[str, str], float]:
+        """What a person works on in a month: FTE per (trial, role), from their blocks."""
+        loads: dict[tuple[str, str], float] = defaultdict(float)
+        for i in self.blocks_of.get(person, []):
+            b = self.blocks[i]
+            if b.fte > 0 and b.first <= m <= b.last:
+                loads[(b.trial, b.role)] += b.fte
+        return loads
+
+    def _refill(self, trial: str, role: str, m: int, leaving: str, amount: float) -> list[tuple[str, float]]:
+        """Who takes over up to ``amount`` of (trial, role) in month ``m``: others eligible with spare FTE."""
+        takers: list[tuple[str, float]] = []
+        for q in self.inst.eligible(trial, role):
+            if amount <= self.tol:
+                break
+            if q == leaving or self.spare[q][m] <= self.tol or not self._can_join(q, trial, m):
+                continue
+            share = min(self.spare[q][m], amount)
+            takers.append((q, share))
+            amount -= share
+        return takers
+
+    def _relieve_month(self, m: int) -> bool:
+        """Make the first move (short trials in key order, people cheapest first) that lowers
+        month ``m``'s demand beyond flex; False if none does."""
+        tol, inst = self.tol, self.inst
+        totals = self._role_residual(m)
+        before = self._beyond_flex(totals)
+        if before <= tol:
+            return False
+        short = {r for r, v in totals.items() if v > inst.flex_max.get(r, 0.0) + tol}
+        for t, r, _ in self.keys_in[m]:
+            res = self.residual[(t, r, m)]
+            if r not in short or res <= tol:
+                continue
+            for p in inst.eligible(t, r):
+                if not inst.available[p][m]:
+                    continue
+                spare = max(0.0, float(self.spare[p][m]))
+                joinable = self._can_join(p, t, m)
+                loads = self._loads(p, m)
+                for (t2, r2), load in loads.items():
+                    if t2 == t:
+                        continue
+                    # Leaving frees a slot only if this is all the person does on that trial then.
+                    alone = sum(1 for (tt, _) in loads if tt == t2) == 1 and t2 not in self.pinned_trials.get((p, m), ())
+                    if joinable:
+                        out = min(load, max(0.0, res - spare))
+                    elif alone:
+                        out = load  # leave that trial this month: it frees a slot
+                    else:
+                        continue
+                    takers = self._refill(t2, r2, m, p, out)
+                    taken = sum(v for _, v in takers)
+                    moved_in = min(res, spare + out)
+                    after = dict(totals)
+                    after[r2] = after.get(r2, 0.0) + out - taken
+                    after[r] = after[r] - moved_in
+                    if before - self._beyond_flex(after) > tol:
+                        self._take_back(p, t2, r2, m, out)
+                        for q, share in takers:
+                            self._give_indexed(q, t2, r2, m, share)
+                        self._give_indexed(p, t, r, m, moved_in)
+                        return True
+        return False
+
+    def _give_indexed(self, person: str, trial: str, role: str, m: int, fte: float) -> None:
+        start = len(self.blocks)
+        self._give(person, trial, role, [m], fte)
+        self.blocks_of[person].extend(range(start, len(self.blocks)))
+
+    def _take_back(self, person: str, trial: str, role: str, m: int, fte: float) -> None:
+        """Take ``fte`` of a person's work on (trial, role) out of month ``m``, splitting their blocks there."""
+        i_row = self.row[person]
+        left = fte
+        for i in list(self.blocks_of[person]):
+            b = self.blocks[i]
+            if left <= self.tol:
+                break
+            if (b.trial, b.role) != (trial, role) or not b.first <= m <= b.last or b.fte <= 0:
+                continue
+            cut = min(b.fte, left)
+            left -= cut
+            parts = [Block(person, trial, role, b.first, m - 1, b.fte), Block(person, trial, role, m + 1, b.last, b.fte)]
+            if b.fte - cut > self.tol:
+                parts.append(Block(person, trial, role, m, m, b.fte - cut))
+            kept = [x for x in parts if x.first <= x.last]
+            self.blocks[i] = Block(person, trial, role, b.first, b.last, 0.0)  # emptied; dropped in result()
+            start = len(self.blocks)
+            self.blocks.extend(kept)
+            self.blocks_of[person].extend(range(start, len(self.blocks)))
+        taken = fte - left
+        self.spare_fte[i_row, m] += taken
+        self.residual[(trial, role, m)] += taken
+        if not any(tt == trial for (tt, _) in self._loads(person, m)) and trial not in self.pinned_trials.get((person, m), ()):
+            self.working_on[(person, m)].discard(trial)
+            self.trial_count[i_row, m] -= 1
+            self._months_on(trial, i_row)[m] = False
+
     def result(self) -> StaffingResult:
         """Flex for what people could not cover, within each role's monthly limit; the rest is shortfall."""
         inst, tol = self.inst, self.tol
@@ -252,7 +394,8 @@ class _Roster:
                 left -= bought
             if left > tol:
                 shortfall[(t, r, m)] = left
-        return StaffingResult(outcome=None, blocks=merge_blocks(self.blocks + inst.pinned), flex=flex, shortfall=shortfall)
+        blocks = [b for b in self.blocks if b.fte > tol]
+        return StaffingResult(outcome=None, blocks=merge_blocks(blocks + inst.pinned), flex=flex, shortfall=shortfall)
 
 
 def _runs(person: str, trial: str, role: str, months: list[int], fte: float) -> list[Block]:
