@@ -16,7 +16,7 @@ itself (see :func:`role_components`).
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -125,22 +125,27 @@ class NamedMonthLabour:
         flex_max: Mapping[str, float],
         flex_rate: Mapping[str, float],
         uncovered_price: float,
+        rate: Callable[[Hashable, int], float] | None = None,
     ):
         self.keys: list[Hashable] = [key for key, _, _ in keys]
         h = self.highs = highspy.Highs()
         h.setOptionValue("output_flag", False)
         cost: list[float] = []
+        #: What each column is: (key, person index) for a person, (key, None) for flex; uncovered columns are not listed.
+        self.columns: dict[int, tuple[Hashable, int | None]] = {}
         by_person: dict[int, list[int]] = {}
         by_flex: dict[str, list[int]] = {}
         covering: list[list[int]] = []
-        for _, role, eligible in keys:
+        for key, role, eligible in keys:
             cols = []
             for p in eligible:
                 by_person.setdefault(p, []).append(len(cost))
+                self.columns[len(cost)] = (key, p)
                 cols.append(len(cost))
-                cost.append(people[p][1])
+                cost.append(people[p][1] if rate is None else rate(key, p))
             if flex_max.get(role, 0.0) > 0:
                 by_flex.setdefault(role, []).append(len(cost))
+                self.columns[len(cost)] = (key, None)
                 cols.append(len(cost))
                 cost.append(flex_rate[role])
             cols.append(len(cost))
@@ -160,6 +165,21 @@ class NamedMonthLabour:
 
     def price(self, demand: Mapping[Hashable, float]) -> Price | None:
         return _priced(self.highs, self.cover_row, demand)
+
+    def exclude(self, pairs: Iterable[tuple[Hashable, int]]) -> None:
+        """Keep these people off these keys in later solves (their columns fixed at 0)."""
+        column = {cp: col for col, cp in self.columns.items()}
+        cols = [column[pair] for pair in pairs if pair in column]
+        if cols:
+            n = len(cols)
+            self.highs.changeColsBounds(n, np.array(cols, dtype=np.int32), np.zeros(n), np.zeros(n))
+
+    def cover(self, demand: Mapping[Hashable, float], tol: float) -> list[tuple[Hashable, int | None, float]]:
+        """Who covers what at least cost: (key, person index or None for flex, FTE) above ``tol``."""
+        if self.price(demand) is None:
+            return []
+        values = self.highs.getSolution().col_value
+        return [(key, p, values[col]) for col, (key, p) in self.columns.items() if values[col] > tol]
 
 
 def _priced(h: highspy.Highs, cover_row: Mapping[Hashable, int], demand: Mapping[Hashable, float]) -> Price | None:

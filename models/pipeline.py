@@ -36,7 +36,8 @@ from models.explain import explain
 from models.objective import objective_terms, plan_objective, year_spend
 from models.heuristic import constructive_schedule
 from models.insertion import insert_trials
-from models.shed import Staffed, budget_roster, shed
+from models.lp_roster import lp_roster
+from models.shed import Staffed, budget_roster, overruns, shed
 from models.highs import SolveOutcome, Watch
 from models.portfolio import PortfolioModel, PortfolioResult, Reserve, exact_lp_bound, marginal_values, solve_portfolio
 from models.problem import Problem, ProblemInvalid
@@ -434,10 +435,19 @@ def staff_schedule(
     round_: int,
     monitor: Monitor | None = None,
 ) -> StaffingResult:
-    """The greedy roster, improved by the staffing MIP when that is small enough; the cheaper wins."""
+    """The best of the greedy roster, the month-by-month LP roster (up to
+    ``EngineSettings.lp_roster_below`` staff x trials) and the staffing MIP (when that is
+    small enough), ranked by :func:`roster_rank`."""
     began = time.perf_counter()
     best = budget_roster(inst, schedule)
     timings.append(StageTiming(stage=f"staffing-greedy[{round_}]", seconds=time.perf_counter() - began, status="heuristic"))
+    rank = roster_rank(inst, schedule, best)
+    if len(inst.staff) * len(inst.trials) <= settings.lp_roster_below:
+        began = time.perf_counter()
+        lp = lp_roster(inst, schedule)
+        timings.append(StageTiming(stage=f"staffing-lp[{round_}]", seconds=time.perf_counter() - began, status="heuristic"))
+        if (lp_rank := roster_rank(inst, schedule, lp)) < rank:
+            best, rank = lp, lp_rank
     # Counting eligible people per segment bounds the model's candidates without its
     # month-by-month check (13 s for 2.2 million candidates at 10x the reference).
     if candidate_bound(inst, schedule) > settings.staffing_mip_max_pairs:
@@ -447,9 +457,16 @@ def staff_schedule(
         remaining = max(settings.min_staffing_seconds, deadline - time.perf_counter())
         mip = solve_staffing_mip(model, settings, remaining, monitor)
         timings.append(_timing(f"staffing-mip[{round_}]", mip.outcome))
-        if mip.outcome.has_solution and staffing_cost(inst, mip) < staffing_cost(inst, best):
+        if mip.outcome.has_solution and roster_rank(inst, schedule, mip) < rank:
             best = mip
     return best
+
+
+def roster_rank(inst: Instance, schedule: dict[str, tuple[str, int]], staffing: StaffingResult) -> tuple[float, float, float]:
+    """How good a roster is, smaller first: uncovered FTE, then budget overrun (either
+    sends the schedule back to repair, which costs far more than any roster), then
+    cost (staff, flex, fragmentation)."""
+    return (round(sum(staffing.shortfall.values()), 6), round(sum(overruns(inst, schedule, staffing).values()), 2), staffing_cost(inst, staffing))
 
 
 def _repair(inst: Instance, stage1: PortfolioResult, staffing: StaffingResult, reserve: Reserve) -> bool:

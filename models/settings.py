@@ -62,6 +62,7 @@ class EngineSettings:
     tolerance: float = 1e-6
     money_scale: float = 1e-4
     staffing_mip_max_pairs: int = 3000
+    lp_roster_below: int = 100_000
     labour_cuts: bool = True
     cut_prime_share: float = 0.3
     cut_rounds_lp: int = 60
