@@ -670,10 +670,8 @@ def solve_portfolio(
     re-solved persistently instead of being built and handed over again. ``late`` returns a
     schedule still being worked out when HiGHS starts (None until it is ready): HiGHS is
     handed it as a solution at the first point it takes one after that. With ``settle``
-    (a repair round that is no relaxation) HiGHS stops at ``EngineSettings.repair_gap_factor``
-    times the gap
-    and the cut model at its first schedule that beats ``beat`` and keeps every budget at
-    exact labour prices (see :func:`_solve_with_cuts`).
+    (a repair round that is no relaxation) the cut model stops at its first schedule that
+    beats ``beat`` and keeps every budget at exact labour prices (see :func:`_solve_with_cuts`).
     """
     began = time.perf_counter()
     if previous is not None and previous.model is not None and previous.solver is not None:
@@ -686,7 +684,7 @@ def solve_portfolio(
         except TriviallyInfeasible:
             return PortfolioResult(outcome=PROVEN_INFEASIBLE, schedule={}, bound=None)
         solver = PersistentHighs()
-    gap = settings.mip_gap * (settings.repair_gap_factor if settle else 1.0)
+    gap = settings.mip_gap
     if inst.problem.objective.kind == "makespan":
         gap = min(gap, 0.9 / inst.months)  # a relative gap must not hide a whole month
     built = time.perf_counter() - began
