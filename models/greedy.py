@@ -30,7 +30,7 @@ from collections import defaultdict
 import numpy as np
 
 from models.instance import Block, Instance
-from models.staffing import Segment, StaffingResult, merge_blocks, net_demand, segments
+from models.staffing import Segment, StaffingResult, buy_flex, merge_blocks, net_demand, segments
 from models.swap import move_to_cheaper
 
 #: Score multipliers that shape the roster the way a planner would.
@@ -381,19 +381,7 @@ class _Roster:
     def result(self) -> StaffingResult:
         """Flex for what people could not cover, within each role's monthly limit; the rest is shortfall."""
         inst, tol = self.inst, self.tol
-        flex_left = {r: [inst.flex_max.get(r, 0.0)] * inst.months for r in inst.roles}
-        flex: dict[tuple[str, str, int], float] = {}
-        shortfall: dict[tuple[str, str, int], float] = {}
-        for (t, r, m), left in sorted(self.residual.items()):
-            if left <= tol:
-                continue
-            bought = min(left, flex_left[r][m])
-            if bought > tol:
-                flex[(t, r, m)] = bought
-                flex_left[r][m] -= bought
-                left -= bought
-            if left > tol:
-                shortfall[(t, r, m)] = left
+        flex, shortfall = buy_flex(inst, self.residual, tol)
         blocks = [b for b in self.blocks if b.fte > tol]
         return StaffingResult(outcome=None, blocks=merge_blocks(blocks + inst.pinned), flex=flex, shortfall=shortfall)
 

@@ -10,7 +10,9 @@ after pins exact), then flex. Staying on last month's assignment is
 ``CONTINUITY_DISCOUNT`` cheaper, so blocks run on while demand holds still. A person the
 LP puts on more trials than they may work on at once keeps their largest; what they
 drop goes to others with spare FTE, then to flex, and the rest is shortfall. The
-pipeline uses it where the greedy roster breaks a budget or leaves demand uncovered.
+pipeline builds it beside the greedy roster in every round (up to
+``EngineSettings.lp_roster_below`` staff x trials) and keeps whichever ranks better
+(:func:`models.pipeline.roster_rank`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections import defaultdict
 
 from models.instance import Block, Instance
 from models.labour_cuts import NamedMonthLabour
-from models.staffing import StaffingResult, merge_blocks, net_demand, uncovered_price
+from models.staffing import StaffingResult, buy_flex, merge_blocks, net_demand, uncovered_price
 
 #: How much cheaper (as a share of a person's rate) the LP sees a person staying on what
 #: they did last month: enough to break ties between near-equal people in favour of one
@@ -42,8 +44,7 @@ def lp_roster(inst: Instance, schedule: dict[str, tuple[str, int]], tol: float =
     index = {p: i for i, p in enumerate(people)}
     price = uncovered_price(inst)
     worked: dict[tuple[str, str, str], dict[int, float]] = defaultdict(dict)
-    flex: dict[tuple[str, str, int], float] = {}
-    shortfall: dict[tuple[str, str, int], float] = {}
+    uncovered: dict[tuple[str, str, int], float] = {}
     stay: set[tuple[int, Key]] = set()
     for m in sorted(months):
         demand = months[m]
@@ -73,17 +74,8 @@ def lp_roster(inst: Instance, schedule: dict[str, tuple[str, int]], tol: float =
                 worked[(people[i], key[0], key[1])][m] = fte
         stay = {(index[p], (t, r)) for (p, t, r), by_month in worked.items() if m in by_month}
         _fill(inst, m, residual, spare, used, trials, people, index, worked, tol)
-        flex_left = dict(inst.flex_max)
-        for (t, r), left in sorted(residual.items()):
-            if left <= tol:
-                continue
-            bought = min(left, flex_left.get(r, 0.0))
-            if bought > tol:
-                flex[(t, r, m)] = bought
-                flex_left[r] -= bought
-                left -= bought
-            if left > tol:
-                shortfall[(t, r, m)] = left
+        uncovered.update(((t, r, m), left) for (t, r), left in residual.items())
+    flex, shortfall = buy_flex(inst, uncovered, tol)
     return StaffingResult(outcome=None, blocks=merge_blocks(_blocks(worked) + inst.pinned), flex=flex, shortfall=shortfall)
 
 

@@ -297,6 +297,27 @@ class StaffingModel:
         return {k: v for k in self.demand if (v := pyo.value(self.m.short[k]) or 0.0) > tol}
 
 
+def buy_flex(
+    inst: Instance, residual: dict[tuple[str, str, int], float], tol: float
+) -> tuple[dict[tuple[str, str, int], float], dict[tuple[str, str, int], float]]:
+    """What people left uncovered per (trial, role, month), bought as flex within each role's
+    monthly limit (trials in id order), and the rest as shortfall."""
+    flex_left: dict[tuple[str, int], float] = {}
+    flex: dict[tuple[str, str, int], float] = {}
+    shortfall: dict[tuple[str, str, int], float] = {}
+    for (t, r, m), left in sorted(residual.items()):
+        if left <= tol:
+            continue
+        bought = min(left, flex_left.setdefault((r, m), inst.flex_max.get(r, 0.0)))
+        if bought > tol:
+            flex[(t, r, m)] = bought
+            flex_left[(r, m)] -= bought
+            left -= bought
+        if left > tol:
+            shortfall[(t, r, m)] = left
+    return flex, shortfall
+
+
 def merge_blocks(blocks: list[Block]) -> list[Block]:
     """Join blocks of one person, trial and role that touch and have the same FTE."""
     blocks = sorted(blocks, key=lambda b: (b.staff, b.trial, b.role, b.first))
