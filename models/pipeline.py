@@ -127,10 +127,6 @@ def solve(
         settle = round_ > 0 and not relaxes
         if soft is not None:
             watch.soft_deadline, watch.soft_gap = time.perf_counter() + soft, settings.extend_gap
-        elif settle:
-            # Its bound is never reported: past a short patience, within twice the gap will do.
-            watch.soft_deadline = time.perf_counter() + settings.repair_patience * settings.time_limit
-            watch.soft_gap = settings.repair_gap_factor * settings.mip_gap
         late = beside.ready if beside is not None else None
         # A round whose reserve is no relaxation has no bound to tighten: its first schedule worth staffing will do.
         stage1 = solve_portfolio(inst, settings, limit, reserve, watch, warm, beat, first, late, settle=settle)

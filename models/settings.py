@@ -16,13 +16,7 @@ class EngineSettings:
     ``min_staffing_seconds``). Round 0, whose incumbent decides the plan, may go on to
     ``portfolio_share_max`` while its own gap is above ``extend_gap``: stopping it far from
     its bound (on the reference, before it has beaten the constructive plan) wastes the
-    rest, since a plan that needs no repair ends the solve. A repair round whose reserve is
-    no relaxation (a labour price factor, held FTE or budget) reports no bound, so once
-    ``repair_patience`` of the time limit has passed in it, it stops within
-    ``repair_gap_factor`` times ``mip_gap`` (on the reference its MIP found its schedule
-    after 7 s and spent another 7 s proving 1 %; small portfolios reach 1 % within a
-    second, and stopping them at 2 % cost two of 60 generated ones 1.3 %).
-    ``tolerance`` is the absolute
+    rest, since a plan that needs no repair ends the solve. ``tolerance`` is the absolute
     FTE/units slack under which a number counts as zero when reading solutions back.
     ``money_scale`` multiplies currency in the portfolio model so HiGHS sees coefficients
     near 1 (values are in the hundreds of millions). The staffing MIP runs only when it has
@@ -60,8 +54,6 @@ class EngineSettings:
     staffing_gap: float = 0.005
     cost_tiers: int | None = None
     repair_rounds: int = 4
-    repair_gap_factor: float = 2.0
-    repair_patience: float = 0.05
     staff_heuristic_beside_below: int = 100_000
     tolerance: float = 1e-6
     money_scale: float = 1e-4
