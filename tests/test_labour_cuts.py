@@ -176,3 +176,23 @@ def test_a_repair_round_settles_for_its_first_schedule_that_keeps_every_budget(s
         runs[settle] = list(budgets_held)
     assert runs[True][-1] is True and True not in runs[True][:-1]
     assert len(runs[False]) > len(runs[True])
+
+
+def test_hall_rows_that_cannot_bind_are_left_out_until_held_fte_lets_them_bind():
+    problem = generate(staff=30, trials=8, months=18, seed=3)
+    inst = compile_instance(problem)
+    model = CutPortfolioModel(inst, EngineSettings(), Reserve())
+    stated = [row for row in model.hall if row.stated]
+    left_out = [row for row in model.hall if not row.stated]
+    assert stated and left_out and len(model.m.coverable) == len(stated)
+    for row in left_out:
+        # Each trial at its largest term: no choice of starts can exceed the capacity.
+        most = sum(max(v for i, v in row.terms if model.keys[i][0] == t) for t in {model.keys[i][0] for i, _ in row.terms})
+        assert most == pytest.approx(row.most) and most <= row.capacity
+    # Holding back every role's capacity in a month states that month's rows.
+    row = left_out[0]
+    reserve = Reserve()
+    for r in row.held:
+        reserve.capacity[(r, row.month)] = row.capacity
+    model.apply(reserve)
+    assert row.stated and len(model.m.coverable) > len(stated)
