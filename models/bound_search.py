@@ -15,9 +15,10 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import highspy
+import numpy as np
 from highspy.highs import HighsCallbackEvent
 
 from models.settings import EngineSettings
@@ -26,13 +27,29 @@ from models.settings import EngineSettings
 STOP_POLL_SECONDS = 0.5
 
 
-class BoundSearch:
-    """One HiGHS run on a copy of a loaded model, from its incumbent, on a worker thread."""
+#: A refinement: given the copy's solution (column values), rows ``lower <= sum vals * cols``
+#: that cut it off while staying valid for every plan (no rows: nothing more to cut).
+Refine = Callable[[Sequence[float]], list[tuple[np.ndarray, np.ndarray, float]]]
 
-    def __init__(self, source: highspy.Highs, settings: EngineSettings, seconds: float):
+
+class BoundSearch:
+    """HiGHS runs on a copy of a loaded model, from its incumbent, on a worker thread.
+
+    With ``refine``, the copy is first cut at the incumbent, and each time a run proves its
+    optimum with time left, cut at that optimum and solved again: rows that only underprice
+    what a plan costs keep the copy a relaxation, so every run's bound is valid and the
+    tightest is kept. (The engine's refinement prices labour over named people, which round
+    0's model only does over capacity groups.)"""
+
+    def __init__(self, source: highspy.Highs, settings: EngineSettings, seconds: float, refine: Refine | None = None):
         self.began = time.perf_counter()
         self.until = self.began + seconds
         self._stop = threading.Event()
+        self._refine = refine
+        self._bound = -math.inf
+        self._seconds = 0.0
+        #: How many runs ended with their optimum proven.
+        self.proven = 0
         self._highs = h = highspy.Highs()
         h.setOptionValue("output_flag", False)
         h.passModel(source.getModel())
@@ -40,12 +57,10 @@ class BoundSearch:
             h.setOptionValue(key, value)
         h.setOptionValue("mip_rel_gap", 0.0)
         h.setOptionValue("threads", 1)
-        h.setOptionValue("time_limit", max(0.1, seconds))
         solution = source.getSolution()
-        if solution.value_valid:
-            h.setSolution(solution)
+        self._start = list(solution.col_value) if solution.value_valid else None
         h.cbMipInterrupt.subscribe(self._on_interrupt)
-        self._thread = threading.Thread(target=h.run, name="bound-search", daemon=True)
+        self._thread = threading.Thread(target=self._search, name="bound-search", daemon=True)
         self._thread.start()
 
     #: Once the dual bound (solver sense, minimised) reaches this, nothing more is needed.
@@ -55,12 +70,49 @@ class BoundSearch:
         if self._stop.is_set() or event.data_out.mip_dual_bound >= self.target:
             event.interrupt()
 
+    def _search(self) -> None:
+        h = self._highs
+        start = self._start
+        while not self._stop.is_set():
+            if self._refine is not None and start is not None:
+                rows = self._refined(start)
+                for cols, vals, lower in rows:
+                    h.addRow(lower, highspy.kHighsInf, len(cols), cols, vals)
+                if not rows and self.proven:
+                    return  # the last optimum is priced exactly: nothing left to prove
+            left = self.until - time.perf_counter()
+            if left <= 0:
+                return
+            if start is not None:
+                h.setSolution(len(start), np.arange(len(start), dtype=np.int32), np.array(start, dtype=np.float64))
+            h.setOptionValue("time_limit", max(0.1, left))
+            began = time.perf_counter()
+            h.run()
+            self._seconds += time.perf_counter() - began
+            bound = h.getInfo().mip_dual_bound
+            if math.isfinite(bound) and abs(bound) < 1e30:
+                self._bound = max(self._bound, bound)
+            if h.getModelStatus() != highspy.HighsModelStatus.kOptimal or self._refine is None or self._bound >= self.target:
+                return
+            self.proven += 1
+            start = list(h.getSolution().col_value)
+
+    def _refined(self, start: list[float]) -> list[tuple[np.ndarray, np.ndarray, float]]:
+        """The refinement's rows, worked out on a thread of its own: its LPs would otherwise
+        start this thread's HiGHS scheduler with every core, and HiGHS then refuses this
+        thread's one-thread MIP runs (the scheduler is per thread and set up once)."""
+        assert self._refine is not None
+        out: list[list[tuple[np.ndarray, np.ndarray, float]]] = []
+        worker = threading.Thread(target=lambda: out.append(self._refine(start)), name="bound-refine", daemon=True)  # type: ignore[misc]
+        worker.start()
+        worker.join()
+        return out[0] if out else []
+
     def finish(self) -> tuple[float | None, float]:
-        """Stop the search; its dual bound (solver sense, None if it has none) and its HiGHS seconds."""
+        """Stop the search; its tightest dual bound (solver sense, None if it has none) and its HiGHS seconds."""
         self._stop.set()
         self._thread.join()
-        bound = self._highs.getInfo().mip_dual_bound
-        return (bound if math.isfinite(bound) and abs(bound) < 1e30 else None), self._highs.getRunTime()
+        return (self._bound if math.isfinite(self._bound) else None), self._seconds
 
     @property
     def running(self) -> bool:

@@ -12,7 +12,7 @@ necessary conditions), so its best bound is a valid bound on the whole plan. Sta
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 import itertools
 import time
 from dataclasses import dataclass, field, replace
@@ -23,7 +23,7 @@ from pyomo.core.base.var import VarData
 from models.coverage_cuts import CoverageCut
 from models.highs import PROVEN_INFEASIBLE, PersistentHighs, SolveOutcome, TriviallyInfeasible, Watch, add_row, linear, solve
 from models.instance import Instance
-from models.labour_cuts import LabourPricing, NamedMonthLabour, group_pricing, linked, role_components
+from models.labour_cuts import LabourPricing, NamedMonthLabour, Price, group_pricing, linked, role_components
 from models.progress import relative_gap
 from models.settings import EngineSettings
 
@@ -502,25 +502,26 @@ class CutPortfolioModel(PortfolioModel):
         # Marginal values read the role-level LP; the cuts come from the named one where it is small.
         self.role_pricing = group_pricing(self.groups, inst.roles, self.months_used, inst.flex_max, inst.flex_rate)
         self.named = len(inst.staff) * len(inst.trials) <= self.settings.named_pricing_below
-        self._demand_keys()
-        self.pricing = self._named_pricing() if self.named else self.role_pricing
+        self.keys_of = self._demand_keys(self.named)
+        self.pricing = self._named_pricing(self.keys_of) if self.named else self.role_pricing
 
-    def _demand_keys(self) -> None:
+    def _demand_keys(self, named: bool) -> dict[int, dict[Hashable, tuple[list[tuple[int, float]], str | None]]]:
         """What each cut prices, per month: a role's demand (role-level LP), or each trial's
         demand for a role and each role's held FTE (named LP); with the starts that make it up."""
-        self.keys_of: dict[int, dict[Hashable, tuple[list[tuple[int, float]], str | None]]] = defaultdict(dict)
+        keys_of: dict[int, dict[Hashable, tuple[list[tuple[int, float]], str | None]]] = defaultdict(dict)
         for (r, mo), terms in self.role_terms.items():
-            if not self.named:
-                self.keys_of[mo][r] = (terms, r)
+            if not named:
+                keys_of[mo][r] = (terms, r)
                 continue
             by_trial: dict[str, list[tuple[int, float]]] = defaultdict(list)
             for i, v in terms:
                 by_trial[self.keys[i][0]].append((i, v))
             for t, trial_terms in by_trial.items():
-                self.keys_of[mo][(t, r)] = (trial_terms, None)
-            self.keys_of[mo][("", r)] = ([], r)
+                keys_of[mo][(t, r)] = (trial_terms, None)
+            keys_of[mo][("", r)] = ([], r)
+        return keys_of
 
-    def _named_pricing(self) -> LabourPricing:
+    def _named_pricing(self, keys_of: Mapping[int, Mapping[Hashable, object]]) -> LabourPricing:
         """Each month's LP over named people: eligibility and availability priced exactly."""
         inst = self.inst
         people = list(inst.staff)
@@ -530,12 +531,35 @@ class CutPortfolioModel(PortfolioModel):
         for mo in self.months_used:
             capacity = [(inst.staff[p].fte if inst.available[p][mo] else 0.0, inst.rate(p)) for p in people]
             keys = []
-            for key in self.keys_of[mo]:
+            for key in keys_of[mo]:
                 t, r = key  # type: ignore[misc]
                 eligible = [p for p in people if r in inst.staff_roles[p]] if t == "" else inst.eligible(t, r)
                 keys.append((key, r, [index[p] for p in eligible if capacity[index[p]][0] > 0]))
             months[mo] = NamedMonthLabour(capacity, keys, inst.flex_max, inst.flex_rate, price)
         return LabourPricing(months)
+
+    def named_cuts(self) -> Callable[[Sequence[float], Mapping[int, float]], list[tuple[list[tuple[float, VarData]], float]]]:
+        """Cuts from each month's LP over named people, for a copy of this model searched on
+        elsewhere (:mod:`models.bound_search`); this model is left as it is. The returned
+        function takes the starts ``x`` and ``theta`` of a solution of the copy and gives
+        ``(terms, lower)`` for every month whose named price is above that ``theta``: rows
+        ``sum terms >= lower`` over this model's variables. It builds its month LPs on its
+        first call, so that work happens on the caller's thread. Held FTE is read now."""
+        keys_of = self._demand_keys(True)
+        held = {key: var.lb for key, var in self.m.held.items()}
+        pricing: list[LabourPricing] = []
+
+        def cuts(x: Sequence[float], theta: Mapping[int, float]) -> list[tuple[list[tuple[float, VarData]], float]]:
+            if not pricing:
+                pricing.append(self._named_pricing(keys_of))
+            demand = self._demand_at(keys_of, x, lambda r, mo: held[(r, mo)])
+            rows = []
+            for mo, price in pricing[0].price(demand).items():
+                if price is not None and price.cost > theta.get(mo, 0.0) + max(CUT_TOLERANCE, 1e-7 * price.cost):
+                    rows.append(self._cut(mo, price, demand[mo], keys_of[mo]))
+            return rows
+
+        return cuts
 
     def _staffing_constraints(self) -> None:
         self._coverable()
@@ -603,18 +627,23 @@ class CutPortfolioModel(PortfolioModel):
 
     def demand(self, x: Sequence[float]) -> dict[int, dict[Hashable, float]]:
         """Demand per month and key (held FTE included) at the values ``x`` of the start variables."""
+        return self._demand_at(self.keys_of, x, lambda r, mo: self.m.held[r, mo].lb)
+
+    @staticmethod
+    def _demand_at(
+        keys_of: Mapping[int, Mapping[Hashable, tuple[list[tuple[int, float]], str | None]]],
+        x: Sequence[float],
+        held: Callable[[str, int], float],
+    ) -> dict[int, dict[Hashable, float]]:
         out: dict[int, dict[Hashable, float]] = defaultdict(dict)
-        for mo, keys in self.keys_of.items():
-            for key, (terms, held) in keys.items():
-                out[mo][key] = sum(v * x[i] for i, v in terms) + (self.m.held[held, mo].lb if held else 0.0)
+        for mo, keys in keys_of.items():
+            for key, (terms, role) in keys.items():
+                out[mo][key] = sum(v * x[i] for i, v in terms) + (held(role, mo) if role else 0.0)
         return out
 
     def refine(self, x: Sequence[float]) -> dict[int, float]:
         """Price labour exactly at ``x``; add the cut of every month ``theta`` underprices there.
-
-        theta[m] >= V_m(D0) + sum_r pi_r (demand[r,m] + held[r,m] - D0_r), scaled like money.
-        Returns each month's exact labour cost (a month that cannot be covered is left out).
-        """
+        Returns each month's exact labour cost (a month that cannot be covered is left out)."""
         m = self.m
         demand = self.demand(x)
         exact: dict[int, float] = {}
@@ -624,20 +653,32 @@ class CutPortfolioModel(PortfolioModel):
             exact[mo] = price.cost
             if price.cost <= pyo.value(m.theta[mo]) + max(CUT_TOLERANCE, 1e-7 * price.cost):
                 continue
-            # scale * (theta - sum_k pi_k * demand_k) >= scale * (V(D0) - sum_k pi_k * D0_k)
-            scale = self.settings.money_scale
-            terms: list[tuple[float, VarData]] = [(scale, m.theta[mo])]
-            rhs = price.cost
-            for key, pi in price.marginal.items():
-                if pi <= 0 or key not in self.keys_of[mo]:
-                    continue
-                starts, held = self.keys_of[mo][key]
-                terms.extend((-scale * pi * v, m.x[i]) for i, v in starts)
-                if held:
-                    terms.append((-scale * pi, m.held[held, mo]))
-                rhs -= pi * demand[mo][key]
-            add_row(m.cuts, linear(terms) >= scale * rhs)
+            terms, lower = self._cut(mo, price, demand[mo], self.keys_of[mo])
+            add_row(m.cuts, linear(terms) >= lower)
         return exact
+
+    def _cut(
+        self,
+        mo: int,
+        price: Price,
+        demand: Mapping[Hashable, float],
+        keys: Mapping[Hashable, tuple[list[tuple[int, float]], str | None]],
+    ) -> tuple[list[tuple[float, VarData]], float]:
+        """The supporting plane of month ``mo``'s labour cost at ``demand``, scaled like money:
+        theta[m] >= V_m(D0) + sum_k pi_k (demand_k(x) + held_k - D0_k)."""
+        m = self.m
+        scale = self.settings.money_scale
+        terms: list[tuple[float, VarData]] = [(scale, m.theta[mo])]
+        rhs = price.cost
+        for key, pi in price.marginal.items():
+            if pi <= 0 or key not in keys:
+                continue
+            starts, held = keys[key]
+            terms.extend((-scale * pi * v, m.x[i]) for i, v in starts)
+            if held:
+                terms.append((-scale * pi, m.held[held, mo]))
+            rhs -= pi * demand[key]
+        return terms, scale * rhs
 
     def prime(self, settings: EngineSettings, solver: PersistentHighs, deadline: float) -> list[SolveOutcome]:
         """Kelley's loop on the LP relaxation: solve, cut where theta underprices, repeat

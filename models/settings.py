@@ -38,7 +38,8 @@ class EngineSettings:
     each month over named people (eligibility and availability exact: a tighter bound);
     larger ones over capacity groups (at the reference's size the named cuts made each MIP
     run 21-30 s). With ``bound_search``, round 0's model is searched on for a
-    tighter bound on the other core until ``bound_share`` of the time limit has passed
+    tighter bound on the other core (up to ``named_bound_below`` staff x trials, with cuts
+    from the named month LPs at each optimum it proves) until ``bound_share`` of the time limit has passed
     (or the plan is within ``mip_gap`` of the bound): the plan may come back that late,
     but it waits for the search no longer than the solve had taken until then.
     """
@@ -64,6 +65,7 @@ class EngineSettings:
     cut_rounds_lp: int = 60
     cut_rounds: int = 12
     named_pricing_below: int = 5_000
+    named_bound_below: int = 100_000
     bound_search: bool = True
     bound_share: float = 0.4
 

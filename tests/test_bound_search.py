@@ -10,7 +10,9 @@ import pytest
 from models.bound_search import BoundSearch
 from models.generate import generate
 from models.instance import compile_instance
-from models.pipeline import _finish_bound_search
+from models.check import check_plan
+from models.monolithic import solve_monolithic
+from models.pipeline import _finish_bound_search, _named_refinement, _start_bound_search
 from models.portfolio import PortfolioModel, Reserve, solve_portfolio
 from models.progress import Monitor
 from models.settings import EngineSettings
@@ -96,3 +98,32 @@ def test_plan_waits_for_the_search_no_longer_than_the_solve_took_so_far():
     # It waits from some moment w <= after until w + (w - began): at most 2 * after - began.
     assert search.waited_until is not None and search.waited_until <= 2 * after - began
     assert [t.stage for t in timings] == ["bound-search", "bound-wait"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_named_cuts_tighten_the_curves_optimum_but_never_below_the_true_optimum(seed: int):
+    """Round 0 priced over capacity groups and solved to optimality; the search's named cuts
+    (eligible people at their own rates) give a tighter bound that still bounds the
+    monolithic optimum (value is maximised)."""
+    problem = generate(staff=12, trials=4, months=12, seed=seed)
+    inst = compile_instance(problem)
+    settings = EngineSettings(mip_gap=0.0, named_pricing_below=0)
+    curve = solve_portfolio(inst, settings, 60, Reserve())
+    assert curve.outcome.proven_optimal and curve.model is not None and curve.bound is not None
+    search = _start_bound_search(curve, settings, time.perf_counter() + 30)
+    assert search is not None
+    search.wait(search.until, lambda: False)
+    found, _ = search.finish()
+    assert search.proven >= 1 and found is not None
+    named = curve.model.in_objective_sense(found)
+    mono = solve_monolithic(inst, EngineSettings(time_limit=60, mip_gap=1e-6))
+    assert mono.status == "optimal" and check_plan(problem, mono) == []
+    assert mono.objective <= named + 1e-6 * abs(mono.objective)
+    assert named < curve.bound - 1e-6 * abs(curve.bound)
+
+
+def test_round_zero_priced_by_name_gets_no_named_refinement():
+    problem = generate(staff=12, trials=4, months=12, seed=0)
+    result = solve_portfolio(compile_instance(problem), EngineSettings(mip_gap=0.0), 60, Reserve())
+    assert result.model is not None and result.model.named
+    assert _named_refinement(result, EngineSettings()) is None
