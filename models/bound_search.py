@@ -71,6 +71,8 @@ class BoundSearch:
             event.interrupt()
 
     def _search(self) -> None:
+        """Cut at the incumbent the copy starts from and run; while a run proves its optimum
+        with time left, cut at that optimum and run again."""
         h = self._highs
         start = self._start
         while not self._stop.is_set():
