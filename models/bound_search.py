@@ -35,10 +35,11 @@ Refine = Callable[[Sequence[float]], list[tuple[np.ndarray, np.ndarray, float]]]
 class BoundSearch:
     """HiGHS runs on a copy of a loaded model, from its incumbent, on a worker thread.
 
-    With ``refine``, the copy is first cut at the incumbent, and each time a run proves its
-    optimum with time left, cut at that optimum and solved again: rows that only underprice
-    what a plan costs keep the copy a relaxation, so every run's bound is valid and the
-    tightest is kept. (The engine's refinement prices labour over named people, which round
+    With ``refine``, each time a run proves its optimum with time left, the copy is cut at
+    that optimum (the first time also at the incumbent it started from) and solved again.
+    The first run thus proves the copy's own optimum as fast as it can; rows that only
+    underprice what a plan costs keep the copy a relaxation, so every run's bound is valid
+    and the tightest is kept. (The engine's refinement prices labour over named people, which round
     0's model only does over capacity groups.)"""
 
     def __init__(self, source: highspy.Highs, settings: EngineSettings, seconds: float, refine: Refine | None = None):
@@ -71,16 +72,17 @@ class BoundSearch:
             event.interrupt()
 
     def _search(self) -> None:
-        """Cut at the incumbent the copy starts from and run; while a run proves its optimum
-        with time left, cut at that optimum and run again."""
+        """Run; while a run proves its optimum with time left, cut at that optimum (the first
+        time also at the incumbent the copy started from) and run again."""
         h = self._highs
         start = self._start
+        cut_at: list[list[float]] = []
         while not self._stop.is_set():
-            if self._refine is not None and start is not None:
-                rows = self._refined(start)
+            if cut_at:
+                rows = [row for point in cut_at for row in self._refined(point)]
                 for cols, vals, lower in rows:
                     h.addRow(lower, highspy.kHighsInf, len(cols), cols, vals)
-                if not rows and self.proven:
+                if not rows:
                     return  # the last optimum is priced exactly: nothing left to prove
             left = self.until - time.perf_counter()
             if left <= 0:
@@ -97,7 +99,9 @@ class BoundSearch:
             if h.getModelStatus() != highspy.HighsModelStatus.kOptimal or self._refine is None or self._bound >= self.target:
                 return
             self.proven += 1
-            start = list(h.getSolution().col_value)
+            optimum = list(h.getSolution().col_value)
+            cut_at = [optimum] + ([start] if self.proven == 1 and start is not None else [])
+            start = optimum
 
     def _refined(self, start: list[float]) -> list[tuple[np.ndarray, np.ndarray, float]]:
         """The refinement's rows, worked out on a thread of its own: its LPs would otherwise

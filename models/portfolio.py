@@ -586,8 +586,11 @@ class CutPortfolioModel(PortfolioModel):
                         if not terms:
                             continue
                         serving = sum(g.capacity(mo) for g in self.groups if set(g.roles) & set(roles))
-                        most: dict[str, float] = defaultdict(float)
+                        per_start: dict[int, float] = defaultdict(float)  # a start enters once per role of S it demands
                         for i, v in terms:
+                            per_start[i] += v
+                        most: dict[str, float] = defaultdict(float)
+                        for i, v in per_start.items():
                             most[self.keys[i][0]] = max(most[self.keys[i][0]], v)
                         self.hall.append(
                             _HallRow(
@@ -607,7 +610,7 @@ class CutPortfolioModel(PortfolioModel):
 
     def _state_hall_rows(self) -> None:
         """State each Hall row that the held FTE now lets bind. One whose demand, at each
-        trial's largest term (a trial has one start), plus the FTE held back cannot exceed
+        trial's largest start (a trial has one start), plus the FTE held back cannot exceed
         its capacity holds for every schedule and every LP point, since each trial's starts
         sum to at most one: it would only slow every LP (on the reference 333 of 715 rows
         are such, and HiGHS proved round 0's optimum in 9-11 s instead of 12-14 s). Rows
@@ -818,7 +821,8 @@ def solve_portfolio(
 @dataclass
 class _HallRow:
     """One Hall row of the cut model: its month, roles with held FTE, terms (start index,
-    FTE), capacity, and the most its starts can demand (each trial at its largest term)."""
+    FTE of one role), capacity, and the most its starts can demand (each trial at its
+    largest start, summed over the row's roles)."""
 
     month: int
     held: list[str]

@@ -186,8 +186,12 @@ def test_hall_rows_that_cannot_bind_are_left_out_until_held_fte_lets_them_bind()
     left_out = [row for row in model.hall if not row.stated]
     assert stated and left_out and len(model.m.coverable) == len(stated)
     for row in left_out:
-        # Each trial at its largest term: no choice of starts can exceed the capacity.
-        most = sum(max(v for i, v in row.terms if model.keys[i][0] == t) for t in {model.keys[i][0] for i, _ in row.terms})
+        # Each trial at its largest start (its FTE summed over the row's roles): no choice
+        # of starts can exceed the capacity.
+        per_start: dict[int, float] = {}
+        for i, v in row.terms:
+            per_start[i] = per_start.get(i, 0.0) + v
+        most = sum(max(v for i, v in per_start.items() if model.keys[i][0] == t) for t in {model.keys[i][0] for i in per_start})
         assert most == pytest.approx(row.most) and most <= row.capacity
     # Holding back every role's capacity in a month states that month's rows.
     row = left_out[0]
