@@ -103,6 +103,11 @@ class BoundSearch:
             cut_at = [optimum] + ([start] if self.proven == 1 and start is not None else [])
             start = optimum
 
+    @property
+    def bound(self) -> float | None:
+        """The tightest dual bound of the runs ended so far (solver sense), None before the first."""
+        return self._bound if math.isfinite(self._bound) else None
+
     def _refined(self, start: list[float]) -> list[tuple[np.ndarray, np.ndarray, float]]:
         """The refinement's rows, worked out on a thread of its own: its LPs would otherwise
         start this thread's HiGHS scheduler with every core, and HiGHS then refuses this

@@ -121,6 +121,9 @@ def solve(
         # A repair round is worth starting only if its stage-1 run and the roster after it fit.
         if monitor.stopped() or (round_ > 0 and time.perf_counter() + 1.0 + _roster_seconds(timings) >= deadline):
             break
+        if round_ > 0 and _proven_within_gap(best, bound, search, first, settings):
+            converged = True
+            break
         remaining = deadline - time.perf_counter()
         watch = Watch(monitor, f"portfolio[{round_}]")
         warm = best.solved.schedule if best.solved is not None else start
@@ -197,6 +200,20 @@ def solve(
     plan.solve_seconds = time.perf_counter() - began
     monitor.report("done", plan.objective, plan.best_bound, force=True)
     return plan
+
+
+def _proven_within_gap(
+    best: "_Best", bound: float | None, search: BoundSearch | None, first: PortfolioResult | None, settings: EngineSettings
+) -> bool:
+    """Whether the best plan so far is already within the gap of a proven bound (round 0's,
+    or what the bound search has proven so far): a repair round could then only improve a
+    plan that meets the planner's own target, at the cost of its time."""
+    if best.objective is None or first is None or first.model is None:
+        return False
+    if search is not None:
+        bound = _tighter(first.model.inst.problem.objective.kind, bound, first.model.in_objective_sense(search.bound))
+    found = relative_gap(best.objective, bound)
+    return found is not None and found <= settings.mip_gap + 1e-9
 
 
 def _start_bound_search(stage1: PortfolioResult, settings: EngineSettings, until: float) -> BoundSearch | None:

@@ -12,7 +12,7 @@ from models.generate import generate
 from models.instance import compile_instance
 from models.check import check_plan
 from models.monolithic import solve_monolithic
-from models.pipeline import _finish_bound_search, _named_refinement, _start_bound_search
+from models.pipeline import _finish_bound_search, _named_refinement, _proven_within_gap, _start_bound_search
 from models.portfolio import PortfolioModel, Reserve, solve_portfolio
 from models.progress import Monitor
 from models.settings import EngineSettings
@@ -127,3 +127,25 @@ def test_round_zero_priced_by_name_gets_no_named_refinement():
     result = solve_portfolio(compile_instance(problem), EngineSettings(mip_gap=0.0), 60, Reserve())
     assert result.model is not None and result.model.named
     assert _named_refinement(result, EngineSettings()) is None
+
+
+def _stand_ins(objective: float, search_bound: float | None):
+    """The three things the repair loop's early stop reads: the best plan, round 0's model (value is maximised, solver sense is its negative) and the search."""
+    from types import SimpleNamespace
+
+    model = SimpleNamespace(inst=SimpleNamespace(problem=SimpleNamespace(objective=SimpleNamespace(kind="value"))), in_objective_sense=lambda v: None if v is None else -v)
+    return SimpleNamespace(objective=objective), SimpleNamespace(model=model), SimpleNamespace(bound=search_bound)
+
+
+@pytest.mark.parametrize(
+    ("objective", "round0_bound", "search_bound", "stops"),
+    [
+        (99.5, 102.0, -100.0, True),  # the search proved 100: the plan is within 1 %
+        (99.5, 102.0, None, False),  # nothing proven beyond round 0's 102: 2.5 % away
+        (98.0, 102.0, -100.0, False),  # 2 % from the search's bound
+        (99.5, 100.2, None, True),  # round 0's own bound suffices
+    ],
+)
+def test_repair_rounds_stop_once_the_plan_is_proven_within_the_gap(objective, round0_bound, search_bound, stops):
+    best, first, search = _stand_ins(objective, search_bound)
+    assert _proven_within_gap(best, round0_bound, search, first, EngineSettings(mip_gap=0.01)) is stops
