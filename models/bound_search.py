@@ -39,8 +39,8 @@ class BoundSearch:
     that optimum (the first time also at the incumbent it started from) and solved again.
     The first run thus proves the copy's own optimum as fast as it can; rows that only
     underprice what a plan costs keep the copy a relaxation, so every run's bound is valid
-    and the tightest is kept. (The engine's refinement prices labour over named people, which round
-    0's model only does over capacity groups.)"""
+    and the tightest is kept. (The engine's refinement prices labour over named people,
+    which round 0's model only does over capacity groups.)"""
 
     def __init__(self, source: highspy.Highs, settings: EngineSettings, seconds: float, refine: Refine | None = None):
         self.began = time.perf_counter()

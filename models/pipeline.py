@@ -239,10 +239,9 @@ def _named_refinement(stage1: PortfolioResult, settings: EngineSettings) -> Refi
     cuts only underprices a roster, so the copy stays a relaxation. On the reference the
     cuts at round 0's schedule alone took the proven optimum from 2.2623e9 to 2.2603e9."""
     model, solver = stage1.model, stage1.solver
-    inst = stage1.model.inst if stage1.model is not None else None
-    if not isinstance(model, CutPortfolioModel) or model.named or solver is None or inst is None:
+    if not isinstance(model, CutPortfolioModel) or model.named or solver is None:
         return None
-    if len(inst.staff) * len(inst.trials) > settings.named_bound_below:
+    if len(model.inst.staff) * len(model.inst.trials) > settings.named_bound_below:
         return None
     cuts = model.named_cuts()
     column = dict(solver._pyomo_var_to_solver_var_map)

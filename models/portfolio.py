@@ -604,6 +604,8 @@ class CutPortfolioModel(PortfolioModel):
         self._state_hall_rows()
 
     def apply(self, reserve: Reserve) -> None:
+        """Set the reserve, then state the Hall rows its held FTE lets bind (the first call
+        comes from the constructor, before the Hall rows exist)."""
         super().apply(reserve)
         if hasattr(self.m, "coverable"):
             self._state_hall_rows()
@@ -612,7 +614,7 @@ class CutPortfolioModel(PortfolioModel):
         """State each Hall row that the held FTE now lets bind. One whose demand, at each
         trial's largest start (a trial has one start), plus the FTE held back cannot exceed
         its capacity holds for every schedule and every LP point, since each trial's starts
-        sum to at most one: it would only slow every LP (on the reference 333 of 715 rows
+        sum to at most one: it would only slow every LP (on the reference 331 of 715 rows
         are such, and HiGHS proved round 0's optimum in 9-11 s instead of 12-14 s). Rows
         are stated, never withdrawn: a repair round that holds FTE back adds the ones it needs."""
         m = self.m
