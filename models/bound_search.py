@@ -123,7 +123,7 @@ class BoundSearch:
         """Stop the search; its tightest dual bound (solver sense, None if it has none) and its HiGHS seconds."""
         self._stop.set()
         self._thread.join()
-        return (self._bound if math.isfinite(self._bound) else None), self._seconds
+        return self.bound, self._seconds
 
     @property
     def running(self) -> bool:

@@ -582,13 +582,13 @@ class CutPortfolioModel(PortfolioModel):
                     for roles in itertools.combinations(component, size):
                         if not linked(roles, self.groups):
                             continue
-                        terms = [(i, v) for r in roles for i, v in self.role_terms.get((r, mo), [])]
-                        if not terms:
+                        per_start: dict[int, float] = defaultdict(float)  # a start enters once per role of S it demands
+                        for r in roles:
+                            for i, v in self.role_terms.get((r, mo), []):
+                                per_start[i] += v
+                        if not per_start:
                             continue
                         serving = sum(g.capacity(mo) for g in self.groups if set(g.roles) & set(roles))
-                        per_start: dict[int, float] = defaultdict(float)  # a start enters once per role of S it demands
-                        for i, v in terms:
-                            per_start[i] += v
                         most: dict[str, float] = defaultdict(float)
                         for i, v in per_start.items():
                             most[self.keys[i][0]] = max(most[self.keys[i][0]], v)
@@ -596,7 +596,7 @@ class CutPortfolioModel(PortfolioModel):
                             _HallRow(
                                 month=mo,
                                 held=[r for r in roles if (r, mo) in self.role_terms],
-                                terms=terms,
+                                terms=list(per_start.items()),
                                 capacity=serving + sum(inst.flex_max.get(r, 0.0) for r in roles),
                                 most=sum(most.values()),
                             )
@@ -823,8 +823,8 @@ def solve_portfolio(
 @dataclass
 class _HallRow:
     """One Hall row of the cut model: its month, roles with held FTE, terms (start index,
-    FTE of one role), capacity, and the most its starts can demand (each trial at its
-    largest start, summed over the row's roles)."""
+    its FTE summed over the row's roles), capacity, and the most its starts can demand
+    (each trial at its largest start)."""
 
     month: int
     held: list[str]

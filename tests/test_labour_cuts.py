@@ -186,11 +186,14 @@ def test_hall_rows_that_cannot_bind_are_left_out_until_held_fte_lets_them_bind()
     left_out = [row for row in model.hall if not row.stated]
     assert stated and left_out and len(model.m.coverable) == len(stated)
     for row in left_out:
-        # Each trial at its largest start (its FTE summed over the row's roles): no choice
-        # of starts can exceed the capacity.
+        # Each trial at its largest start (its FTE summed over the row's roles, recomputed
+        # from stage 1's own demand terms): no choice of starts can exceed the capacity.
+        roles = [r for r in model.inst.roles if (r, row.month) in model.role_terms and r in row.held]
         per_start: dict[int, float] = {}
-        for i, v in row.terms:
-            per_start[i] = per_start.get(i, 0.0) + v
+        for r in roles:
+            for i, v in model.role_terms[(r, row.month)]:
+                per_start[i] = per_start.get(i, 0.0) + v
+        assert per_start == pytest.approx(dict(row.terms))
         most = sum(max(v for i, v in per_start.items() if model.keys[i][0] == t) for t in {model.keys[i][0] for i in per_start})
         assert most == pytest.approx(row.most) and most <= row.capacity
     # Holding back every role's capacity in a month states that month's rows.
