@@ -68,7 +68,9 @@ class BoundSearch:
     target: float = math.inf
 
     def _on_interrupt(self, event: HighsCallbackEvent) -> None:
-        if self._stop.is_set() or event.data_out.mip_dual_bound >= self.target:
+        # The target counts against the tightest bound of every run: a run after the first
+        # starts from its own (looser) LP bound.
+        if self._stop.is_set() or max(self._bound, event.data_out.mip_dual_bound) >= self.target:
             event.interrupt()
 
     def _search(self) -> None:

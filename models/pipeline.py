@@ -17,6 +17,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 
@@ -59,6 +60,10 @@ MIN_BOUND_SEARCH_SECONDS = 2.0
 #: How many rosters' time (as long as the longest so far) must be left for the late
 #: roster of the constructive plan to start on a portfolio too large to staff it beside round 0.
 LATE_ROSTER_MARGIN = 1.5
+#: A repair round's soft limit, as a multiple of round 0's HiGHS time (see solve()).
+SETTLE_FACTOR = 1.5
+#: Least time left in the bound search for a round that only looks for a better plan.
+MIN_IMPROVE_SECONDS = 3.0
 #: Least time left under the limit for the marginal-value LP to run (it re-solves a model
 #: already loaded in HiGHS, with every start fixed: well under a second on the reference).
 MARGINAL_SECONDS = 1.0
@@ -124,18 +129,33 @@ def solve(
         if round_ > 0 and _proven_within_gap(best, bound, search, first, settings):
             converged = True
             break
+        # Once a plan needed no repair, a round only looks for a better one, while the bound search runs.
+        improving = converged
+        if improving and (search is None or not search.running or search.until - time.perf_counter() < MIN_IMPROVE_SECONDS):
+            break
         remaining = deadline - time.perf_counter()
         watch = Watch(monitor, f"portfolio[{round_}]")
         warm = best.solved.schedule if best.solved is not None else start
         beat = best.objective if round_ > 0 else None
         limit, soft = round_limits(inst, settings, remaining, round_)
+        round_settings = settings
+        if improving and search is not None:
+            limit = min(limit, search.until - time.perf_counter())
+            # Another seed: the same search from the same start would retrace the round that found the plan.
+            round_settings = replace(settings, seed=settings.seed + round_)
+            watch.enough = lambda: _proven_within_gap(best, bound, search, first, settings)
         relaxes = reserve.relaxes()
         settle = round_ > 0 and not relaxes
         if soft is not None:
             watch.soft_deadline, watch.soft_gap = time.perf_counter() + soft, settings.extend_gap
+        elif settle and first is not None:
+            # A repair round's search is luck: from one seed HiGHS had a plan at 2 s and was
+            # done, from another it branched 13 s for a worse one. Past a while each run
+            # settles for what it has; a later round looks again from another seed.
+            watch.soft_after, watch.soft_gap = SETTLE_FACTOR * first.outcome.solver_seconds, settings.extend_gap
         late = beside.ready if beside is not None else None
         # A round whose reserve is no relaxation has no bound to tighten: its first schedule worth staffing will do.
-        stage1 = solve_portfolio(inst, settings, limit, reserve, watch, warm, beat, first, late, settle=settle)
+        stage1 = solve_portfolio(inst, round_settings, limit, reserve, watch, warm, beat, first, late, settle=settle)
         timings.append(_timing(f"portfolio[{round_}]", stage1.outcome))
         if round_ == 0:
             bound = best.bound = _tighter(problem.objective.kind, stage1.bound, lp_bound)
@@ -159,8 +179,9 @@ def solve(
         attempt = Staffed(stage1.schedule, staffing)
         if not _repair(inst, stage1, staffing, reserve):
             best.consider(attempt, f"portfolio[{round_}]")
+            reserve.tried.append(frozenset((t, o, s) for t, (o, s) in stage1.schedule.items()))
             converged = True
-            break
+            continue
         shed_began = time.perf_counter()
         # With a plan in hand already, shedding stops at the deadline (the limit is the planner's).
         cutoff = deadline if best.solved is not None else math.inf
@@ -278,7 +299,7 @@ def _finish_bound_search(
     waited = time.perf_counter()
     if objective is not None and not monitor.stopped() and (relative_gap(objective, bound) or 0.0) > settings.mip_gap:
         # Enough once the bound is within the gap of the plan (the search works minimised, scaled).
-        target = model.in_solver_sense(objective + (-1 if kind == "value" else 1) * settings.mip_gap * max(1.0, abs(objective)))
+        target = model.in_solver_sense(objective + (1 if kind == "value" else -1) * settings.mip_gap * max(1.0, abs(objective)))
         search.target = math.inf if target is None else target
         search.wait(min(search.until, waited + (waited - began)), monitor.stopped)
     found, seconds = search.finish()
@@ -378,7 +399,7 @@ class _HeuristicBeside:
 
     def __init__(self, inst: Instance, start: dict[str, tuple[str, int]], deadline: float):
         self._inst, self._start, self._deadline = inst, start, deadline
-        self._shed: dict[str, tuple[str, int]] | None = None
+        self._shed: tuple[dict[str, tuple[str, int]], float] | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pace-heuristic")
         self._future: Future[tuple[Staffed | None, float]] | None = None
 
@@ -392,12 +413,12 @@ class _HeuristicBeside:
         kept, roster_seconds = _shed_heuristic(self._inst, self._start)
         if kept is None:
             return None, time.perf_counter() - began
-        self._shed = kept.schedule
+        self._shed = kept.schedule, plan_objective(self._inst, kept.schedule, kept.staffing)
         return _insert_heuristic(self._inst, kept, self._deadline, roster_seconds), time.perf_counter() - began
 
-    def ready(self) -> dict[str, tuple[str, int]] | None:
-        """The shed plan's schedule once it is staffed (None before, or if nothing valid was
-        left): round 0 hands it to HiGHS as a solution while it runs, and insertion goes on.
+    def ready(self) -> tuple[dict[str, tuple[str, int]], float] | None:
+        """The shed plan's schedule and objective once it is staffed (None before, or if nothing
+        valid was left): round 0 hands it to HiGHS as a solution while it runs, and insertion goes on.
         Handing HiGHS the plan after insertion instead (2.12e9 on the reference, found
         later) moved the generated 1x portfolio's result from 2.44 % to 3.01 % (one run
         each). The first call starts the roster."""

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 import pyomo.environ as pyo
+from pyomo.core.base.constraint import ConstraintData
 from pyomo.core.base.var import VarData
 
 from models.coverage_cuts import CoverageCut
@@ -66,13 +67,16 @@ class Reserve:
     per year is how much dearer real staffing came out than stage 1's tier prices (its
     budget rows scale labour by it); ``budget`` is spend per year still to hold back;
     ``coverage`` are rows learnt from people who could not cover overlapping trials
-    (:mod:`models.coverage_cuts`): valid for every plan, they stay once added.
+    (:mod:`models.coverage_cuts`): valid for every plan, they stay once added. ``tried``
+    are schedules (their starts) already staffed into plans: a round that only looks for a
+    better plan skips them rather than staff one again.
     """
 
     capacity: dict[tuple[str, int], float] = field(default_factory=lambda: defaultdict(float))
     labour_factor: dict[str, float] = field(default_factory=lambda: defaultdict(lambda: 1.0))
     budget: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     coverage: list[CoverageCut] = field(default_factory=list)
+    tried: list[frozenset[Key]] = field(default_factory=list)
 
     def relaxes(self) -> bool:
         """Whether stage 1 under this reserve is still a relaxation of the whole problem (it
@@ -81,6 +85,7 @@ class Reserve:
             not any(v > 0 for v in self.capacity.values())
             and all(f == 1.0 for f in self.labour_factor.values())
             and not any(v > 0 for v in self.budget.values())
+            and not self.tried
         )
 
 
@@ -190,6 +195,8 @@ class PortfolioModel:
         m.budget_held = pyo.Param(inst.years, mutable=True, initialize=0.0)
         m.coverage = pyo.ConstraintList()
         self.coverage: set[CoverageCut] = set()
+        m.tried = pyo.ConstraintList()
+        self.tried: dict[frozenset[Key], ConstraintData] = {}
 
     def apply(self, reserve: Reserve) -> None:
         """Set a repair round's reserve into the parameters (an empty one restores the plain model)."""
@@ -207,6 +214,20 @@ class PortfolioModel:
                 self.coverage.add(cut)
                 terms = [(v, m.x[i]) for i, v in self.role_terms.get((cut.role, cut.month), []) if self.keys[i][0] in cut.trials]
                 add_row(m.coverage, linear(terms) <= cut.capacity)
+        self._skip_tried(reserve.tried)
+
+    def _skip_tried(self, tried: list[frozenset[Key]]) -> None:
+        """Cut off each schedule S tried (and only it): sum_{i in S} x[i] - sum_{i not in S} x[i] <= |S| - 1.
+        Rows of schedules no longer in the reserve are withdrawn (an empty reserve restores the model)."""
+        m = self.m
+        for schedule in list(self.tried):
+            if schedule not in tried:
+                self.tried.pop(schedule).deactivate()
+        for schedule in tried:
+            if schedule in self.tried or not schedule <= set(self.keys):
+                continue
+            terms = [(1.0 if key in schedule else -1.0, m.x[i]) for i, key in enumerate(self.keys)]
+            self.tried[schedule] = m.tried.add(linear(terms) <= len(schedule) - 1)
 
     # -- variables ---------------------------------------------------------------------
     def _staffing_variables(self) -> None:
@@ -770,7 +791,7 @@ def solve_portfolio(
     warm: dict[str, tuple[str, int]] | None = None,
     beat: float | None = None,
     previous: PortfolioResult | None = None,
-    late: Callable[[], dict[str, tuple[str, int]] | None] | None = None,
+    late: Callable[[], tuple[dict[str, tuple[str, int]], float] | None] | None = None,
     settle: bool = False,
 ) -> PortfolioResult:
     """Solve stage 1, from the ``warm`` schedule if given; the bound is returned in the objective's own sense and currency.
@@ -780,8 +801,9 @@ def solve_portfolio(
     beat it cannot become a better plan, and HiGHS is told to prune it. With a
     ``previous`` run that kept its model loaded, that model gets the new reserve and is
     re-solved persistently instead of being built and handed over again. ``late`` returns a
-    schedule still being worked out when HiGHS starts (None until it is ready): HiGHS is
-    handed it as a solution at the first point it takes one after that. With ``settle``
+    schedule still being worked out when HiGHS starts and its plan's objective (None
+    until it is ready): HiGHS is handed it as a solution at the first point it takes one
+    after that, unless it has a solution at least as good by then. With ``settle``
     (a repair round that is no relaxation) the cut model stops at its first schedule that
     beats ``beat`` and keeps every budget at exact labour prices (see :func:`_solve_with_cuts`).
     """
@@ -805,7 +827,7 @@ def solve_portfolio(
         if warm:
             watch.start = model.start_values(warm)
         if late is not None:
-            watch.late_start = lambda: None if (schedule := late()) is None else model.start_values(schedule)
+            watch.late_start = lambda: None if (got := late()) is None else (model.start_values(got[0]), model.in_solver_sense(got[1]))
     cutoff = model.in_solver_sense(beat)
     if isinstance(model, CutPortfolioModel):
         outcome, schedule, labour = _solve_with_cuts(model, solver, settings, began + time_limit, gap, watch, cutoff, settle)
@@ -884,11 +906,11 @@ def _solve_with_cuts(
     bound: float | None = None
     for _ in range(settings.cut_rounds):
         left = deadline - time.perf_counter()
-        if left <= 0.05 or (watch is not None and watch.monitor.stopped()):
+        if left <= 0.05 or (watch is not None and (watch.monitor.stopped() or watch.enough())):
             break
         if watch is not None and best is not None:
             watch.start = model.start_values_at(best.x)
-        outcome = solve(model.m, settings, left, gap, watch, cutoff, solver)
+        outcome = solve(model.m, settings, left, gap, watch, cutoff, solver, presolve=settings.repair_presolve or not settle)
         runs.append(outcome)
         if outcome.bound is not None:
             bound = outcome.bound if bound is None else max(bound, outcome.bound)

@@ -114,9 +114,9 @@ def test_a_schedule_ready_while_highs_runs_is_handed_to_it_as_a_solution():
 
     asked: list[int] = []
 
-    def late() -> dict[str, tuple[str, int]] | None:
+    def late() -> tuple[dict[str, tuple[str, int]], float] | None:
         asked.append(1)
-        return schedule if len(asked) > 1 else None
+        return (schedule, stage1_value) if len(asked) > 1 else None
 
     watch = Watch(Monitor(None, lambda: len(asked) > 1, time.perf_counter(), interval=0.0), "portfolio[0]")
     result = solve_portfolio(inst, settings, 30.0, Reserve(), watch, None, late=late)
