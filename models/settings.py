@@ -70,7 +70,7 @@ class EngineSettings:
     named_pricing_below: int = 5_000
     named_bound_below: int = 100_000
     bound_search: bool = True
-    bound_share: float = 0.4
+    bound_share: float = 0.5
     repair_presolve: bool = False
 
     @classmethod
