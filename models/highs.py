@@ -313,17 +313,31 @@ def solve(
         raise_exception_on_nonoptimal_result=False,
     )
     has_solution = results.solution_status in (SolutionStatus.optimal, SolutionStatus.feasible)
+    condition = results.termination_condition
+    complete = condition == TerminationCondition.convergenceCriteriaSatisfied
+    infeasible = condition in (TerminationCondition.provenInfeasible, TerminationCondition.infeasibleOrUnbounded)
+    objective, bound = results.incumbent_objective, results.objective_bound
+    if cutoff is not None:
+        # With nothing below the cutoff, HiGHS (1.16) may still report a solution above it
+        # as optimal, with that solution's value as its dual bound: not a bound at all (on
+        # the reference's round 0, cut off just past its optimum 2.2623e9, it said 2.2583e9).
+        # What a run with a cutoff shows is that every solution is at or above the cutoff
+        # or at or above its dual bound.
+        if has_solution and objective is not None and objective >= cutoff:
+            has_solution, objective = False, None
+            infeasible = infeasible or complete
+            complete = False
+        if bound is not None:
+            bound = min(bound, cutoff)
     if has_solution:
         results.solution_loader.load_vars()
-    condition = results.termination_condition
-    row_duals = results.solution_loader.get_duals(list(duals)) if duals and condition == TerminationCondition.convergenceCriteriaSatisfied else {}
+    row_duals = results.solution_loader.get_duals(list(duals)) if duals and complete else {}
     return SolveOutcome(
         has_solution=has_solution,
-        proven_optimal=condition == TerminationCondition.convergenceCriteriaSatisfied,
-        infeasible=condition
-        in (TerminationCondition.provenInfeasible, TerminationCondition.infeasibleOrUnbounded),
-        objective=results.incumbent_objective,
-        bound=results.objective_bound,
+        proven_optimal=complete,
+        infeasible=infeasible,
+        objective=objective,
+        bound=bound,
         seconds=time.perf_counter() - began,
         variables=model.nvariables(),
         constraints=model.nconstraints(),

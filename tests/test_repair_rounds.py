@@ -118,3 +118,20 @@ def test_a_late_start_is_handed_over_only_if_highs_has_nothing_as_good(incumbent
     opt._on_user_solution(event)  # type: ignore[arg-type]
     assert bool(event.data_in.given) == handed
     assert watch.late_start is None, "offered once either way"
+
+
+def test_a_cutoff_nothing_beats_proves_only_the_cutoff():
+    """HiGHS may call a solution above an unreachable cutoff optimal, with its own value as
+    the dual bound; what the run proves is that nothing lies below the cutoff."""
+    model = _knapsack()
+    plain = solve(model, EngineSettings(), 60, 0.0)
+    assert plain.proven_optimal and plain.objective is not None
+    cutoff = plain.objective - 5.0
+    found = solve(model, EngineSettings(), 60, 0.0, cutoff=cutoff)
+    assert not found.has_solution and found.objective is None
+    assert found.infeasible, "nothing beats the cutoff, and the run says so"
+    assert found.bound is not None and found.bound <= cutoff
+    assert found.bound <= plain.objective, "a bound never above the optimum"
+    looser = solve(model, EngineSettings(), 60, 0.0, cutoff=plain.objective + 5.0)
+    assert looser.has_solution and looser.proven_optimal
+    assert looser.objective == pytest.approx(plain.objective)
