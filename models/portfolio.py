@@ -360,7 +360,9 @@ class PortfolioModel:
         need: dict[tuple[str, frozenset[str]], set[str]] = defaultdict(set)
         for t, trial in inst.trials.items():
             roles = {r for (tt, o), prof in inst.profiles.items() if tt == t for d in prof.demand for r in d}
-            for r in roles:
+            # Sorted: a set of strings iterates in an order that changes from one process to
+            # the next, and HiGHS's path (so the plan) follows the order of the rows.
+            for r in sorted(roles):
                 restricted = bool(trial.required_skills.get(r)) or (r in inst.regional and trial.regions)
                 if restricted:
                     people = frozenset(inst.eligible(t, r))
@@ -372,7 +374,7 @@ class PortfolioModel:
                 ]
                 if not terms:
                     continue
-                cap = sum(inst.staff[p].fte for p in people if inst.available[p][mo]) + inst.flex_max.get(r, 0.0)
+                cap = sum(inst.staff[p].fte for p in sorted(people) if inst.available[p][mo]) + inst.flex_max.get(r, 0.0)
                 if sum(v for _, v in terms) <= cap:
                     continue
                 add_row(m.eligible, sum(v * m.x[i] for i, v in terms) <= cap)
