@@ -199,8 +199,7 @@ class PersistentHighs(Highs):
         repeatedly while it evaluates the root node); HiGHS completes the columns not given.
         Not if HiGHS already has a solution at least as good as the plan it comes from
         (the model may price that schedule a little better: it never prices labour dearer
-        than a roster): repairing it then mostly steers the search (on the reference,
-        round 0 ended at 2.2567e9 or 2.2604e9 by when it arrived, instead of 2.2623e9)."""
+        than a roster): it could not improve on it, and repairing it costs HiGHS an LP."""
         assert self._watch is not None
         _clear_interrupt(event)
         ready = self._watch.offer()
