@@ -122,16 +122,19 @@ def solve(
     bound: float | None = None
     stage1_optimal = True
     converged = False
+    proven = False  # the best plan is within the gap of a proven bound
     for round_ in range(settings.repair_rounds + 1):
         # A repair round is worth starting only if its stage-1 run and the roster after it fit.
         if monitor.stopped() or (round_ > 0 and time.perf_counter() + 1.0 + _roster_seconds(timings) >= deadline):
             break
         if round_ > 0 and _proven_within_gap(best, bound, search, first, settings):
-            converged = True
+            converged = proven = True
             break
-        # Once a plan needed no repair, a round only looks for a better one, while the bound search runs.
+        # Once a plan needed no repair, a round only looks for a better one, while the bound
+        # search runs: the round and the roster after it end by the time the search does.
         improving = converged
-        if improving and (search is None or not search.running or search.until - time.perf_counter() < MIN_IMPROVE_SECONDS):
+        improve_by = search.until - _staffing_seconds(timings) if search is not None else 0.0
+        if improving and (search is None or not search.running or improve_by - time.perf_counter() < MIN_IMPROVE_SECONDS):
             break
         remaining = deadline - time.perf_counter()
         watch = Watch(monitor, f"portfolio[{round_}]")
@@ -140,7 +143,7 @@ def solve(
         limit, soft = round_limits(inst, settings, remaining, round_)
         round_settings = settings
         if improving and search is not None:
-            limit = min(limit, search.until - time.perf_counter())
+            limit = min(limit, improve_by - time.perf_counter())
             # Another seed: the same search from the same start would retrace the round that found the plan.
             round_settings = replace(settings, seed=settings.seed + round_)
             watch.enough = lambda: _proven_within_gap(best, bound, search, first, settings)
@@ -196,7 +199,8 @@ def solve(
     # starts only if LATE_ROSTER_MARGIN rosters fit before the deadline, or if nothing
     # else was found. With one roster's room, at 10x it started at 97 s of 120 and the
     # plan came back at 116 s, 119.5 s wall with start-up, parsing and writing.
-    fits = late_roster_fits(timings, deadline - time.perf_counter())
+    # Not once the plan is proven within the gap: at 10x that roster took the 57 s left.
+    fits = late_roster_fits(timings, deadline - time.perf_counter()) and not proven
     if start is not None and not beside_round0 and (best.solved is None or (not monitor.stopped() and fits)):
         _staff_heuristic(inst, start, best, timings, deadline)
 
@@ -314,6 +318,15 @@ def _finish_bound_search(
 def late_roster_fits(timings: list[StageTiming], remaining: float) -> bool:
     """Whether ``LATE_ROSTER_MARGIN`` rosters, each as long as the longest so far, fit in ``remaining`` seconds."""
     return LATE_ROSTER_MARGIN * _roster_seconds(timings) < remaining
+
+
+def _staffing_seconds(timings: list[StageTiming]) -> float:
+    """How long staffing one round's schedule took so far (all its rosters; the longest round)."""
+    rounds: dict[str, float] = defaultdict(float)
+    for t in timings:
+        if t.stage.startswith("staffing-"):
+            rounds[t.stage[t.stage.find("[") :]] += t.seconds
+    return max(rounds.values(), default=0.0)
 
 
 def _roster_seconds(timings: list[StageTiming]) -> float:

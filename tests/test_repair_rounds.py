@@ -13,7 +13,9 @@ import pytest
 from models.generate import generate
 from models.highs import PersistentHighs, Watch, solve
 from models.instance import compile_instance
+from models.check import check_plan
 from models.pipeline import _finish_bound_search
+from models.pipeline import solve as pipeline_solve
 from models.portfolio import Reserve, solve_portfolio
 from models.progress import Monitor
 from models.settings import EngineSettings
@@ -135,3 +137,15 @@ def test_a_cutoff_nothing_beats_proves_only_the_cutoff():
     looser = solve(model, EngineSettings(), 60, 0.0, cutoff=plain.objective + 5.0)
     assert looser.has_solution and looser.proven_optimal
     assert looser.objective == pytest.approx(plain.objective)
+
+
+def test_the_constructive_plan_is_not_staffed_last_once_the_plan_is_proven_within_the_gap():
+    """Above ``staff_heuristic_beside_below`` the constructive plan is staffed after the
+    rounds, as a fallback; a plan already proven within the gap needs none (at 10x that
+    roster took the 57 s left of a 120 s limit)."""
+    problem = generate(staff=30, trials=8, months=18, seed=3)
+    settings = EngineSettings(time_limit=60, staff_heuristic_beside_below=0)
+    plan = pipeline_solve(problem, settings)
+    assert check_plan(problem, plan) == []
+    assert plan.gap is not None and plan.gap <= settings.mip_gap + 1e-9
+    assert not any(s.stage == "heuristic-staffing" for s in plan.stages)
