@@ -43,7 +43,16 @@ from models.insertion import insert_trials
 from models.lp_roster import lp_roster
 from models.shed import Staffed, budget_roster, overruns, shed
 from models.highs import SolveOutcome, Watch
-from models.portfolio import CutPortfolioModel, PortfolioModel, PortfolioResult, Reserve, exact_lp_bound, marginal_values, solve_portfolio
+from models.portfolio import (
+    CutPortfolioModel,
+    PortfolioModel,
+    PortfolioResult,
+    Reserve,
+    exact_lp_bound,
+    marginal_values,
+    schedule_keys,
+    solve_portfolio,
+)
 from models.problem import Problem, ProblemInvalid
 from models.bound_search import BoundSearch, Refine
 from models.coverage_cuts import violated_coverage
@@ -182,7 +191,7 @@ def solve(
         attempt = Staffed(stage1.schedule, staffing)
         if not _repair(inst, stage1, staffing, reserve):
             best.consider(attempt, f"portfolio[{round_}]")
-            reserve.tried.append(frozenset((t, o, s) for t, (o, s) in stage1.schedule.items()))
+            reserve.tried.append(schedule_keys(stage1.schedule))
             converged = True
             continue
         shed_began = time.perf_counter()

@@ -30,6 +30,11 @@ from models.settings import EngineSettings
 
 Key = tuple[str, str, int]
 
+
+def schedule_keys(schedule: Mapping[str, tuple[str, int]]) -> frozenset[Key]:
+    """The starts a schedule uses, as stage 1 indexes them: (trial, option, start month)."""
+    return frozenset((t, o, s) for t, (o, s) in schedule.items())
+
 #: Currency under which a cut's violation counts as none (labour per month is in the millions).
 CUT_TOLERANCE = 1.0
 #: Relative slack within which a budget row counts as holding at exact labour prices.
@@ -223,8 +228,9 @@ class PortfolioModel:
         for schedule in list(self.tried):
             if schedule not in tried:
                 self.tried.pop(schedule).deactivate()
+        known = set(self.keys)
         for schedule in tried:
-            if schedule in self.tried or not schedule <= set(self.keys):
+            if schedule in self.tried or not schedule <= known:
                 continue
             terms = [(1.0 if key in schedule else -1.0, m.x[i]) for i, key in enumerate(self.keys)]
             self.tried[schedule] = m.tried.add(linear(terms) <= len(schedule) - 1)
@@ -494,7 +500,7 @@ class PortfolioModel:
 
     def start_values(self, schedule: dict[str, tuple[str, int]]) -> list[tuple[VarData, float]]:
         """Every start and choice variable as a warm start for ``schedule``; empty if a start it uses is not in this model."""
-        chosen = {(t, o, s) for t, (o, s) in schedule.items()}
+        chosen = schedule_keys(schedule)
         if not chosen <= set(self.keys):
             return []
         return self.start_values_at([float(key in chosen) for key in self.keys])
@@ -762,7 +768,7 @@ class CutPortfolioModel(PortfolioModel):
     def marginal_values(self, schedule: dict[str, tuple[str, int]]) -> dict[tuple[str, int], float]:
         """The duals of each month's labour LP at the schedule's demand: what the last FTE-month costs."""
         self.apply(Reserve())
-        chosen = {(t, o, s) for t, (o, s) in schedule.items()}
+        chosen = schedule_keys(schedule)
         x = [float(key in chosen) for key in self.keys]
         demand: dict[int, dict[str, float]] = defaultdict(dict)
         for (r, mo), terms in self.role_terms.items():
@@ -962,7 +968,7 @@ def marginal_values(
     model, solver = result.model, result.solver
     if model is None or solver is None:
         return {}, None
-    chosen = {(t, o, s) for t, (o, s) in schedule.items()}
+    chosen = schedule_keys(schedule)
     if isinstance(model, CutPortfolioModel):
         if not chosen <= set(model.keys):
             return {}, None

@@ -16,7 +16,7 @@ from models.instance import compile_instance
 from models.check import check_plan
 from models.pipeline import _finish_bound_search
 from models.pipeline import solve as pipeline_solve
-from models.portfolio import Reserve, solve_portfolio
+from models.portfolio import Reserve, schedule_keys, solve_portfolio
 from models.progress import Monitor
 from models.settings import EngineSettings
 
@@ -27,7 +27,7 @@ def test_a_tried_schedule_is_skipped_and_an_empty_reserve_restores_it(labour_cut
     settings = EngineSettings(mip_gap=0.0, labour_cuts=labour_cuts)
     first = solve_portfolio(inst, settings, 60, Reserve())
     assert first.outcome.proven_optimal and first.schedule
-    tried = Reserve(tried=[frozenset((t, o, s) for t, (o, s) in first.schedule.items())])
+    tried = Reserve(tried=[schedule_keys(first.schedule)])
     assert not tried.relaxes(), "skipping a schedule cuts off a plan: no longer a relaxation"
     other = solve_portfolio(inst, settings, 60, tried, previous=first)
     assert other.outcome.has_solution
