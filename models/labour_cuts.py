@@ -175,11 +175,23 @@ class NamedMonthLabour:
             self.highs.changeColsBounds(n, np.array(cols, dtype=np.int32), np.zeros(n), np.zeros(n))
 
     def cover(self, demand: Mapping[Hashable, float], tol: float) -> list[tuple[Hashable, int | None, float]]:
-        """Who covers what at least cost: (key, person index or None for flex, FTE) above ``tol``."""
+        """Who covers what at least cost: (key, person index or None for flex, FTE) above ``tol``,
+        never more than a key's demand in all.
+
+        The coverage rows are ``>=`` (cuts need a price that never falls as demand grows),
+        so where people cost nothing the LP may cover a key several times over at no cost;
+        a roster read from it must not name more FTE than the trial demands (§2)."""
         if self.price(demand) is None:
             return []
         values = self.highs.getSolution().col_value
-        return [(key, p, values[col]) for col, (key, p) in self.columns.items() if values[col] > tol]
+        left = {key: max(0.0, float(demand.get(key, 0.0))) for key in self.keys}
+        out: list[tuple[Hashable, int | None, float]] = []
+        for col, (key, p) in self.columns.items():
+            fte = min(values[col], left[key])
+            if fte > tol:
+                left[key] -= fte
+                out.append((key, p, fte))
+        return out
 
 
 def _priced(h: highspy.Highs, cover_row: Mapping[Hashable, int], demand: Mapping[Hashable, float]) -> Price | None:

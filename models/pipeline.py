@@ -36,6 +36,7 @@ from models.plan import (
     TrialPlan,
     YearSpend,
 )
+from models.check import check_plan
 from models.explain import explain
 from models.objective import objective_terms, plan_objective, year_spend
 from models.heuristic import constructive_schedule
@@ -223,17 +224,47 @@ def solve(
         return _empty("no_solution", message or "no fully staffed plan found within the time limit", [], began, timings)
     if search is not None and first is not None and first.model is not None:
         bound = _finish_bound_search(search, first.model, best.objective, bound, settings, monitor, timings, began)
-    timings.append(StageTiming(stage=f"chosen: {best.source}", seconds=0.0, status="heuristic"))
-    plan = build_plan(inst, best.solved.schedule, best.solved.staffing, timings)
+    checked = _checked_plan(inst, best, timings, bound, settings, message, stage1_optimal)
+    if checked is None:
+        return _empty("no_solution", "no plan found passes the plan checker", [], began, timings)
+    plan, schedule = checked
     if first is not None and not monitor.stopped():
-        _add_marginal_values(plan, inst, first, best.solved.schedule, settings, deadline)
-    set_bound(plan, bound)
-    within_gap = plan.gap is not None and plan.gap <= settings.mip_gap + 1e-9
-    plan.status = "optimal" if stage1_optimal and within_gap and not message else "feasible"
-    plan.message = message or plan.message
+        _add_marginal_values(plan, inst, first, schedule, settings, deadline)
     plan.solve_seconds = time.perf_counter() - began
     monitor.report("done", plan.objective, plan.best_bound, force=True)
     return plan
+
+
+def _checked_plan(
+    inst: Instance,
+    best: "_Best",
+    timings: list[StageTiming],
+    bound: float | None,
+    settings: EngineSettings,
+    message: str,
+    stage1_optimal: bool,
+) -> tuple[Plan, dict[str, tuple[str, int]]] | None:
+    """The best candidate plan that the independent checker accepts, with its schedule (None if none does).
+
+    Every candidate is valid by construction; the checker is the engine's guard against
+    its own bugs (SPEC §4: the engine never returns a plan the checker rejects). A
+    candidate it rejects is passed over for the next best, and the plan says so."""
+    rejected: list[str] = []
+    for solved, source in best.ranked():
+        plan = build_plan(inst, solved.schedule, solved.staffing, [*timings, StageTiming(stage=f"chosen: {source}", seconds=0.0, status="heuristic")])
+        set_bound(plan, bound)
+        within_gap = plan.gap is not None and plan.gap <= settings.mip_gap + 1e-9
+        plan.status = "optimal" if stage1_optimal and within_gap and not message and not rejected else "feasible"
+        violations = check_plan(inst.problem, plan)
+        if violations:
+            rejected.append(f"{source} ({violations[0].rule}: {violations[0].message})")
+            continue
+        notes = [message] if message else []
+        if rejected:
+            notes.append(f"passed over {len(rejected)} better plan(s) that broke a rule, first {rejected[0]}")
+        plan.message = "; ".join(notes) or plan.message
+        return plan, solved.schedule
+    return None
 
 
 def _proven_within_gap(
@@ -474,6 +505,11 @@ class _Best:
         self.objective: float | None = None
         self.solved: Staffed | None = None
         self.source = ""
+        self._seen: list[tuple[float, int, Staffed, str]] = []
+
+    def ranked(self) -> list[tuple[Staffed, str]]:
+        """Every plan considered, best first (the first found first among equals)."""
+        return [(solved, source) for _, _, solved, source in sorted(self._seen, key=lambda c: (c[0], c[1]))]
 
     def score(self, solved: Staffed) -> float:
         """The plan's objective in minimisation form (value is maximised, so negated)."""
@@ -481,6 +517,7 @@ class _Best:
 
     def consider(self, solved: Staffed, source: str) -> None:
         score = self.score(solved)
+        self._seen.append((score, len(self._seen), solved, source))
         if self.objective is not None and score >= (-self.objective if self.maximise else self.objective):
             return
         objective = -score if self.maximise else score

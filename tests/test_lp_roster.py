@@ -119,3 +119,28 @@ def test_rosters_rank_by_uncovered_demand_then_budget_overrun_then_cost():
     short = StaffingResult(None, [], {}, {("T1", "CRA", m): 1.0 for m in range(3)})
     assert roster_rank(inst, schedule, dearer)[1] == pytest.approx(6_000)
     assert roster_rank(inst, schedule, ana) < roster_rank(inst, schedule, dearer) < roster_rank(inst, schedule, short)
+
+
+def test_people_who_cost_nothing_are_never_named_above_a_trials_demand():
+    """The month LP's coverage rows are >=, so where people cost nothing it may cover a key
+    several times over at no cost (here ana's whole 0.5 FTE for 0.1 demanded); the roster
+    must still name at most the demand (§2)."""
+    problem = parse_problem(
+        base_problem(
+            staff=[{"id": "ana", "role": "CRA", "fte": 0.5, "monthly_cost": 0, "max_concurrent_trials": 1}],
+            trials=[{"id": "T1", "mandatory": True, "options": [{"id": "std", "stages": [{"months": 3, "demand": {"CRA": 0.1}}]}]}],
+        )
+    )
+    inst = compile_instance(problem)
+    schedule = {"T1": ("std", 0)}
+    roster = lp_roster(inst, schedule)
+    _checked(problem, inst, schedule, roster)
+    assert [(b.staff, b.first, b.last, b.fte) for b in roster.blocks] == [("ana", 0, 2, pytest.approx(0.1))]
+
+
+def test_the_month_lp_covers_each_key_at_most_to_its_demand():
+    labour = NamedMonthLabour([(0.5, 0.0), (0.8, 0.0)], [("a", "CRA", [1]), ("b", "CRA", [0, 1])], {}, {}, 100.0)
+    covered: dict[object, float] = defaultdict(float)
+    for key, _, fte in labour.cover({"a": 0.2, "b": 0.1}, 1e-9):
+        covered[key] += fte
+    assert covered == {"a": pytest.approx(0.2), "b": pytest.approx(0.1)}
