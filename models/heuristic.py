@@ -13,10 +13,13 @@ anything worse than this heuristic.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 
 from models.instance import Instance
+from models.serial_staffing import staffed_serial
 from models.sgs import applies, best_schedule, longest_path_first, serial_schedule
+from models.shed import Staffed
 
 #: Staff are estimated at their role's mean rate times this (real rosters pay for skills and regions).
 LABOUR_ESTIMATE_MARGIN = 1.05
@@ -64,13 +67,28 @@ def constructive_schedule(inst: Instance) -> dict[str, tuple[str, int]] | None:
     """
     if applies(inst):
         return inst.sgs_schedule if inst.sgs_schedule is not None else best_schedule(inst)
+    order, optional = _priority(inst)
+    return serial_schedule(inst, order, optional=optional, ledger=BudgetLedger(inst))
+
+
+def serial_plan(inst: Instance, deadline: float = math.inf) -> Staffed | None:
+    """The same trials in the same order placed with people booked as they go
+    (:func:`models.serial_staffing.staffed_serial`): a plan valid by construction, found
+    wherever running trials one after another fits, however many roles people hold."""
+    order, optional = _priority(inst)
+    return staffed_serial(inst, order, optional, deadline)
+
+
+def _priority(inst: Instance) -> tuple[list[str], frozenset[str]]:
+    """Trials that must run (longest chain of successors first), then, under ``value``, the
+    optional ones whose value beats a rough cost estimate, best value per unit of cost first."""
     forced = [t for t in longest_path_first(inst) if t in inst.forced_run]
     optional: list[str] = []
     if inst.problem.objective.kind == "value":
         rates = _mean_rates(inst)
         density = {t: _value_density(inst, t, rates) for t in inst.trials if t not in inst.forced_run}
         optional = sorted((t for t, d in density.items() if d > 1.0), key=lambda t: (-density[t], t))
-    return serial_schedule(inst, forced + optional, optional=frozenset(optional), ledger=BudgetLedger(inst))
+    return forced + optional, frozenset(optional)
 
 
 def _value_density(inst: Instance, trial: str, mean_rate: dict[str, float]) -> float:

@@ -9,6 +9,7 @@ the rules of §2 are interpreted in exactly one place.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -65,6 +66,7 @@ class Instance:
     _eligible: dict[tuple[str, str], list[str]] = field(default_factory=dict, repr=False)
     _rates: dict[str, float] = field(default_factory=dict, repr=False)
     _successors: dict[str, list[tuple[str, int]]] | None = field(default=None, repr=False)
+    _least_people: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
 
     def month(self, index: int) -> str:
         return self.problem.month(index)
@@ -114,12 +116,58 @@ class Instance:
         return min(self.profiles[(trial, o.id)].duration for o in self.trials[trial].options)
 
     def eligible(self, trial: str, role: str) -> list[str]:
-        """Everyone who may serve ``role`` on ``trial``, cheapest first (computed once per pair, then cached)."""
+        """Everyone who may serve ``role`` on ``trial`` and is worth naming, cheapest first
+        (computed once per pair, then cached).
+
+        Where shortfall is priced, a person whose FTE-month costs at least that price is
+        left out: leaving their share uncovered instead costs no more, spends no budget and
+        names one person fewer, so no plan is better for naming them."""
         key = (trial, role)
         if key not in self._eligible:
-            people = [p for p, roles in self.staff_roles.items() if role in roles and self.can_serve(p, trial, role)]
+            price = self.problem.objective.weights.shortfall
+            people = [
+                p
+                for p, roles in self.staff_roles.items()
+                if role in roles and self.can_serve(p, trial, role) and (price is None or self.rate(p) < price)
+            ]
             self._eligible[key] = sorted(people, key=lambda p: (self.rate(p), p))
         return self._eligible[key]
+
+    def least_people(self, trial: str, option: str) -> int:
+        """The fewest distinct people any plan names on the trial when it runs this option and
+        all demand must be covered (0 where shortfall is priced: demand may go uncovered).
+
+        In a month, named FTE of role r is at least demand minus the role's flex limit, and no
+        person gives a trial more than their FTE; roles no person can serve both of need
+        different people. So in each month the trial has at least, per group of its roles
+        linked by people eligible for two of them, ceil(sum of those roles' named FTE / the
+        largest FTE among their people) people, and over the trial at least the most of any month.
+        The fragmentation penalty is charged per (person, trial) pair, so this many pairs
+        are charged whatever the roster (a floor stage 1 adds to its objective)."""
+        key = (trial, option)
+        if key not in self._least_people:
+            self._least_people[key] = 0 if self.problem.objective.weights.shortfall is not None else self._count_least_people(trial, option)
+        return self._least_people[key]
+
+    def _count_least_people(self, trial: str, option: str) -> int:
+        prof = self.profiles[(trial, option)]
+        roles = sorted({r for month in prof.demand for r in month})
+        eligible = {r: set(self.eligible(trial, r)) for r in roles}
+        groups: list[tuple[set[str], set[str]]] = []  # (roles, people) linked by people eligible for two roles
+        for r in roles:
+            linked = [g for g in groups if g[1] & eligible[r]]
+            merged = ({r} | set().union(*(g[0] for g in linked)), set(eligible[r]).union(*(g[1] for g in linked)))
+            groups = [g for g in groups if g not in linked] + [merged]
+        most = 0
+        for month in prof.demand:
+            count = 0
+            for group_roles, people in groups:
+                need = sum(max(0.0, month.get(r, 0.0) - self.flex_max.get(r, 0.0)) for r in group_roles)
+                largest = max((self.staff[p].fte for p in people), default=0.0)
+                if need > 1e-9 and largest > 0:
+                    count += math.ceil(need / largest - 1e-9)
+            most = max(most, count)
+        return most
 
     @property
     def regional(self) -> set[str]:
@@ -268,6 +316,7 @@ def compile_instance(problem: Problem) -> Instance:
     forced |= set(frozen_fixed) | set(pinned_by_trial)
     _tighten_latest(trials, profiles, starts, forced)
 
+    shortfall = problem.objective.weights.shortfall
     years = sorted({problem.month(m)[:4] for m in range(n)})
     capacity: dict[str, list[float]] = {}
     for svc in problem.services:
@@ -283,7 +332,8 @@ def compile_instance(problem: Problem) -> Instance:
         starts=starts,
         available={s.id: _availability(problem, s) for s in problem.staff},
         staff_roles={s.id: (s.role, *[r for r in s.secondary_roles if r != s.role]) for s in problem.staff},
-        flex_max={f.role: f.max_fte for f in problem.flex},
+        # Flex that costs at least the shortfall price is never worth buying (see Instance.eligible).
+        flex_max={f.role: f.max_fte for f in problem.flex if shortfall is None or f.monthly_rate < shortfall},
         flex_rate={f.role: f.monthly_rate for f in problem.flex},
         service_capacity=capacity,
         service_cost={svc.id: svc.unit_cost for svc in problem.services},

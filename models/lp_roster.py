@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from models.instance import Block, Instance
+from models.instance import Instance
 from models.labour_cuts import NamedMonthLabour
-from models.staffing import StaffingResult, buy_flex, merge_blocks, net_demand, uncovered_price
+from models.staffing import StaffingResult, buy_flex, month_blocks, net_demand, uncovered_price
 
 #: How much cheaper (as a share of a person's rate) the LP sees a person staying on what
 #: they did last month: enough to break ties between near-equal people in favour of one
@@ -76,7 +76,7 @@ def lp_roster(inst: Instance, schedule: dict[str, tuple[str, int]], tol: float =
         _fill(inst, m, residual, spare, used, trials, people, index, worked, tol)
         uncovered.update(((t, r, m), left) for (t, r), left in residual.items())
     flex, shortfall = buy_flex(inst, uncovered, tol)
-    return StaffingResult(outcome=None, blocks=merge_blocks(_blocks(worked) + inst.pinned), flex=flex, shortfall=shortfall)
+    return StaffingResult(outcome=None, blocks=month_blocks(worked, inst.pinned), flex=flex, shortfall=shortfall)
 
 
 def _cover_within_limits(
@@ -142,16 +142,3 @@ def _fill(
                 break
         residual[(t, r)] = left
 
-
-def _blocks(worked: dict[tuple[str, str, str], dict[int, float]]) -> list[Block]:
-    """Each person's months on a trial and role as blocks: a block runs while the FTE stays the same."""
-    out: list[Block] = []
-    for (p, t, r), by_month in worked.items():
-        run: list[int] = []
-        for m in sorted(by_month):
-            if run and (m != run[-1] + 1 or abs(by_month[m] - by_month[run[0]]) > 1e-9):
-                out.append(Block(p, t, r, run[0], run[-1], by_month[run[0]]))
-                run = []
-            run.append(m)
-        out.append(Block(p, t, r, run[0], run[-1], by_month[run[0]]))
-    return out

@@ -105,6 +105,10 @@ class MonolithicModel(PortfolioModel):
         flex = sum(inst.flex_rate[k[1]] * m.flex[k] for k in self.flex_index if months is None or k[2] in months)
         return staff + flex
 
+    def _fragmentation_floor(self, trial: str, option: str) -> float:
+        """Zero: this model counts every (person, trial) pair itself (``u``)."""
+        return 0.0
+
     def _penalties(self) -> pyo.Expression:
         weights = self.inst.problem.objective.weights
         return super()._penalties() + weights.fragmentation * sum(self.m.u[k] for k in self.u_index)

@@ -39,7 +39,7 @@ from models.plan import (
 from models.check import check_plan
 from models.explain import explain
 from models.objective import objective_terms, plan_objective, year_spend
-from models.heuristic import constructive_schedule
+from models.heuristic import constructive_schedule, serial_plan
 from models.insertion import insert_trials
 from models.lp_roster import lp_roster
 from models.shed import Staffed, budget_roster, overruns, shed
@@ -118,6 +118,13 @@ def solve(
     heuristic_began = time.perf_counter()
     start = constructive_schedule(inst)
     timings.append(StageTiming(stage="heuristic", seconds=time.perf_counter() - heuristic_began, status="heuristic"))
+    if start is None:
+        # Where the constructive schedule fails (people holding several roles, one trial at
+        # a time), the serial plan with people booked as they go is the fallback and HiGHS's
+        # first incumbent.
+        serial = _serial(inst, best, timings, deadline)
+        if serial is not None:
+            start = serial.schedule
     beside_round0 = start is not None and len(inst.staff) * len(inst.trials) <= settings.staff_heuristic_beside_below
     beside = _HeuristicBeside(inst, start, deadline) if beside_round0 and start is not None else None
 
@@ -213,6 +220,9 @@ def solve(
     fits = late_roster_fits(timings, deadline - time.perf_counter()) and not proven
     if start is not None and not beside_round0 and (best.solved is None or (not monitor.stopped() and fits)):
         _staff_heuristic(inst, start, best, timings, deadline)
+    if best.solved is None and not monitor.stopped() and not any(t.stage == "serial" for t in timings):
+        # Nothing staffed the schedules found: running trials one after another may still fit.
+        _serial(inst, best, timings, deadline)
 
     if monitor.stopped():
         message = "stopped on request: best plan found so far"
@@ -387,6 +397,16 @@ def round_limits(inst: Instance, settings: EngineSettings, remaining: float, rou
     if round_ == 0 and settings.portfolio_share < settings.portfolio_share_max:
         return max(1.0, remaining * settings.portfolio_share_max), limit
     return max(1.0, limit), None
+
+
+def _serial(inst: Instance, best: "_Best", timings: list[StageTiming], deadline: float) -> Staffed | None:
+    """The serial plan with people booked as they go (see :func:`models.heuristic.serial_plan`), offered to ``best``."""
+    began = time.perf_counter()
+    serial = serial_plan(inst, deadline)
+    if serial is not None:
+        best.consider(serial, "serial")
+    timings.append(StageTiming(stage="serial", seconds=time.perf_counter() - began, status="heuristic"))
+    return serial
 
 
 def _staff_heuristic(

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 import itertools
+import math
 import time
 from dataclasses import dataclass, field, replace
 
@@ -304,6 +305,7 @@ class PortfolioModel:
         self._group_capacity()
         self._role_coverage()
         self._eligible_capacity()
+        self._concurrency_slots()
 
     def _one_option_per_trial(self) -> None:
         """Each trial runs at most once, in one option and start: sum_{o,s} x[t,o,s] = run[t] <= 1
@@ -385,6 +387,50 @@ class PortfolioModel:
                     continue
                 add_row(m.eligible, sum(v * m.x[i] for i, v in terms) <= cap)
 
+    def _concurrency_slots(self) -> None:
+        """The people running trials need in a month fit in the trial slots people have: for
+        each role set S (each role, and each set of roles linked by people holding two of
+        them) and month m,
+        sum_{t,o,s} need_S[t,o,m-s] x[t,o,s] <= sum_{p holding a role of S, available in m} max_concurrent_trials_p,
+        with need_S = ceil(sum_{r in S} max(0, demand_r - flexmax_r) / the largest FTE of
+        S's people): no person gives a trial more than their FTE, and each person is on at
+        most their limit of trials. Capacity in FTE ignores this: three full-time people
+        limited to one trial each cannot run two trials of 1.5 FTE at once, though they
+        have 3 FTE. A row is stated only where it can bind (the trials' largest needs
+        together exceed the slots); none where shortfall is priced (demand may go uncovered)."""
+        m, inst = self.m, self.inst
+        m.slots = pyo.ConstraintList()
+        if self.shortfall_price is not None:
+            return
+        components = role_components(inst.staff_roles.values(), inst.roles)
+        sets = sorted({(r,) for r in inst.roles} | {tuple(sorted(c)) for c in components if len(c) > 1})
+        holders = {roles: [p for p, held in inst.staff_roles.items() if set(held) & set(roles)] for roles in sets}
+        for roles in sets:
+            largest = max((inst.staff[p].fte for p in holders[roles]), default=0.0)
+            if largest <= 0:
+                continue
+            need = {
+                key: [math.ceil(sum(max(0.0, d.get(r, 0.0) - inst.flex_max.get(r, 0.0)) for r in roles) / largest - 1e-9) for d in prof.demand]
+                for key, prof in inst.profiles.items()
+            }
+            # The most each trial can need in any month bounds what it needs in each: months
+            # where even that fits the slots need no row (all of them, on the reference).
+            most: dict[str, int] = defaultdict(int)
+            for (t, o), profile in need.items():
+                most[t] = max([most[t], *profile])
+            for mo in range(inst.months):
+                slots = sum(inst.staff[p].max_concurrent_trials for p in holders[roles] if inst.available[p][mo])
+                if sum(most.values()) <= slots:
+                    continue
+                terms: list[tuple[float, VarData]] = []
+                active: dict[str, int] = defaultdict(int)
+                for i, (t, o, s) in enumerate(self.keys):
+                    if 0 <= mo - s < len(need[(t, o)]) and (count := need[(t, o)][mo - s]) > 0:
+                        terms.append((float(count), m.x[i]))
+                        active[t] = max(active[t], count)
+                if sum(active.values()) > slots:
+                    add_row(m.slots, linear(terms) <= slots)
+
     def _service_capacity(self) -> None:
         """Service units used per month stay within capacity: sum units*x <= cap[svc,m]."""
         m, inst = self.m, self.inst
@@ -424,12 +470,18 @@ class PortfolioModel:
         """Priced shortfall."""
         return sum((self.shortfall_price or 0.0) * self.m.short[k] for k in self.short_index)
 
+    def _fragmentation_floor(self, trial: str, option: str) -> float:
+        """The fragmentation penalty every roster of the trial pays at least (see
+        :meth:`models.instance.Instance.least_people`): without it the bound ignored a
+        penalty every plan pays, whatever its weight."""
+        return self.inst.problem.objective.weights.fragmentation * self.inst.least_people(trial, option)
+
     def _money(self) -> pyo.Expression:
-        """External cost + tardiness per x, labour cost and penalties."""
+        """External cost, tardiness and the fragmentation floor per x, labour cost and penalties."""
         m, inst = self.m, self.inst
         tard = inst.problem.objective.weights.tardiness
         per_x = [
-            inst.option_cost(t, o) + tard * inst.trials[t].tardiness_penalty * inst.late(t, o, s)
+            inst.option_cost(t, o) + tard * inst.trials[t].tardiness_penalty * inst.late(t, o, s) + self._fragmentation_floor(t, o)
             for t, o, s in self.keys
         ]
         return sum(c * m.x[i] for i, c in enumerate(per_x) if c) + self._labour_cost() + self._penalties()
@@ -593,6 +645,7 @@ class CutPortfolioModel(PortfolioModel):
     def _staffing_constraints(self) -> None:
         self._coverable()
         self._eligible_capacity()
+        self._concurrency_slots()
 
     def _coverable(self) -> None:
         """Hall's condition per month, for every linked set S of roles within one component:

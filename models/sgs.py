@@ -6,7 +6,9 @@ no optimal plan of the portfolio stage ends later, so start windows shrink to
 trial), which keeps the time-indexed model small. The schedule is built against
 capacity the portfolio stage certainly has (each person counted in their primary role
 only, plus flex, plus service capacity), so it is feasible for that stage whenever the
-problem has no budget and no skill or region restrictions; only then is it used.
+problem has no budget, no skill or region restrictions and no limit of concurrent trials
+that can bind (see :func:`applies`); only then is it used, and only once named people
+have staffed it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import random
 from typing import Protocol
 
 from models.instance import Instance
+from models.serial_staffing import staff_in_order
 
 
 #: Randomly perturbed priority rules tried per schedule search, and how far (share of
@@ -44,7 +47,18 @@ def applies(inst: Instance) -> bool:
         return False
     if problem.regional_roles and any(t.regions for t in problem.trials):
         return False
-    return all(t.mandatory for t in problem.trials)
+    return all(t.mandatory for t in problem.trials) and not _concurrency_can_bind(inst)
+
+
+def _concurrency_can_bind(inst: Instance) -> bool:
+    """Whether people's limits of concurrent trials can make a schedule that fits role
+    capacity impossible to staff. They cannot where everyone may work on every trial at
+    once, nor where every person works full time and every demand is whole FTE (as in
+    PSPLIB): capacity then has a whole-number cover, one person on one trial each month."""
+    if all(s.max_concurrent_trials >= len(inst.trials) for s in inst.staff.values()):
+        return False
+    whole = all(float(v).is_integer() for prof in inst.profiles.values() for month in prof.demand for v in month.values())
+    return not (whole and all(s.fte == 1.0 for s in inst.staff.values()))
 
 
 def tails(inst: Instance) -> dict[str, int]:
@@ -230,12 +244,17 @@ def _right_justify(
 
 
 def tighten_for_makespan(inst: Instance) -> int | None:
-    """Cut start windows to the best of a few priority rules' schedules; returns that makespan."""
+    """Cut start windows to the best of a few priority rules' schedules; returns that makespan.
+
+    The schedules are built against role capacity (people in their primary role), which
+    ignores limits of concurrent trials and people's secondary roles; the cut is made
+    only if named people can staff the schedule (:func:`models.serial_staffing.staff_in_order`),
+    so that its makespan bounds some real plan and no plan better than it is cut off."""
     if not applies(inst):
         return None
     tail = tails(inst)
     schedule = best_schedule(inst)
-    if schedule is None:
+    if schedule is None or staff_in_order(inst, schedule) is None:
         return None
     upper = makespan(inst, schedule)
     inst.sgs_schedule = schedule

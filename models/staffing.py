@@ -15,6 +15,7 @@ exist; capacity, concurrency, coverage, flex limits and budget are constraints.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 import time
 from dataclasses import dataclass, replace
 
@@ -334,6 +335,21 @@ def merge_blocks(blocks: list[Block]) -> list[Block]:
         else:
             merged.append(b)
     return merged
+
+
+def month_blocks(worked: Mapping[tuple[str, str, str], Mapping[int, float]], pinned: Sequence[Block] = ()) -> list[Block]:
+    """FTE per month of each (person, trial, role) as blocks, a block running while the FTE
+    stays the same, merged with the ``pinned`` blocks."""
+    out: list[Block] = list(pinned)
+    for (p, t, r), by_month in worked.items():
+        run: list[int] = []
+        for m in sorted(by_month):
+            if run and (m != run[-1] + 1 or abs(by_month[m] - by_month[run[0]]) > 1e-9):
+                out.append(Block(p, t, r, run[0], run[-1], by_month[run[0]]))
+                run = []
+            run.append(m)
+        out.append(Block(p, t, r, run[0], run[-1], by_month[run[0]]))
+    return merge_blocks(out)
 
 
 def uncovered_price(inst: Instance) -> float:

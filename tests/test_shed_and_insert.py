@@ -189,14 +189,19 @@ def test_insertion_tries_a_successor_only_once_its_predecessor_runs():
 
 
 def _concurrency_problem() -> Problem:
-    # Stage 1 sees 1 FTE of CRA for 0.5 + 0.5 in January to March, but ana works on one
-    # trial at a time, so a roster cannot cover both trials there.
+    # Stage 1 sees 2 FTE of CRA and three trial slots (ana one, ben two) for 0.8 + 0.4 + 0.8
+    # in January to March, but no roster covers all three there: whoever of the three ana
+    # takes, ben is left with 1.2 or 1.6 FTE of the other two.
     return parse_problem(
         base_problem(
-            staff=[{"id": "ana", "role": "CRA", "monthly_cost": 10000, "max_concurrent_trials": 1}],
+            staff=[
+                {"id": "ana", "role": "CRA", "monthly_cost": 10000, "max_concurrent_trials": 1},
+                {"id": "ben", "role": "CRA", "monthly_cost": 12000, "max_concurrent_trials": 2},
+            ],
             trials=[
-                _trial("T1", fte=0.5, mandatory=True, latest_start="2027-01"),
-                _trial("T2", fte=0.5, value=500_000),
+                _trial("T1", fte=0.8, mandatory=True, latest_start="2027-01"),
+                _trial("T0", fte=0.4, mandatory=True, latest_start="2027-01"),
+                _trial("T2", fte=0.8, value=500_000),
             ],
         )
     )
@@ -209,7 +214,7 @@ def test_a_repair_round_re_solves_round_0s_model_with_the_reserve_as_parameters(
     assert first.schedule["T2"] == ("std", 0)
     reserve = Reserve()
     for month in range(3):
-        reserve.capacity[("CRA", month)] += 0.5
+        reserve.capacity[("CRA", month)] += 0.4
     second = solve_portfolio(inst, settings, 10, reserve, previous=first)
     assert second.model is first.model and second.solver is first.solver
     assert second.schedule["T2"] == ("std", 3)
