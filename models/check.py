@@ -25,7 +25,51 @@ Rule codes (``Violation.rule``)
     ``max_concurrent_trials``; demand: ``over_assignment``, ``flex_limit``,
     ``demand_coverage``; ``service_capacity``; ``budget_year``, ``budget_total``;
     re-planning: ``pin``, ``frozen``; reports: ``report_mismatch`` (and ``duplicate`` /
-    ``unknown_reference`` for repeated or foreign role-, service- or budget-lines).
+    ``unknown_reference`` for repeated or foreign role-, service- or budget-lines; also
+    each trial's ``value`` and every KPI); ``objective_mismatch`` (the reported objective
+    is not the documented formula of its kind applied to the plan); ``bound_mismatch``
+    (the best bound on the wrong side of the objective, or a gap that is not
+    ``|objective - bound| / max(1, |objective|)``).
+
+Objective (``objective_mismatch``), checked only for status ``optimal``/``feasible`` with
+an objective, recomputed from the :class:`~models.problem.Objective` docstring:
+
+* money ``C`` = total spend (staff + flex + services + fixed costs, as in the budget)
+  + tardiness ``sum(months_late * trial.tardiness_penalty) * weights.tardiness`` over
+  running trials + shortfall ``shortfall FTE-months * weights.shortfall`` (0 when the
+  price is unset) + fragmentation ``weights.fragmentation * P``, ``P`` the number of
+  distinct (person, trial) pairs among the plan's (interpretable) assignments;
+* ``value``: ``sum(trial value delivered) - C``, a running trial's value delivered being
+  ``value * (1 - discount_rate) ** delay``, ``delay`` = start index minus the index of its
+  ``earliest_start`` (the horizon start, index 0, when it has none), never below 0;
+* ``cost``: ``C``;
+* ``makespan``: ``max(end index + 1)`` over running trials (0 when none runs)
+  ``+ penalty_scale * C``;
+* ``weighted_completion``: ``sum(w * (end index + 1))`` over the problem's trials, ``w`` the
+  trial's value (1 for every trial when all values are 0), a trial that does not run
+  counting as ending one month after the horizon (end index ``horizon.months``, so
+  ``w * (horizon.months + 1)``), ``+ penalty_scale * C``.
+
+KPIs (``plan.kpis``, ``report_mismatch``), recomputed for every checked plan:
+``total_cost`` = total spend; ``value_delivered`` = sum of the running trials' discounted
+value (as above, whatever the objective kind; also each ``TrialPlan.value``, 0 for a
+trial that does not run); ``trials_run``; ``trials_on_time`` = running trials with 0
+months late (a trial without deadline is on time); ``makespan_months`` = ``max(end index
++ 1)`` over running trials (0 when none runs); ``flex_fte_months`` = sum of flex FTE over
+role-months; ``shortfall_fte_months`` = sum of the recomputed shortfall; and
+``mean_utilisation`` = the arithmetic mean of the role-month ``utilisation`` as
+:class:`~models.plan.RoleMonth` defines it (``assigned / capacity``) over the role-months
+with capacity (not the pooled ratio ``sum(assigned) / sum(capacity)``; a role-month
+without capacity has no utilisation and is left out), as :class:`~models.plan.Kpis` states.
+
+Bound and gap (``bound_mismatch``), for status ``optimal``/``feasible`` with an objective:
+the ``best_bound`` may not lie on the wrong side of the reported objective (objective
+``value`` is maximised, so ``bound >= objective``; the others are minimised, so ``bound
+<= objective``), within the report tolerance below; ``gap`` must equal ``|objective -
+bound| / max(1, |objective|)`` (:class:`~models.plan.Plan`) of the reported objective and
+bound, to 1e-6 absolute or relative; a gap without a bound, or a bound without a gap,
+is a violation too. The contract does not say that status ``optimal`` means a gap
+within ``settings.mip_gap``, so that is not checked.
 
 Conventions the contract leaves open, fixed here so they are checked consistently:
 
@@ -54,12 +98,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from models.plan import Assignment, Plan, RoleMonth, ServiceMonth, TrialCost, TrialCoverage, TrialPlan
+from models.plan import Assignment, Kpis, Plan, RoleMonth, ServiceMonth, TrialCost, TrialCoverage, TrialPlan
 from models.problem import ExecutionOption, Problem, Stage, Staff, Trial, is_month, month_at
 
 FAILED_STATUSES = frozenset({"infeasible", "no_solution", "error"})
+SOLVED_STATUSES = frozenset({"optimal", "feasible"})
 REPORT_REL_TOL = 1e-6
 REPORT_ABS_TOL = 1e-3
+GAP_TOL = 1e-6
 
 _Entry = TypeVar("_Entry", RoleMonth, ServiceMonth)
 
@@ -98,6 +144,9 @@ class Recomputed:
     trial_months_late: dict[str, int] = field(default_factory=dict)
     trial_cost: dict[str, TrialCost] = field(default_factory=dict)
     trial_coverage: dict[str, TrialCoverage] = field(default_factory=dict)
+    trial_value: dict[str, float] = field(default_factory=dict)
+    kpis: Kpis = field(default_factory=Kpis)
+    objective: float = 0.0
 
     @property
     def total_spend(self) -> float:
@@ -249,6 +298,9 @@ class _Checker:
         self.check_services()
         self.check_budget()
         self.check_trial_reports()
+        self.check_kpis()
+        self.check_objective()
+        self.check_bound()
 
     def check_trials(self) -> None:
         """Each problem trial exactly once; running ones with a valid option and schedule."""
@@ -741,3 +793,108 @@ class _Checker:
                     self.add("report_mismatch", f"trial {trial_id!r} {part} FTE-months reported "
                              f"{getattr(entry.coverage, part):.4g}, recomputed {getattr(coverage, part):.4g}",
                              **where)
+
+    # -- value, KPIs, objective, bound ---------------------------------------------
+
+    def delivered(self, trial_id: str) -> float:
+        """A scheduled trial's value discounted for each month of delay after its earliest start
+        (after the horizon start when it has none); 0 for a trial that does not run."""
+        schedule = self.schedules.get(trial_id)
+        if schedule is None:
+            return 0.0
+        trial = self.trials[trial_id]
+        earliest = 0 if trial.earliest_start is None else self.problem.index(trial.earliest_start)
+        delay = max(0, schedule.start - earliest)
+        return trial.value * (1.0 - self.problem.objective.discount_rate) ** delay
+
+    def check_kpis(self) -> None:
+        """Each trial's discounted value and the plan's KPIs, as recomputed."""
+        out = self.out
+        for trial_id, entry in self.entries.items():
+            value = out.trial_value[trial_id] = self.delivered(trial_id)
+            if not _close(entry.value, value):
+                self.add("report_mismatch", f"trial {trial_id!r} reports value {entry.value:.2f}, recomputed "
+                         f"{value:.2f}", trial=trial_id)
+        utilisation = [out.role_assigned.get(key, 0.0) / capacity for key, capacity in out.role_capacity.items() if capacity > 0]
+        out.kpis = Kpis(
+            total_cost=out.total_spend,
+            value_delivered=sum(out.trial_value.get(t, 0.0) for t in self.schedules),
+            trials_run=len(self.running),
+            trials_on_time=sum(1 for t in self.schedules if out.trial_months_late.get(t, 0) == 0),
+            mean_utilisation=sum(utilisation) / len(utilisation) if utilisation else 0.0,
+            makespan_months=self.makespan(),
+            flex_fte_months=sum(out.role_flex.values()),
+            shortfall_fte_months=sum(out.role_shortfall.values()),
+        )
+        reported = self.plan.kpis
+        for name in Kpis.model_fields:
+            have, want = getattr(reported, name), getattr(out.kpis, name)
+            same = have == want if isinstance(want, int) else _close(have, want)
+            if not same:
+                self.add("report_mismatch", f"KPI {name} reported {have:.6g}, recomputed {want:.6g}")
+
+    def makespan(self) -> int:
+        """Months from the horizon start to the end of the last running trial (0 when none runs)."""
+        return max((schedule.end + 1 for schedule in self.schedules.values()), default=0)
+
+    def money(self) -> float:
+        """Costs and penalties: spend + tardiness + priced shortfall + fragmentation."""
+        objective = self.problem.objective
+        weights = objective.weights
+        tardiness = sum(self.out.trial_months_late.get(t, 0) * self.trials[t].tardiness_penalty
+                        for t in self.schedules) * weights.tardiness
+        shortfall = sum(self.out.role_shortfall.values()) * (weights.shortfall or 0.0)
+        pairs = len({(block.staff.id, block.trial) for block in self.blocks})
+        return self.out.total_spend + tardiness + shortfall + weights.fragmentation * pairs
+
+    def objective_value(self) -> float:
+        """The documented formula of the problem's objective kind, applied to the plan."""
+        objective = self.problem.objective
+        money = self.money()
+        if objective.kind == "value":
+            return sum(self.out.trial_value.get(t, 0.0) for t in self.schedules) - money
+        if objective.kind == "cost":
+            return money
+        if objective.kind == "makespan":
+            return self.makespan() + objective.penalty_scale * money
+        every_value_zero = all(t.value == 0 for t in self.problem.trials)
+        completion = 0.0
+        for trial in self.problem.trials:
+            schedule = self.schedules.get(trial.id)
+            end = schedule.end if schedule is not None else self.horizon  # not run: one month after the horizon
+            completion += (1.0 if every_value_zero else trial.value) * (end + 1)
+        return completion + objective.penalty_scale * money
+
+    def check_objective(self) -> None:
+        self.out.objective = self.objective_value()
+        reported = self.plan.objective
+        if self.plan.status not in SOLVED_STATUSES or reported is None:
+            return
+        if not _close(reported, self.out.objective):
+            self.add("objective_mismatch", f"objective ({self.problem.objective.kind}) reported {reported:.6f}, "
+                     f"recomputed {self.out.objective:.6f}")
+
+    def check_bound(self) -> None:
+        """The bound lies on the right side of the reported objective; the gap is the documented ratio."""
+        plan = self.plan
+        objective, bound, gap = plan.objective, plan.best_bound, plan.gap
+        if plan.status not in SOLVED_STATUSES or objective is None:
+            return
+        if bound is None:
+            if gap is not None:
+                self.add("bound_mismatch", f"gap {gap:.6g} reported without a best bound")
+            return
+        margin = max(REPORT_ABS_TOL, REPORT_REL_TOL * max(abs(objective), abs(bound)))
+        if self.problem.objective.kind == "value":
+            if bound < objective - margin:
+                self.add("bound_mismatch", f"best bound {bound:.6f} is below the objective {objective:.6f}, "
+                         "which objective 'value' maximises")
+        elif bound > objective + margin:
+            self.add("bound_mismatch", f"best bound {bound:.6f} is above the objective {objective:.6f}, which "
+                     f"objective {self.problem.objective.kind!r} minimises")
+        expected = abs(objective - bound) / max(1.0, abs(objective))
+        if gap is None:
+            self.add("bound_mismatch", f"best bound {bound:.6f} reported without a gap (expected {expected:.6g})")
+        elif abs(gap - expected) > max(GAP_TOL, GAP_TOL * abs(expected)):
+            self.add("bound_mismatch", f"gap reported {gap:.6g}, but |objective - bound| / max(1, |objective|) "
+                     f"= {expected:.6g}")

@@ -119,6 +119,12 @@ class StageTiming(_Out):
 
 
 class Kpis(_Out):
+    """Headline figures of a plan. ``total_cost`` is total spend; ``value_delivered`` the
+    running trials' discounted value (whatever the objective); a trial is on time with 0
+    months late (or no deadline); ``makespan_months`` is the last running trial's end index
+    + 1; ``mean_utilisation`` is the mean of :attr:`RoleMonth.utilisation` over the
+    role-months with capacity (a role-month without capacity has no utilisation)."""
+
     total_cost: float = 0.0
     value_delivered: float = 0.0
     trials_run: int = 0

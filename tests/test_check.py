@@ -1,8 +1,8 @@
 """The independent plan checker (SPEC §4) against hand-made problems and plans.
 
 One tiny problem (4 months across a year boundary, 5 people, 3 trials, 1 service, flex
-for one role) and one valid plan written by hand, with every reported number worked
-out by hand (see ``BASE_PLAN``). Each rule is then broken by a minimal change to the
+for one role) and one valid plan written by hand, with every reported number (including
+the objective, bound, gap and KPIs) worked out by hand (see ``BASE_PLAN``). Each rule is then broken by a minimal change to the
 plan's *decisions*; :func:`consistent` rewrites the plan's reported numbers from the
 checker's recomputation so that only the rule under test can fire. That recomputation
 is itself pinned by :func:`test_recomputation_matches_the_hand_computed_reports`.
@@ -41,7 +41,7 @@ BASE_PROBLEM: dict[str, Any] = {
     "flex": [{"role": "DM", "monthly_rate": 2000, "max_fte": 0.5}],
     "trials": [
         {
-            "id": "T1", "mandatory": True, "regions": ["EU"], "required_skills": {"DM": ["DMX"]},
+            "id": "T1", "value": 100000, "mandatory": True, "regions": ["EU"], "required_skills": {"DM": ["DMX"]},
             "earliest_start": "2026-11", "latest_start": "2026-12", "deadline": "2027-01",
             "options": [
                 {"id": "std", "fixed_cost": 300, "stages": [
@@ -56,11 +56,11 @@ BASE_PROBLEM: dict[str, Any] = {
             ],
         },
         {
-            "id": "T2", "mandatory": True, "earliest_start": "2026-12", "latest_start": "2026-12",
+            "id": "T2", "value": 50000, "mandatory": True, "earliest_start": "2026-12", "latest_start": "2026-12",
             "options": [{"id": "std", "stages": [{"months": 2, "demand": {"CRA": 0.5}, "services": {"lab": 3}}]}],
         },
         {
-            "id": "T3", "predecessors": [{"trial": "T1", "lag": 0}],
+            "id": "T3", "value": 20000, "predecessors": [{"trial": "T1", "lag": 0}],
             "options": [
                 {"id": "std", "stages": [{"months": 1}]},
                 {"id": "fso", "fixed_cost": 5000, "stages": [{"months": 1}]},
@@ -82,15 +82,27 @@ def _role_month(role: str, month: str, capacity: float, demand: float, assigned:
 # T1 4 units in 2026-11..12 (20/month), T2 3 units in 2026-12..2027-01 (15/month). T1 fixed
 # 300 over 3 months = 100/month. 2026: 1000 + 1200 + 400 + 40 + 15 + 200 = 2855;
 # 2027: 400 + 1000 + 15 + 100 = 1515; total 4370.
+# Objective `value` (discount 0.01, default weights: tardiness 1, fragmentation 1000, no shortfall
+# price): T1 starts at its earliest start (delay 0) -> 100000; T2 starts at its earliest start
+# 2026-12 (delay 0, though one month after the horizon start) -> 50000; no month late; 3 distinct
+# (person, trial) pairs (ana-T1, ben-T1, cy-T2) -> fragmentation 3000. Objective = 150000 - 4370
+# - 3000 = 142630. Bound 144056.3: gap = 1426.3 / max(1, 142630) = 0.01.
+# KPIs: 2 trials run, both on time (T1 ends 2027-01 = its deadline; T2 has none), makespan 3
+# (both end 2027-01, index 2), flex 0.5 FTE-months, no shortfall; mean utilisation over the 8
+# role-months: (0.25 + 1/3 + 1/6 + 0 + 1/3 + 1/3 + 0 + 0) / 8 = (17/12) / 8 = 17/96.
 BASE_PLAN: dict[str, Any] = {
     "status": "optimal",
+    "objective": 142630, "best_bound": 144056.3, "gap": 0.01,
+    "kpis": {"total_cost": 4370, "value_delivered": 150000, "trials_run": 2, "trials_on_time": 2,
+             "mean_utilisation": 17 / 96, "makespan_months": 3, "flex_fte_months": 0.5,
+             "shortfall_fte_months": 0.0},
     "trials": [
         {"id": "T1", "run": True, "option": "std", "start": "2026-11", "end": "2027-01", "months_late": 0,
          "cost": 3540, "cost_split": {"staff": 2200, "flex": 1000, "services": 40, "external": 300},
-         "coverage": {"named": 2.0, "flex": 0.5, "uncovered": 0.0}},
+         "coverage": {"named": 2.0, "flex": 0.5, "uncovered": 0.0}, "value": 100000},
         {"id": "T2", "run": True, "option": "std", "start": "2026-12", "end": "2027-01", "months_late": 0,
          "cost": 830, "cost_split": {"staff": 800, "services": 30},
-         "coverage": {"named": 1.0, "flex": 0.0, "uncovered": 0.0}},
+         "coverage": {"named": 1.0, "flex": 0.0, "uncovered": 0.0}, "value": 50000},
         {"id": "T3", "run": False},
     ],
     "assignments": [
@@ -132,8 +144,9 @@ def codes(violations: list[Violation]) -> set[str]:
 
 
 def consistent(problem: Problem, plan: Plan) -> Plan:
-    """The plan with every reported number (ends, months late, costs, coverage, role- and
-    service-months, budget) rewritten from the checker's recomputation; decisions untouched."""
+    """The plan with every reported number (ends, months late, costs, coverage, values,
+    role- and service-months, budget, KPIs, objective; the bound moved to keep the reported
+    gap) rewritten from the checker's recomputation; decisions untouched."""
     out = recompute(problem, plan)
     plan = plan.model_copy(deep=True)
     for trial in plan.trials:
@@ -143,6 +156,13 @@ def consistent(problem: Problem, plan: Plan) -> Plan:
         trial.cost_split = out.trial_cost.get(trial.id, TrialCost())
         trial.cost = trial.cost_split.total
         trial.coverage = out.trial_coverage.get(trial.id, TrialCoverage())
+        trial.value = out.trial_value.get(trial.id, 0.0)
+    plan.kpis = out.kpis.model_copy()
+    if plan.objective is not None:
+        plan.objective = out.objective
+        if plan.best_bound is not None:
+            sense = 1.0 if problem.objective.kind == "value" else -1.0
+            plan.best_bound = out.objective + sense * (plan.gap or 0.0) * max(1.0, abs(out.objective))
     flex = {(rm.role, rm.month): rm.flex for rm in plan.role_months}
     plan.role_months = []
     for role in problem.roles:
@@ -587,6 +607,261 @@ def test_reported_numbers_may_carry_rounding_noise() -> None:
     data["budget"]["per_year"][0]["spend"] = 2855.0004
     role_month(data, "CRA", "2026-12")["utilisation"] = 0.3333
     assert check(plan_of(data)) == []
+
+
+# -- KPIs and trial values -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("change", [
+    {"total_cost": 4370 - 1200},  # staff of one person left out
+    {"value_delivered": 149500},  # T2 discounted from the horizon start instead of its earliest start
+    {"trials_run": 3},
+    {"trials_on_time": 1},
+    {"makespan_months": 2},  # last end index, not months up to and including it
+    {"flex_fte_months": 1.0},
+    {"shortfall_fte_months": 0.5},
+    {"mean_utilisation": 3.0 / 16.5},  # assigned / capacity over the whole pool, not the mean of role-months
+], ids=lambda c: next(iter(c)))
+def test_reported_kpis_match_the_recomputation(change: dict[str, Any]) -> None:
+    data = copy.deepcopy(BASE_PLAN)
+    data["kpis"].update(change)
+    violations = check(plan_of(data))
+    only("report_mismatch", violations)
+    assert next(iter(change)) in violations[0].message
+
+
+def test_mean_utilisation_averages_the_role_months_with_capacity() -> None:
+    """A role nobody holds (MW) has capacity 0 in each of its 4 role-months: no utilisation,
+    so it is left out of the mean, which stays the base plan's (the 8 role-months with capacity)."""
+    problem = problem_with(lambda p: p["roles"].append("MW"))
+    data = copy.deepcopy(BASE_PLAN)
+    data["role_months"] += [_role_month("MW", m, 0.0, 0.0, 0.0, 0.0, 0.0)
+                            for m in ("2026-11", "2026-12", "2027-01", "2027-02")]
+    assert check(plan_of(data), problem) == []
+    data["kpis"]["mean_utilisation"] = data["kpis"]["mean_utilisation"] * 8 / 12  # averaged over all 12
+    only("report_mismatch", check(plan_of(data), problem))
+
+
+def test_reported_trial_value_is_the_discounted_value() -> None:
+    data = copy.deepcopy(BASE_PLAN)
+    trial_entry(data, "T2")["value"] = 49500  # discounted from the horizon start: wrong, T2 has an earliest start
+    only("report_mismatch", check(plan_of(data)))
+    data = copy.deepcopy(BASE_PLAN)
+    trial_entry(data, "T3")["value"] = 20000  # T3 does not run: it delivers nothing
+    only("report_mismatch", check(plan_of(data)))
+
+
+# -- the objective ----------------------------------------------------------------------
+#
+# One plan family for every objective kind: the base plan without ben (so DM is short
+# 0.5 FTE in 2026-11 and 2026-12, priced), optionally with T3 ('std': no demand, no cost)
+# run in 2027-02. Weights: shortfall 3000, tardiness 2, fragmentation 1000; T1's tardiness
+# penalty is 700 per month.
+#
+# Money common to every case: spend 4370 - ben's 2 * 600 = 3170; shortfall 1.0 FTE-month
+# * 3000 = 3000; 2 (person, trial) pairs (ana-T1, cy-T2) * 1000 = 2000. Without lateness
+# C = 3170 + 3000 + 2000 = 8170.
+# Role-months without ben: CRA utilisation as before (0.25, 1/3, 1/6, 0), DM all 0 (ben
+# gone, flex is not named staff): mean (0.75) / 8 = 0.09375.
+
+WEIGHTS = {"shortfall": 3000, "tardiness": 2, "fragmentation": 1000}
+
+
+def objective_problem(objective: dict[str, Any], *, late: bool = False, zero_values: bool = False) -> Problem:
+    def change(p: dict[str, Any]) -> None:
+        p["objective"] = {"weights": WEIGHTS} | objective
+        p["trials"][0]["tardiness_penalty"] = 700
+        if late:
+            p["trials"][0]["deadline"] = "2026-12"  # T1 ends 2027-01: 1 month late
+        if zero_values:
+            for trial in p["trials"]:
+                trial["value"] = 0
+    return problem_with(change)
+
+
+def objective_plan(problem: Problem, *, run_t3: bool, objective: float, kpis: dict[str, Any],
+                   values: dict[str, float], bound: float | None = None, gap: float | None = None) -> Plan:
+    """The plan's decisions with role-, service-month, cost and budget reports from
+    ``consistent`` (pinned by the base plan); objective, KPIs, values and bound as written."""
+    def change(data: dict[str, Any]) -> None:
+        data["assignments"].remove(assignment(data, "ben"))
+        if run_t3:
+            run_trial(data, "T3", "std", "2027-02")
+    plan = mutated(change, problem)
+    for trial in plan.trials:
+        trial.value = values.get(trial.id, 0.0)
+    return plan.model_copy(update={"objective": objective, "best_bound": bound, "gap": gap,
+                                   "kpis": plan.kpis.model_validate(kpis)})
+
+
+# value: T1 100000 (delay 0); T2 50000 (starts at its earliest start: delay 0); T3, no earliest
+# start, starts 3 months after the horizon start: 20000 * 0.99 ** 3 = 20000 * 0.970299 = 19405.98.
+# Delivered 169405.98. T1 1 month late: 1 * 700 * 2 = 1400. C = 3170 + 1400 + 3000 + 2000 = 9570.
+# Objective = 169405.98 - 9570 = 159835.98.
+VALUE_CASE = {
+    "objective": 159835.98,
+    "kpis": {"total_cost": 3170, "value_delivered": 169405.98, "trials_run": 3, "trials_on_time": 2,
+             "makespan_months": 4, "flex_fte_months": 0.5, "shortfall_fte_months": 1.0,
+             "mean_utilisation": 0.09375},
+    "values": {"T1": 100000, "T2": 50000, "T3": 19405.98},
+}
+# Without T3 and on time: 2 trials, both on time, makespan 3 (both end 2027-01, index 2).
+MANDATORY_KPIS = {"total_cost": 3170, "value_delivered": 150000, "trials_run": 2, "trials_on_time": 2,
+                  "makespan_months": 3, "flex_fte_months": 0.5, "shortfall_fte_months": 1.0,
+                  "mean_utilisation": 0.09375}
+MANDATORY_VALUES = {"T1": 100000, "T2": 50000}
+T3_KPIS = MANDATORY_KPIS | {"value_delivered": 169405.98, "trials_run": 3, "trials_on_time": 3, "makespan_months": 4}
+T3_VALUES = MANDATORY_VALUES | {"T3": 19405.98}
+
+OBJECTIVE_CASES: dict[str, tuple[dict[str, Any], dict[str, Any], Any]] = {
+    # name: (objective, problem options, plan options); the plan's "objective" is the hand-derived value
+    "value": ({"kind": "value", "discount_rate": 0.01}, {"late": True}, dict(run_t3=True, **VALUE_CASE)),
+    # cost: C = 8170 (nothing late; optional T3 may not run)
+    "cost": ({"kind": "cost"}, {}, dict(run_t3=False, objective=8170, kpis=MANDATORY_KPIS,
+                                         values=MANDATORY_VALUES)),
+    # makespan: last end index 2 -> 3 months, + 1e-4 * 8170 = 3.817
+    "makespan": ({"kind": "makespan", "penalty_scale": 1e-4}, {},
+                 dict(run_t3=False, objective=3.817, kpis=MANDATORY_KPIS, values=MANDATORY_VALUES)),
+    # weighted_completion, T3 left out: T1 100000 * (2 + 1) + T2 50000 * (2 + 1) + T3 counts as
+    # ending one month after the 4-month horizon (index 4): 20000 * 5 = 300000 + 150000 + 100000
+    # = 550000, + 0.01 * 8170 = 81.7 -> 550081.7
+    "weighted_completion": ({"kind": "weighted_completion", "penalty_scale": 0.01}, {},
+                            dict(run_t3=False, objective=550081.7, kpis=MANDATORY_KPIS,
+                                 values=MANDATORY_VALUES)),
+    # weighted_completion, every value 0 so every weight is 1; T3 runs in 2027-02 (index 3):
+    # (2 + 1) + (2 + 1) + (3 + 1) = 10, + 0.01 * 8170 = 81.7 -> 91.7
+    "weighted_completion-unit-weights": (
+        {"kind": "weighted_completion", "penalty_scale": 0.01}, {"zero_values": True},
+        dict(run_t3=True, objective=91.7, kpis=T3_KPIS | {"value_delivered": 0.0}, values={})),
+}
+
+
+def objective_case(name: str, **override: Any) -> tuple[Problem, Plan]:
+    objective, problem_options, plan_options = OBJECTIVE_CASES[name]
+    problem = objective_problem(objective, **problem_options)
+    return problem, objective_plan(problem, **(plan_options | override))
+
+
+@pytest.mark.parametrize("name", list(OBJECTIVE_CASES))
+def test_hand_derived_objective_has_no_violations(name: str) -> None:
+    problem, plan = objective_case(name)
+    assert check(plan, problem) == []
+    assert recompute(problem, plan).objective == pytest.approx(plan.objective, abs=1e-9)
+
+
+@pytest.mark.parametrize("name, wrong", [
+    ("value", 159835.98 + 2000),  # fragmentation left out
+    ("value", 159835.98 - 500),  # T2 discounted from the horizon start (49500), not its earliest start
+    ("value", 159835.98 + 700),  # tardiness without its weight 2
+    ("value", 159835.98 + 3000),  # shortfall not priced
+    ("value", 159835.98 + 594.02),  # T3 undiscounted (20000 instead of 19405.98)
+    ("cost", 8170 - 2000),  # fragmentation left out
+    ("cost", 8170 - 3000),  # shortfall left out
+    ("makespan", 3.0),  # the scaled costs left out
+    ("makespan", 2.817),  # the last end index instead of the months up to it
+    ("weighted_completion", 530081.7),  # T3 left out counted as ending in the horizon's last month
+    ("weighted_completion", 450081.7),  # T3 left out counted as nothing
+    ("weighted_completion-unit-weights", 81.7),  # the values (all 0) as weights instead of 1
+], ids=["value-no-fragmentation", "value-discount-from-horizon", "value-unweighted-tardiness",
+        "value-unpriced-shortfall", "value-undiscounted", "cost-no-fragmentation", "cost-no-shortfall",
+        "makespan-unscaled-costs-missing", "makespan-end-index", "weighted-left-out-at-horizon-end",
+        "weighted-left-out-ignored", "weighted-unit-weights"])
+def test_wrong_objective_is_reported(name: str, wrong: float) -> None:
+    problem, plan = objective_case(name, objective=wrong)
+    violations = check(plan, problem)
+    only("objective_mismatch", violations)
+    assert problem.objective.kind in violations[0].message
+
+
+def test_objective_may_carry_rounding_noise() -> None:
+    problem, plan = objective_case("value", objective=159835.98 + 0.0009)
+    assert check(plan, problem) == []
+    problem, plan = objective_case("makespan", objective=3.817 + 0.0009)
+    assert check(plan, problem) == []
+
+
+def test_penalty_scale_makes_costs_invisible_at_the_default() -> None:
+    """Under makespan with the default scale 1e-9, 8170 adds 8.17e-6 months: below the tolerance."""
+    problem = objective_problem({"kind": "makespan"})
+    plan = objective_plan(problem, run_t3=False, objective=3.0, kpis=MANDATORY_KPIS, values=MANDATORY_VALUES)
+    assert check(plan, problem) == []
+    assert recompute(problem, plan).objective == pytest.approx(3 + 8170e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("status", ["infeasible", "no_solution", "error"])
+def test_objective_is_checked_only_for_solved_plans(status: str) -> None:
+    problem, plan = objective_case("cost", objective=1.0, bound=5.0, gap=0.5)
+    assert codes(check(plan.model_copy(update={"status": status}), problem)) == set()
+    assert codes(check(plan, problem)) == {"objective_mismatch", "bound_mismatch"}
+
+
+def test_plan_without_objective_has_no_objective_check() -> None:
+    problem, plan = objective_case("cost", objective=None)
+    assert check(plan, problem) == []
+
+
+# -- bound and gap ----------------------------------------------------------------------
+
+
+def with_bound(bound: float | None, gap: float | None) -> Plan:
+    data = copy.deepcopy(BASE_PLAN)
+    data.update(best_bound=bound, gap=gap)
+    return plan_of(data)
+
+
+def test_consistent_bound_and_gap_are_no_violation() -> None:
+    # the base plan (objective 142630, bound 144056.3, gap 0.01); a proven optimum (bound =
+    # objective, gap 0); a bound within rounding noise under the objective
+    assert check(with_bound(144056.3, 0.01)) == []
+    assert check(with_bound(142630, 0.0)) == []
+    assert check(with_bound(142629.9995, 0.0)) == []
+    assert check(with_bound(None, None)) == []
+
+
+@pytest.mark.parametrize("bound, gap", [
+    (141203.7, 0.01),  # value is maximised: a bound 1 % below the objective is on the wrong side
+    (144056.3, 0.0099),  # |142630 - 144056.3| / 142630 = 0.01, not 0.0099
+    (144056.3, 1426.3 / 144056.3),  # relative to the bound (0.009901), not to the objective
+    (144056.3, 1.0),  # a percentage (1 %) reported as a fraction would read 0.01
+    (144056.3, None),  # a bound without its gap
+    (None, 0.01),  # a gap without a bound
+], ids=["bound-below-max", "gap-wrong", "gap-relative-to-bound", "gap-in-percent", "no-gap", "no-bound"])
+def test_inconsistent_bound_or_gap_is_reported(bound: float | None, gap: float | None) -> None:
+    only("bound_mismatch", check(with_bound(bound, gap)))
+
+
+def test_minimised_objective_has_its_bound_below() -> None:
+    # cost 8170: a bound of 8088.3 gives gap 81.7 / 8170 = 0.01; 8251.7 is above a minimised objective
+    problem, plan = objective_case("cost", bound=8088.3, gap=0.01)
+    assert check(plan, problem) == []
+    problem, plan = objective_case("cost", bound=8251.7, gap=0.01)
+    only("bound_mismatch", check(plan, problem))
+    # makespan 3.817, bound 3: gap 0.817 / max(1, 3.817) = 0.214042...
+    problem, plan = objective_case("makespan", bound=3.0, gap=0.817 / 3.817)
+    assert check(plan, problem) == []
+    problem, plan = objective_case("makespan", bound=3.0, gap=0.817)  # relative to 1, not to 3.817
+    only("bound_mismatch", check(plan, problem))
+
+
+def test_gap_denominator_is_at_least_one() -> None:
+    """|objective| < 1: the gap is |objective - bound| / 1 (a relative gap would divide by 0)."""
+    problem = problem_with(lambda p: (p.update(objective={"kind": "makespan"}),
+                                      [t.update(mandatory=False) for t in p["trials"]]))
+    data = copy.deepcopy(BASE_PLAN)
+    for trial in ("T1", "T2"):
+        trial_entry(data, trial).update(run=False, option=None, start=None, end=None)
+    data["assignments"] = []
+    role_month(data, "DM", "2027-01")["flex"] = 0.0
+    # nothing runs: makespan 0, no money -> objective 0; bound -0.5 gives gap 0.5 / max(1, 0) = 0.5
+    plan = consistent(problem, plan_of(data)).model_copy(update={"objective": 0.0, "best_bound": -0.5, "gap": 0.5})
+    assert check(plan, problem) == []
+    only("bound_mismatch", check(plan.model_copy(update={"gap": 1.0}), problem))
+
+
+def test_optimal_status_is_not_tied_to_the_mip_gap() -> None:
+    """The plan contract does not say that `optimal` means a gap within settings.mip_gap
+    (0.01 here), so a 5 % gap under status optimal is not a violation of the checker."""
+    assert check(with_bound(142630 * 1.05, 0.05)) == []
 
 
 # -- failed plans -----------------------------------------------------------------------

@@ -73,6 +73,7 @@ _HAND_WRITTEN_PLAN: dict[str, Any] = {
         for month in ("2027-01", "2027-02", "2027-03")
     ],
     "budget": {"per_year": [{"year": "2027", "spend": 30000.0}], "total": 30000.0},
+    "kpis": {"total_cost": 30000.0, "value_delivered": 1000000.0, "trials_run": 1, "trials_on_time": 1, "mean_utilisation": 0.5, "makespan_months": 3},
 }
 
 
