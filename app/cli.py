@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -60,6 +61,7 @@ def solve(
     ] = None,
 ) -> None:
     """Solve a problem and write its plan. Ctrl+C stops the solve and keeps the best plan so far."""
+    began = time.perf_counter()  # the time limit covers reading the problem and loading the engine too
     from app.live import ProgressLine, StopRequest
     from models.pipeline import solve as run_solve
 
@@ -74,7 +76,7 @@ def solve(
     line = ProgressLine() if (progress if progress is not None else err.is_terminal) else None
     try:
         with StopRequest().on_sigint() as stop:
-            plan = run_solve(prob, progress=line, stop=stop)
+            plan = run_solve(prob, progress=line, stop=stop, started=began)
     finally:
         if line is not None:
             line.close()

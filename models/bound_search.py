@@ -61,6 +61,9 @@ class BoundSearch:
         solution = source.getSolution()
         self._start = list(solution.col_value) if solution.value_valid else None
         h.cbMipInterrupt.subscribe(self._on_interrupt)
+        # A stop must also end a long LP (the root node's, or a node's after cuts): a MIP
+        # interrupt is only offered between nodes, and finish() waits for the run to end.
+        h.cbSimplexInterrupt.subscribe(self._on_simplex_interrupt)
         self._thread = threading.Thread(target=self._search, name="bound-search", daemon=True)
         self._thread.start()
 
@@ -71,6 +74,10 @@ class BoundSearch:
         # The target counts against the tightest bound of every run: a run after the first
         # starts from its own (looser) LP bound.
         if self._stop.is_set() or max(self._bound, event.data_out.mip_dual_bound) >= self.target:
+            event.interrupt()
+
+    def _on_simplex_interrupt(self, event: HighsCallbackEvent) -> None:
+        if self._stop.is_set():
             event.interrupt()
 
     def _search(self) -> None:

@@ -17,7 +17,7 @@ import pyomo.environ as pyo
 
 from models.highs import TriviallyInfeasible, solve
 from models.instance import Block, Instance
-from models.pipeline import build_plan, set_bound
+from models.assemble import build_plan, set_bound
 from models.plan import Plan, StageTiming
 from models.portfolio import PortfolioModel, Reserve
 from models.settings import EngineSettings

@@ -21,29 +21,19 @@ from dataclasses import replace
 
 import numpy as np
 
-from models.instance import Instance, compile_instance
-from models.plan import (
-    Assignment,
-    BudgetReport,
-    Explanation,
-    Kpis,
-    Plan,
-    RoleMonth,
-    ServiceMonth,
-    StageTiming,
-    TrialCost,
-    TrialCoverage,
-    TrialPlan,
-    YearSpend,
-)
+from models.assemble import build_plan, set_bound
+from models.bound_search import BoundSearch, Refine
 from models.check import check_plan
-from models.explain import explain
-from models.objective import objective_terms, plan_objective, year_spend
+from models.coverage_cuts import violated_coverage
+from models.exact import applies as exact_applies
+from models.exact import prove
 from models.heuristic import constructive_schedule, serial_plan
-from models.insertion import insert_trials
-from models.lp_roster import lp_roster
-from models.shed import Staffed, budget_roster, overruns, shed
 from models.highs import SolveOutcome, Watch
+from models.insertion import insert_trials
+from models.instance import Instance, compile_instance
+from models.lp_roster import lp_roster
+from models.objective import plan_objective, year_spend
+from models.plan import Explanation, Plan, StageTiming
 from models.portfolio import (
     CutPortfolioModel,
     PortfolioModel,
@@ -55,13 +45,12 @@ from models.portfolio import (
     solve_portfolio,
 )
 from models.problem import Problem, ProblemInvalid
-from models.bound_search import BoundSearch, Refine
-from models.coverage_cuts import violated_coverage
 from models.progress import Monitor, ProgressSink, StopFlag, relative_gap
 from models.settings import EngineSettings
 from models.sgs import applies as sgs_applies
 from models.sgs import tighten_for_makespan
-from models.staffing import StaffingModel, StaffingResult, candidate_bound, demand_profile, solve_staffing_mip, staffing_cost
+from models.shed import Staffed, budget_roster, overruns, shed
+from models.staffing import StaffingModel, StaffingResult, candidate_bound, solve_staffing_mip, staffing_cost
 from models.validation import semantic_errors
 
 
@@ -74,6 +63,17 @@ LATE_ROSTER_MARGIN = 1.5
 SETTLE_FACTOR = 1.5
 #: Least time left in the bound search for a round that only looks for a better plan.
 MIN_IMPROVE_SECONDS = 3.0
+#: Building and checking the plan at the end, per staff-month of the problem (1.1 s and
+#: 1.7 s at 10x the reference, 180,000 staff-months; 0.15 s and 0.14 s at its size).
+ASSEMBLY_SECONDS_PER_STAFF_MONTH = 2e-5
+#: Most of the time limit kept for that.
+MAX_ASSEMBLY_SHARE = 0.25
+#: How long past the time limit a fallback may still run when it would give the first plan of all.
+LAST_CALL_SECONDS = 0.5
+#: Share of the time left kept for the roster after a pure scheduling problem's only round.
+PURE_STAFFING_SHARE = 0.1
+#: Least time left under the limit for a HiGHS run (a portfolio round, the staffing MIP) to start.
+MIN_SOLVER_SECONDS = 0.5
 #: Least time left under the limit for the marginal-value LP to run (it re-solves a model
 #: already loaded in HiGHS, with every start fixed: well under a second on the reference).
 MARGINAL_SECONDS = 1.0
@@ -85,24 +85,31 @@ def solve(
     *,
     progress: ProgressSink | None = None,
     stop: StopFlag | None = None,
+    started: float | None = None,
 ) -> Plan:
     """Solve a planning problem and return a complete plan (never raises for infeasibility).
 
     ``progress`` receives incumbent, bound and gap while HiGHS runs; once ``stop()`` returns
     True the solve stops and returns the best fully staffed plan it can still assemble
-    (status ``feasible``), or ``no_solution`` if there is none.
+    (status ``feasible``), or ``no_solution`` if there is none. The time limit counts from
+    ``started`` (a ``time.perf_counter`` moment, e.g. when the command that asked began)
+    or else from now; the plan is back within about a second of it.
     Raises :class:`ProblemInvalid` for an invalid problem: nothing is solved then.
     """
+    began = time.perf_counter() if started is None else min(started, time.perf_counter())
     errors = semantic_errors(problem)
     if errors:
         raise ProblemInvalid(errors)
     settings = settings or EngineSettings.from_problem(problem.settings)
-    began = time.perf_counter()
     monitor = Monitor(progress, stop, began)
-    deadline = began + settings.time_limit
+    # Every stage ends by the deadline; what is left after it assembles and checks the plan.
+    deadline = began + settings.time_limit - assembly_reserve(problem, settings.time_limit)
+    # A fallback that finds the first plan of all may run on a little past the limit.
+    last_call = began + settings.time_limit + LAST_CALL_SECONDS
+    compiling = time.perf_counter()
     inst = compile_instance(problem)
     tighten_for_makespan(inst)
-    timings = [StageTiming(stage="compile", seconds=time.perf_counter() - began)]
+    timings = [StageTiming(stage="compile", seconds=time.perf_counter() - compiling)]
 
     unschedulable = [t for t in sorted(inst.forced_run) if not any(inst.starts[(t, o.id)] for o in inst.trials[t].options)]
     if unschedulable:
@@ -122,27 +129,28 @@ def solve(
         # Where the constructive schedule fails (people holding several roles, one trial at
         # a time), the serial plan with people booked as they go is the fallback and HiGHS's
         # first incumbent.
-        serial = _serial(inst, best, timings, deadline)
+        serial = _serial(inst, best, timings, last_call)
         if serial is not None:
             start = serial.schedule
     beside_round0 = start is not None and len(inst.staff) * len(inst.trials) <= settings.staff_heuristic_beside_below
-    beside = _HeuristicBeside(inst, start, deadline) if beside_round0 and start is not None else None
+    beside = _HeuristicBeside(inst, start, deadline, last_call) if beside_round0 and start is not None else None
 
     lp_bound: float | None = None
     if settings.cost_tiers is not None:
-        lp_bound, lp_outcome = exact_lp_bound(inst, settings, max(1.0, 0.2 * (deadline - time.perf_counter())))
+        lp_bound, lp_outcome = exact_lp_bound(inst, settings, max(0.0, 0.2 * (deadline - time.perf_counter())))
         timings.append(_timing("exact-lp-bound", lp_outcome))
 
     reserve = Reserve()
     search: BoundSearch | None = None
     first: PortfolioResult | None = None
     bound: float | None = None
-    stage1_optimal = True
+    ended = "rounds"  # why the rounds ended: "rounds" (all run), "time" (the limit), "stop" (on request)
     converged = False
     proven = False  # the best plan is within the gap of a proven bound
     for round_ in range(settings.repair_rounds + 1):
         # A repair round is worth starting only if its stage-1 run and the roster after it fit.
-        if monitor.stopped() or (round_ > 0 and time.perf_counter() + 1.0 + _roster_seconds(timings) >= deadline):
+        if monitor.stopped() or time.perf_counter() + MIN_SOLVER_SECONDS + _roster_seconds(timings) >= deadline:
+            ended = "stop" if monitor.stopped() else "time"
             break
         if round_ > 0 and _proven_within_gap(best, bound, search, first, settings):
             converged = proven = True
@@ -179,7 +187,6 @@ def solve(
         timings.append(_timing(f"portfolio[{round_}]", stage1.outcome))
         if round_ == 0:
             bound = best.bound = _tighter(problem.objective.kind, stage1.bound, lp_bound)
-            stage1_optimal = stage1.outcome.proven_optimal and not monitor.stopped()
             first = stage1
         elif relaxes:
             # Only coverage rows learnt: still a relaxation, so this round's bound bounds every
@@ -194,6 +201,10 @@ def solve(
         if not stage1.outcome.has_solution:
             if stage1.outcome.infeasible and round_ == 0:
                 return _empty("infeasible", "no plan satisfies every rule (portfolio stage proved it)", [], began, timings)
+            ended = "rounds" if stage1.outcome.infeasible else "time"
+            break
+        if time.perf_counter() >= (deadline if best.solved is not None else last_call):
+            ended = "time"  # no time left to staff this schedule (with no plan in hand, a little past the limit)
             break
         staffing = staff_schedule(inst, settings, stage1.schedule, deadline, timings, round_, monitor)
         attempt = Staffed(stage1.schedule, staffing)
@@ -203,9 +214,7 @@ def solve(
             converged = True
             continue
         shed_began = time.perf_counter()
-        # With a plan in hand already, shedding stops at the deadline (the limit is the planner's).
-        cutoff = deadline if best.solved is not None else math.inf
-        if (kept := shed(inst, attempt.schedule, attempt.staffing, cutoff)) is not None:
+        if (kept := shed(inst, attempt.schedule, attempt.staffing, deadline)) is not None:
             grown = insert_trials(inst, kept, best.score, deadline, roster_seconds=_roster_seconds(timings))
             best.consider(grown, f"shed[{round_}]")
         timings.append(StageTiming(stage=f"shed[{round_}]", seconds=time.perf_counter() - shed_began, status="heuristic"))
@@ -219,22 +228,27 @@ def solve(
     # Not once the plan is proven within the gap: at 10x that roster took the 57 s left.
     fits = late_roster_fits(timings, deadline - time.perf_counter()) and not proven
     if start is not None and not beside_round0 and (best.solved is None or (not monitor.stopped() and fits)):
-        _staff_heuristic(inst, start, best, timings, deadline)
+        _staff_heuristic(inst, start, best, timings, deadline if best.solved is not None else last_call, deadline)
     if best.solved is None and not monitor.stopped() and not any(t.stage == "serial" for t in timings):
         # Nothing staffed the schedules found: running trials one after another may still fit.
-        _serial(inst, best, timings, deadline)
+        _serial(inst, best, timings, last_call)
 
     if monitor.stopped():
         message = "stopped on request: best plan found so far"
+    elif not converged and ended == "time":
+        message = "the time limit ended the repair rounds before staffing matched the portfolio stage: best fully staffed plan found"
     elif not converged:
-        message = "staffing did not match the portfolio stage within the repair rounds: best fully staffed plan found"
+        message = f"staffing did not match the portfolio stage within {settings.repair_rounds} repair rounds: best fully staffed plan found"
     else:
         message = ""
     if best.solved is None:
-        return _empty("no_solution", message or "no fully staffed plan found within the time limit", [], began, timings)
+        if ended == "time" or not converged:
+            return _empty("no_solution", "no fully staffed plan found within the time limit", [], began, timings)
+        return _empty("no_solution", message or "no fully staffed plan found", [], began, timings)
     if search is not None and first is not None and first.model is not None:
         bound = _finish_bound_search(search, first.model, best.objective, bound, settings, monitor, timings, began)
-    checked = _checked_plan(inst, best, timings, bound, settings, message, stage1_optimal)
+    bound = _prove_exactly(inst, settings, best, bound, deadline, monitor, timings)
+    checked = _checked_plan(inst, best, timings, bound, settings, message, _why_gap(inst, timings, deadline))
     if checked is None:
         return _empty("no_solution", "no plan found passes the plan checker", [], began, timings)
     plan, schedule = checked
@@ -252,7 +266,7 @@ def _checked_plan(
     bound: float | None,
     settings: EngineSettings,
     message: str,
-    stage1_optimal: bool,
+    why_gap: str,
 ) -> tuple[Plan, dict[str, tuple[str, int]]] | None:
     """The best candidate plan that the independent checker accepts, with its schedule (None if none does).
 
@@ -261,20 +275,76 @@ def _checked_plan(
     candidate it rejects is passed over for the next best, and the plan says so."""
     rejected: list[str] = []
     for solved, source in best.ranked():
+        began = time.perf_counter()
         plan = build_plan(inst, solved.schedule, solved.staffing, [*timings, StageTiming(stage=f"chosen: {source}", seconds=0.0, status="heuristic")])
+        plan.stages.append(StageTiming(stage="plan", seconds=time.perf_counter() - began))
         set_bound(plan, bound)
         within_gap = plan.gap is not None and plan.gap <= settings.mip_gap + 1e-9
-        plan.status = "optimal" if stage1_optimal and within_gap and not message and not rejected else "feasible"
+        stopped = message.startswith("stopped")
+        plan.status = "optimal" if within_gap and not stopped and not rejected else "feasible"
+        began = time.perf_counter()
         violations = check_plan(inst.problem, plan)
+        plan.stages.append(StageTiming(stage="check", seconds=time.perf_counter() - began))
         if violations:
             rejected.append(f"{source} ({violations[0].rule}: {violations[0].message})")
             continue
         notes = [message] if message else []
+        if not within_gap and not stopped:
+            gap = "no bound" if plan.gap is None else f"gap {plan.gap:.2%}"
+            notes.append(f"{gap}, above the {settings.mip_gap:.2%} asked for: {why_gap}")
         if rejected:
             notes.append(f"passed over {len(rejected)} better plan(s) that broke a rule, first {rejected[0]}")
         plan.message = "; ".join(notes) or plan.message
         return plan, solved.schedule
     return None
+
+
+def _prove_exactly(
+    inst: Instance,
+    settings: EngineSettings,
+    best: "_Best",
+    bound: float | None,
+    deadline: float,
+    monitor: Monitor,
+    timings: list[StageTiming],
+) -> float | None:
+    """Where the plan is not proven within the gap and the portfolio is small, the time left
+    goes to the monolithic model (:mod:`models.exact`): a better plan joins the candidates,
+    and its bound, valid for every plan, tightens ``bound``."""
+    gap = relative_gap(best.objective, bound)
+    left = deadline - time.perf_counter()
+    if best.solved is None or best.objective is None or monitor.stopped() or (gap is not None and gap <= settings.mip_gap):
+        return bound
+    if left < MIN_SOLVER_SECONDS or not exact_applies(inst):
+        return bound
+    found = prove(inst, settings, best.solved, best.objective, left, Watch(monitor, "exact"))
+    if found is None:
+        return bound
+    timings.append(_timing("exact", found.outcome))
+    if found.plan is not None:
+        best.consider(found.plan, "exact")
+    return _tighter(inst.problem.objective.kind, bound, found.bound)
+
+
+def _why_gap(inst: Instance, timings: list[StageTiming], deadline: float) -> str:
+    """Why a plan may come back further from its bound than the planner asked for."""
+    if time.perf_counter() + MIN_SOLVER_SECONDS >= deadline:
+        return "the time limit ran out first"
+    if any(t.stage == "exact" for t in timings):
+        return "the exact model of this small portfolio did not close it in the time left"
+    return (
+        "the bound is the portfolio stage's, which prices staffing over groups of people (limits of "
+        "concurrent trials, skills, regions and leave only in part), and the portfolio is too large "
+        "for the exact model"
+    )
+
+
+def assembly_reserve(problem: Problem, time_limit: float) -> float:
+    """Seconds kept after the last stage to build the plan and check it: about
+    ``ASSEMBLY_SECONDS_PER_STAFF_MONTH`` per staff-month (2.8 s at 10x the reference,
+    measured), at most ``MAX_ASSEMBLY_SHARE`` of the limit."""
+    estimate = ASSEMBLY_SECONDS_PER_STAFF_MONTH * len(problem.staff) * problem.horizon.months
+    return min(MAX_ASSEMBLY_SHARE * time_limit, estimate)
 
 
 def _proven_within_gap(
@@ -388,15 +458,16 @@ def round_limits(inst: Instance, settings: EngineSettings, remaining: float, rou
     """A portfolio round's time limit out of the ``remaining`` seconds, and for round 0 the
     soft limit past which it stops once within ``EngineSettings.extend_gap`` (else None).
 
-    A pure scheduling problem (no budgets, skills, regions or pins) leaves staffing nothing
-    to break, so the portfolio stage may use nearly all the time.
+    A pure scheduling problem (no budgets, skills, regions, pins or limits of concurrent
+    trials that can bind) leaves staffing nothing to break, so the portfolio stage may use
+    nearly all the time: all but ``PURE_STAFFING_SHARE`` of it, for the roster.
     """
     if sgs_applies(inst):
-        return max(1.0, remaining - 1.0), None
+        return max(0.0, remaining * (1 - PURE_STAFFING_SHARE)), None
     limit = remaining * settings.portfolio_share
     if round_ == 0 and settings.portfolio_share < settings.portfolio_share_max:
-        return max(1.0, remaining * settings.portfolio_share_max), limit
-    return max(1.0, limit), None
+        return max(0.0, remaining * settings.portfolio_share_max), limit
+    return max(0.0, limit), None
 
 
 def _serial(inst: Instance, best: "_Best", timings: list[StageTiming], deadline: float) -> Staffed | None:
@@ -410,7 +481,7 @@ def _serial(inst: Instance, best: "_Best", timings: list[StageTiming], deadline:
 
 
 def _staff_heuristic(
-    inst: Instance, start: dict[str, tuple[str, int]], best: "_Best", timings: list[StageTiming], deadline: float
+    inst: Instance, start: dict[str, tuple[str, int]], best: "_Best", timings: list[StageTiming], shed_by: float, insert_by: float
 ) -> None:
     """Staff the constructive schedule last, on portfolios above
     ``EngineSettings.staff_heuristic_beside_below`` (staff x trials), where one greedy roster
@@ -418,10 +489,7 @@ def _staff_heuristic(
     nothing else was found.
     (Smaller portfolios staff it beside round 0: see :class:`_HeuristicBeside`.)"""
     began = time.perf_counter()
-    # With a plan in hand, the deadline holds here too (the cheaper roster and each
-    # re-roster of shedding start only if they fit); with none, this is the only plan.
-    cutoff = deadline if best.solved is not None else math.inf
-    if (kept := _staffed_heuristic(inst, start, cutoff, deadline)) is not None:
+    if (kept := _staffed_heuristic(inst, start, shed_by, insert_by)) is not None:
         best.consider(kept, "heuristic")
     timings.append(StageTiming(stage="heuristic-staffing", seconds=time.perf_counter() - began, status="heuristic"))
 
@@ -470,8 +538,9 @@ class _HeuristicBeside:
     one thread); if HiGHS never asked, it is staffed then.
     """
 
-    def __init__(self, inst: Instance, start: dict[str, tuple[str, int]], deadline: float):
-        self._inst, self._start, self._deadline = inst, start, deadline
+    def __init__(self, inst: Instance, start: dict[str, tuple[str, int]], deadline: float, last_call: float):
+        # Shedding makes the fallback plan, which may run to the last call; insertion only improves it.
+        self._inst, self._start, self._deadline, self._last_call = inst, start, deadline, last_call
         self._shed: tuple[dict[str, tuple[str, int]], float] | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pace-heuristic")
         self._future: Future[tuple[Staffed | None, float]] | None = None
@@ -483,7 +552,7 @@ class _HeuristicBeside:
 
     def _run(self) -> tuple[Staffed | None, float]:
         began = time.perf_counter()
-        kept, roster_seconds = _shed_heuristic(self._inst, self._start)
+        kept, roster_seconds = _shed_heuristic(self._inst, self._start, self._last_call)
         if kept is None:
             return None, time.perf_counter() - began
         self._shed = kept.schedule, plan_objective(self._inst, kept.schedule, kept.staffing)
@@ -573,12 +642,6 @@ def _tighter(kind: str, a: float | None, b: float | None) -> float | None:
     return min(a, b) if kind == "value" else max(a, b)
 
 
-def set_bound(plan: Plan, bound: float | None) -> None:
-    """Record a bound and the relative gap |objective - bound| / max(1, |objective|)."""
-    plan.best_bound = bound
-    plan.gap = relative_gap(plan.objective, bound)
-
-
 def staff_schedule(
     inst: Instance,
     settings: EngineSettings,
@@ -592,10 +655,13 @@ def staff_schedule(
     ``EngineSettings.lp_roster_below`` staff x trials) and the staffing MIP (when that is
     small enough), ranked by :func:`roster_rank`."""
     began = time.perf_counter()
-    best = budget_roster(inst, schedule)
-    timings.append(StageTiming(stage=f"staffing-greedy[{round_}]", seconds=time.perf_counter() - began, status="heuristic"))
+    best = budget_roster(inst, schedule, deadline)
+    greedy_seconds = time.perf_counter() - began
+    timings.append(StageTiming(stage=f"staffing-greedy[{round_}]", seconds=greedy_seconds, status="heuristic"))
     rank = roster_rank(inst, schedule, best)
-    if len(inst.staff) * len(inst.trials) <= settings.lp_roster_below:
+    # The LP roster starts only if one as long as the last (before any, the greedy one) fits.
+    lp_seconds = max((t.seconds for t in timings if t.stage.startswith("staffing-lp")), default=greedy_seconds)
+    if len(inst.staff) * len(inst.trials) <= settings.lp_roster_below and time.perf_counter() + lp_seconds < deadline:
         began = time.perf_counter()
         lp = lp_roster(inst, schedule)
         timings.append(StageTiming(stage=f"staffing-lp[{round_}]", seconds=time.perf_counter() - began, status="heuristic"))
@@ -607,7 +673,9 @@ def staff_schedule(
         return best
     model = StaffingModel(inst, schedule)
     if 0 < len(model.pairs) <= settings.staffing_mip_max_pairs:
-        remaining = max(settings.min_staffing_seconds, deadline - time.perf_counter())
+        remaining = deadline - time.perf_counter()
+        if remaining < MIN_SOLVER_SECONDS:
+            return best
         mip = solve_staffing_mip(model, settings, remaining, monitor)
         timings.append(_timing(f"staffing-mip[{round_}]", mip.outcome))
         if mip.outcome.has_solution and roster_rank(inst, schedule, mip) < rank:
@@ -693,146 +761,3 @@ def _empty(status: str, message: str, explanations: list[Explanation], began: fl
     )
 
 
-def build_plan(
-    inst: Instance,
-    schedule: dict[str, tuple[str, int]],
-    staffing: StaffingResult,
-    timings: list[StageTiming],
-    explained: bool = True,
-) -> Plan:
-    """Assemble the §3 plan and compute its objective by the documented formula
-    (``explained=False`` skips the explanations, for candidates that are only compared)."""
-    problem = inst.problem
-    demand = demand_profile(inst, schedule)
-    named: dict[tuple[str, str, int], float] = defaultdict(float)
-    staff_cost: dict[str, float] = defaultdict(float)
-    for b in staffing.blocks:
-        for mo in range(b.first, b.last + 1):
-            named[(b.trial, b.role, mo)] += b.fte
-            staff_cost[b.trial] += inst.rate(b.staff) * b.fte
-    flex_cost: dict[str, float] = defaultdict(float)
-    for (t, r, _), v in staffing.flex.items():
-        flex_cost[t] += inst.flex_rate[r] * v
-    terms = objective_terms(inst, schedule, staffing)
-    spend = terms.spend
-
-    trials: list[TrialPlan] = []
-    for tid, trial in inst.trials.items():
-        if tid not in schedule:
-            trials.append(TrialPlan(id=tid, run=False))
-            continue
-        o, s = schedule[tid]
-        prof = inst.profiles[(tid, o)]
-        services = inst.services_cost(tid, o)
-        late = inst.late(tid, o, s)
-        value = inst.discounted_value(tid, s)
-        split = TrialCost(staff=staff_cost[tid], flex=flex_cost[tid], services=services, external=prof.fixed_cost)
-        keys = [(tid, r, s + k) for k in range(prof.duration) for r in prof.demand[k]]
-        covered_named = sum(named[k] for k in keys)
-        covered_flex = sum(staffing.flex.get(k, 0.0) for k in keys)
-        trials.append(
-            TrialPlan(
-                id=tid,
-                run=True,
-                option=o,
-                start=inst.month(s),
-                end=inst.month(s + prof.duration - 1),
-                months_late=late,
-                cost=split.total,
-                cost_split=split,
-                coverage=TrialCoverage(
-                    named=covered_named,
-                    flex=covered_flex,
-                    uncovered=max(0.0, sum(demand[k] for k in keys) - covered_named - covered_flex),
-                ),
-                value=value,
-            )
-        )
-
-    role_months = _role_months(inst, demand, named, staffing)
-    service_months = _service_months(inst, schedule)
-    total_spend = sum(spend.values())
-    budget = BudgetReport(
-        per_year=[YearSpend(year=y, spend=spend.get(y, 0.0), budget=problem.budget.per_year.get(y)) for y in inst.years],
-        total=total_spend,
-        total_budget=problem.budget.total,
-    )
-    caps = [rm for rm in role_months if rm.capacity > 0]
-    run = [t for t in trials if t.run]
-    return Plan(
-        status="feasible",
-        objective=terms.objective(inst),
-        stages=timings,
-        trials=trials,
-        assignments=[
-            Assignment(staff=b.staff, trial=b.trial, role=b.role, start=inst.month(b.first), end=inst.month(b.last), fte=b.fte)
-            for b in staffing.blocks
-        ],
-        role_months=role_months,
-        service_months=service_months,
-        budget=budget,
-        explanations=explain(inst, schedule, role_months, service_months, spend) if explained else [],
-        kpis=Kpis(
-            total_cost=total_spend,
-            value_delivered=terms.value_delivered,
-            trials_run=len(run),
-            trials_on_time=sum(1 for t in run if t.months_late == 0),
-            mean_utilisation=sum(rm.utilisation for rm in caps) / len(caps) if caps else 0.0,
-            makespan_months=max(terms.ends.values(), default=0),
-            flex_fte_months=sum(staffing.flex.values()),
-            shortfall_fte_months=terms.shortfall,
-        ),
-    )
-
-
-def _role_months(
-    inst: Instance,
-    demand: dict[tuple[str, str, int], float],
-    named: dict[tuple[str, str, int], float],
-    staffing: StaffingResult,
-) -> list[RoleMonth]:
-    per_rm: dict[tuple[str, int], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
-    for (_, r, mo), v in demand.items():
-        per_rm[(r, mo)][0] += v
-    for (_, r, mo), v in named.items():
-        per_rm[(r, mo)][1] += v
-    for (_, r, mo), v in staffing.flex.items():
-        per_rm[(r, mo)][2] += v
-    for (_, r, mo), v in staffing.shortfall.items():
-        per_rm[(r, mo)][3] += v
-    capacity: dict[tuple[str, int], float] = defaultdict(float)
-    for p, s in inst.staff.items():
-        for mo in range(inst.months):
-            if inst.available[p][mo]:
-                capacity[(s.role, mo)] += s.fte
-    rows = []
-    for r in inst.roles:
-        for mo in range(inst.months):
-            d, a, f, sh = per_rm[(r, mo)] if (r, mo) in per_rm else (0.0, 0.0, 0.0, 0.0)
-            cap = capacity[(r, mo)]
-            rows.append(
-                RoleMonth(
-                    role=r,
-                    month=inst.month(mo),
-                    capacity=cap,
-                    demand=d,
-                    assigned=a,
-                    flex=f,
-                    shortfall=sh,
-                    utilisation=a / cap if cap > 0 else 0.0,
-                )
-            )
-    return rows
-
-
-def _service_months(inst: Instance, schedule: dict[str, tuple[str, int]]) -> list[ServiceMonth]:
-    used: dict[tuple[str, int], float] = defaultdict(float)
-    for t, (o, s) in schedule.items():
-        for k, units in enumerate(inst.profiles[(t, o)].services):
-            for svc, u in units.items():
-                used[(svc, s + k)] += u
-    return [
-        ServiceMonth(service=svc, month=inst.month(mo), used=used[(svc, mo)], capacity=cap[mo])
-        for svc, cap in inst.service_capacity.items()
-        for mo in range(inst.months)
-    ]

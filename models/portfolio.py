@@ -892,7 +892,7 @@ def solve_portfolio(
     cutoff = model.in_solver_sense(beat)
     if isinstance(model, CutPortfolioModel):
         outcome, schedule, labour = _solve_with_cuts(model, solver, settings, began + time_limit, gap, watch, cutoff, settle)
-        outcome = replace(outcome, build_seconds=built, seconds=time.perf_counter() - began)
+        outcome = replace(outcome, build_seconds=built, seconds=time.perf_counter() - began - built)
     else:
         outcome = replace(solve(model.m, settings, max(0.1, time_limit - built), gap, watch, cutoff, solver), build_seconds=built)
         if outcome.has_solution:
@@ -965,8 +965,9 @@ def _solve_with_cuts(
     lp_runs = len(runs)
     best: _Candidate | None = None
     bound: float | None = None
+    pricing = 0.0  # how long pricing a run's schedule took (the longest so far): HiGHS leaves room for it
     for _ in range(settings.cut_rounds):
-        left = deadline - time.perf_counter()
+        left = deadline - time.perf_counter() - pricing
         if left <= 0.05 or (watch is not None and (watch.monitor.stopped() or watch.enough())):
             break
         if watch is not None and best is not None:
@@ -980,7 +981,9 @@ def _solve_with_cuts(
         x = [round(pyo.value(model.m.x[i])) for i in range(len(model.keys))]
         schedule = model.schedule()
         cuts = len(model.m.cuts)
+        priced = time.perf_counter()
         point = model.exact_point(x)
+        pricing = max(pricing, time.perf_counter() - priced)
         if point is not None:
             candidate = _Candidate(point[0], point[1], point[2], schedule, [float(v) for v in x])
             if candidate.beats(best):

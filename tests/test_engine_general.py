@@ -7,10 +7,16 @@ from __future__ import annotations
 
 import pytest
 
+from models.assemble import build_plan
+from models.check import check_plan
+from models.generate import generate
 from models.heuristic import constructive_schedule, serial_plan
 from models.instance import compile_instance
+from models.pipeline import round_limits
 from models.problem import parse_problem
+from models.settings import EngineSettings
 from models.sgs import applies
+from models.staffing import StaffingResult
 from tests.conftest import base_problem, solve_checked
 
 
@@ -94,3 +100,69 @@ def test_the_bound_counts_the_fragmentation_every_roster_pays():
     assert plan.objective == pytest.approx(160_000)
     assert plan.best_bound == pytest.approx(160_000)
     assert plan.status == "optimal"
+
+
+def test_flex_is_reported_pro_rata_to_each_trials_uncovered_demand():
+    """§2: flex cost goes to trials pro rata to their uncovered demand of the role-month. A
+    roster that buys T1's whole 1.0 FTE as flex and leaves T2's short (priced) reports
+    0.5 FTE of flex, and half its cost, on each."""
+    problem = parse_problem(
+        base_problem(
+            staff=[],
+            flex=[{"role": "CRA", "monthly_rate": 20000, "max_fte": 1.0}],
+            trials=[
+                {"id": t, "mandatory": True, "options": [{"id": "std", "stages": [{"months": 1, "demand": {"CRA": 1.0}}]}]}
+                for t in ("T1", "T2")
+            ],
+            objective={"kind": "cost", "weights": {"shortfall": 50000, "fragmentation": 0}},
+        )
+    )
+    inst = compile_instance(problem)
+    schedule = {"T1": ("std", 0), "T2": ("std", 0)}
+    roster = StaffingResult(None, [], {("T1", "CRA", 0): 1.0}, {("T2", "CRA", 0): 1.0})
+    plan = build_plan(inst, schedule, roster, [])
+    assert check_plan(problem, plan) == []
+    for trial in plan.trials:
+        assert trial.coverage.flex == pytest.approx(0.5) and trial.coverage.uncovered == pytest.approx(0.5)
+        assert trial.cost_split.flex == pytest.approx(10_000)
+    assert plan.objective == pytest.approx(20_000 + 50_000)
+
+
+def test_a_small_portfolio_stage_1_cannot_prove_is_proven_by_the_exact_model():
+    """Stage 1 sees 2 FTE and three trial slots for T1 (0.8), T0 (0.4) and T2 (0.8) from
+    January, but no roster covers all three (ana may work on one trial, ben on two), so
+    its bound values T2 started in January. The plan starts T2 in April; only the exact
+    model (every person, trial and month) proves that nothing better exists."""
+    problem = base_problem(
+        staff=[
+            {"id": "ana", "role": "CRA", "monthly_cost": 10000, "max_concurrent_trials": 1},
+            {"id": "ben", "role": "CRA", "monthly_cost": 12000, "max_concurrent_trials": 2},
+        ],
+        trials=[
+            {"id": t, "value": value, "mandatory": value == 0, "latest_start": "2027-01" if value == 0 else None,
+             "options": [{"id": "std", "stages": [{"months": 3, "demand": {"CRA": fte}}]}]}
+            for t, fte, value in (("T1", 0.8, 0), ("T0", 0.4, 0), ("T2", 0.8, 500_000))
+        ],
+    )
+    plan = solve_checked(problem)
+    assert {t.id: t.start for t in plan.trials if t.run}["T2"] == "2027-04"
+    assert "exact" in [s.stage for s in plan.stages]
+    assert plan.status == "optimal" and plan.gap == pytest.approx(0.0, abs=1e-9)
+
+
+def test_stages_run_one_after_another_add_up_to_no_more_than_the_solve():
+    """Stages that ran beside another are marked so; the rest ran one after another, so
+    their times add up to at most the solve's (a portfolio round once counted its model's
+    build twice)."""
+    problem = generate(staff=60, trials=8, months=18, seed=3)
+    problem.settings.time_limit = 10
+    plan = solve_checked(problem)
+    assert any(s.stage.startswith("portfolio[") and s.build_seconds > 0 for s in plan.stages)
+    assert sum(s.seconds for s in plan.stages if not s.alongside) <= plan.solve_seconds + 1e-6
+
+
+def test_no_portfolio_round_is_given_more_time_than_is_left():
+    inst = compile_instance(parse_problem(_multi_skilled()))
+    for round_ in range(3):
+        limit, soft = round_limits(inst, EngineSettings(), 0.3, round_)
+        assert 0 <= limit <= 0.3 and (soft is None or soft <= limit)

@@ -51,7 +51,7 @@ def test_stop_before_the_portfolio_stage_returns_the_constructive_plan_and_says_
     assert plan.status == "feasible"
     assert "stopped on request" in plan.message
     assert not any(s.stage.startswith("portfolio") for s in plan.stages)
-    assert plan.stages[-1].stage == "chosen: heuristic"
+    assert [s.stage for s in plan.stages if s.stage.startswith("chosen: ")] == ["chosen: heuristic"]
     assert {t.id for t in plan.trials if t.run} == {"T1", "T2"}
     _assert_clean(problem, plan)
 
