@@ -27,6 +27,57 @@ Numbers
       a service capacity is ``>= 0``, and a capacity series has exactly
       ``horizon.months`` values.
     * ``budget.per_year`` keys are four-digit calendar years.
+    * Every magnitude is inside the limits below (error at the field, naming the limit).
+
+Magnitudes
+    HiGHS works in double precision with absolute tolerances (1e-6 to 1e-9), and the
+    engine reads FTE back with an absolute tolerance of 1e-6
+    (``EngineSettings.tolerance``), so a number far outside the range of any real
+    portfolio is refused here instead of reaching the solver. Money is in the
+    problem's currency unit; the limits assume a unit worth roughly 0.005 to 2 EUR
+    (EUR, USD, GBP, CHF, CNY, JPY, ...); for a currency with much smaller units,
+    plan in thousands. Each limit is inclusive (a number equal to it is accepted):
+
+    ==========================================  =============  ==========================
+    field                                       limit          unit
+    ==========================================  =============  ==========================
+    ``staff[i].monthly_cost / staff[i].fte``    <= 1e8         per full-time month
+    ``staff[i].fte``                            >= 1e-3        FTE (and <= 1, as above)
+    ``pins.assignments[i].fte``                 >= 1e-3        FTE
+    ``flex[i].monthly_rate``                    <= 1e8         per FTE-month
+    ``flex[i].max_fte``                         0 or 1e-3..1e5 FTE
+    ``services[i].unit_cost``                   <= 1e8         per unit
+    ``services[i].capacity`` (each value)       <= 1e9         units per month
+    ``...stages[k].demand[role]``               0 or 1e-3..1e3 FTE per month
+    ``...stages[k].services[service]``          <= 1e6         units per month
+    ``trials[i].options[j].fixed_cost``         <= 1e12        per option
+    ``trials[i].value``                         <= 1e12        per trial
+    ``trials[i].tardiness_penalty``             <= 1e12        per month late
+    ``budget.total``, ``budget.per_year[y]``    <= 1e15
+    ``objective.weights.shortfall``             <= 1e10        per FTE-month
+    ``objective.weights.tardiness``             <= 1e3         multiplier
+    ``objective.weights.fragmentation``         <= 1e9         per (person, trial) pair
+    ``objective.penalty_scale``                 <= 1           factor
+    ``objective.discount_rate``                 < 1            per month (pydantic)
+    ==========================================  =============  ==========================
+
+    Why these numbers (measured with HiGHS 1.16 on data/example-small.json and
+    generated portfolios, money multiplied field by field): the portfolio stage prices
+    labour by cuts whose coefficients span ``price of an FTE-month x FTE demanded`` to 1
+    in one row, the price of uncovered demand being 100 x the dearest rate. HiGHS's MIP
+    died with a segmentation fault once that span reached about 2e15-4e15 (staff at
+    2e13 per month with demands near 1 FTE; at 3e12 with demands near 10 FTE), and
+    gave a plan without a bound (or ``no_solution``) from about 1e16 on. The limits
+    keep the span at most 100 x 1e8 x 1e3 = 1e13, two orders of magnitude below the
+    first failure. Money that does not enter those rows was measured further: option
+    fixed costs and budgets of 1e15-1e17, trial values of 1e16, unit costs of 1e13,
+    tardiness of 1e12 x 1e3 and fragmentation of 1e12 all solved; their limits are set
+    by realism (a trial's value in EUR of at most 1e12, a budget of at most 1e15).
+    The smallest positive FTE (1e-3) is 1000 x the read-back tolerance: with demands
+    of about 1e-6 FTE the engine's rosters left demand uncovered by more than the
+    checker's 1e-6 and only worse plans passed it (23 % below the bound); demands of
+    about 1e-5 FTE still solved normally. Service units and money have no lower limit
+    (measured down to 1e-7 units).
 
 Months
     * Staff ``available_from <= available_to``. Leave months and availability bounds
@@ -68,11 +119,13 @@ Pins
       (primary or secondary), holds the trial's required skills for it and, for a
       regional role, is in one of the trial's regions; the trial demands the role in
       some option; ``start <= end``, both inside the horizon and inside the person's
-      availability, with no leave month in between; ``fte`` at most the person's fte.
+      availability, with no leave month in between; ``fte`` at most the person's fte
+      (and at least ``MIN_FTE``).
     * ``frozen_until`` needs a ``previous_plan``; the previous plan may only refer to
       known trials, options, staff and roles, and its months are ``YYYY-MM``.
 
-Objective weights are checked to be finite; settings are fully checked by pydantic.
+Objective weights are checked to be finite and within the magnitude limits; settings are fully
+checked by pydantic.
 
 Everything is linear in the size of the input (dicts and sets, no pairwise loops).
 """
@@ -89,6 +142,32 @@ from models.problem import ExecutionOption, FieldError, Problem, Trial, json_pat
 Loc = tuple[int | str, ...]
 
 _YEAR_RE = re.compile(r"^\d{4}$")
+
+# Magnitude limits (see "Magnitudes" above); inclusive.
+MAX_RATE = 1e8
+"""Staff cost per full-time month (``monthly_cost / fte``), flex ``monthly_rate``, service ``unit_cost``."""
+MAX_AMOUNT = 1e12
+"""Trial ``value``, ``tardiness_penalty`` (per month late), option ``fixed_cost``."""
+MAX_BUDGET = 1e15
+"""``budget.total`` and each ``budget.per_year`` cap."""
+MAX_SHORTFALL = 1e10
+"""``objective.weights.shortfall`` per FTE-month (100 x ``MAX_RATE``, the engine's own price of uncovered demand)."""
+MAX_TARDINESS_WEIGHT = 1e3
+"""``objective.weights.tardiness`` (a multiplier on each trial's ``tardiness_penalty``)."""
+MAX_FRAGMENTATION = 1e9
+"""``objective.weights.fragmentation`` per (person, trial) pair."""
+MAX_PENALTY_SCALE = 1.0
+"""``objective.penalty_scale``."""
+MAX_DEMAND = 1e3
+"""Stage demand, FTE of one role per month."""
+MAX_FLEX_FTE = 1e5
+"""``flex.max_fte`` per month."""
+MAX_UNITS = 1e6
+"""Stage service units per month."""
+MAX_CAPACITY = 1e9
+"""Service capacity per month (the constant or each value of the series)."""
+MIN_FTE = 1e-3
+"""Smallest positive FTE: staff ``fte``, stage demand and ``flex.max_fte`` are 0 or at least this."""
 _SHOWN = 10  # items of a list quoted in a message before it is truncated
 
 
@@ -133,6 +212,24 @@ class _Checker:
             self.add(loc, f"{what} must be a finite number, got {_num(value)}")
             return False
         return True
+
+    def at_most(self, loc: Loc, value: float | None, limit: float, what: str, unit: str = "") -> None:
+        """An error if a finite ``value`` is above ``limit`` (NaN/inf are reported by :meth:`finite`)."""
+        if value is not None and math.isfinite(value) and value > limit:
+            per = f" {unit}" if unit else ""
+            self.add(loc, f"{what} {_num(value)} is above the supported maximum {_num(limit)}{per}")
+
+    def zero_or_fte(self, loc: Loc, value: float, what: str, limit: float) -> None:
+        """An error if an FTE amount is positive but below ``MIN_FTE``, or above ``limit``."""
+        if not math.isfinite(value):
+            return
+        if 0 < value < MIN_FTE:
+            self.add(
+                loc,
+                f"{what} {_num(value)} FTE is below the smallest supported positive amount {_num(MIN_FTE)} FTE "
+                "(use 0 or at least that; the engine reads FTE back to 1e-6)",
+            )
+        self.at_most(loc, value, limit, what, "FTE")
 
     def unknown_role(self, loc: Loc, role: str) -> bool:
         if role in self.roles:
@@ -204,9 +301,26 @@ class _Checker:
             for j, role in enumerate(s.secondary_roles):
                 if not self.unknown_role(loc + ("secondary_roles", j), role):
                     self.served.add(role)
-            if not (math.isfinite(s.fte) and 0 < s.fte <= 1):
+            fte_ok = math.isfinite(s.fte) and 0 < s.fte <= 1
+            if not fte_ok:
                 self.add(loc + ("fte",), f"fte must be in (0, 1], got {_num(s.fte)}")
-            self.finite(loc + ("monthly_cost",), s.monthly_cost, "monthly_cost")
+            elif s.fte < MIN_FTE:
+                fte_ok = False
+                self.add(
+                    loc + ("fte",),
+                    f"fte {_num(s.fte)} is below the smallest supported fte {_num(MIN_FTE)} "
+                    "(the engine reads FTE back to 1e-6)",
+                )
+            if self.finite(loc + ("monthly_cost",), s.monthly_cost, "monthly_cost"):
+                if fte_ok and s.monthly_cost / s.fte > MAX_RATE:
+                    self.add(
+                        loc + ("monthly_cost",),
+                        f"monthly_cost {_num(s.monthly_cost)} at fte {_num(s.fte)} is "
+                        f"{_num(s.monthly_cost / s.fte)} per full-time month, above the supported maximum "
+                        f"{_num(MAX_RATE)} (monthly_cost may be at most {_num(MAX_RATE)} x fte)",
+                    )
+                elif not fte_ok:
+                    self.at_most(loc + ("monthly_cost",), s.monthly_cost, MAX_RATE, "monthly_cost", "per month")
             if s.available_from and s.available_to and s.available_from > s.available_to:
                 self.add(
                     loc + ("available_to",),
@@ -234,9 +348,14 @@ class _Checker:
                 for k, cap in enumerate(s.capacity):
                     if not math.isfinite(cap) or cap < 0:
                         self.add(loc + (k,), f"capacity must be a finite number >= 0, got {_num(cap)}")
+                    else:
+                        self.at_most(loc + (k,), cap, MAX_CAPACITY, "capacity", "units per month")
             elif not math.isfinite(s.capacity) or s.capacity < 0:
                 self.add(loc, f"capacity must be a finite number >= 0, got {_num(s.capacity)}")
+            else:
+                self.at_most(loc, s.capacity, MAX_CAPACITY, "capacity", "units per month")
             self.finite(("services", i, "unit_cost"), s.unit_cost, "unit_cost")
+            self.at_most(("services", i, "unit_cost"), s.unit_cost, MAX_RATE, "unit_cost", "per unit")
 
     def check_flex(self) -> None:
         self.flex_roles: set[str] = set()
@@ -252,7 +371,9 @@ class _Checker:
                 if f.max_fte > 0:
                     self.flex_roles.add(f.role)
             self.finite(loc + ("monthly_rate",), f.monthly_rate, "monthly_rate")
+            self.at_most(loc + ("monthly_rate",), f.monthly_rate, MAX_RATE, "monthly_rate", "per FTE-month")
             self.finite(loc + ("max_fte",), f.max_fte, "max_fte")
+            self.zero_or_fte(loc + ("max_fte",), f.max_fte, "max_fte", MAX_FLEX_FTE)
 
     def check_trials(self) -> None:
         p = self.p
@@ -268,8 +389,10 @@ class _Checker:
                 self.add(loc + ("id",), f"duplicate trial id '{t.id}' (first at trials[{self.trial_index[t.id]}])")
             else:
                 self.trial_index[t.id] = i
-            for field in ("value", "tardiness_penalty"):
-                self.finite(loc + (field,), getattr(t, field), field)
+            self.finite(loc + ("value",), t.value, "value")
+            self.at_most(loc + ("value",), t.value, MAX_AMOUNT, "value")
+            self.finite(loc + ("tardiness_penalty",), t.tardiness_penalty, "tardiness_penalty")
+            self.at_most(loc + ("tardiness_penalty",), t.tardiness_penalty, MAX_AMOUNT, "tardiness_penalty", "per month late")
             lo = self.check_window(loc, t)
             self.lo.append(lo)
             for role in t.required_skills:
@@ -311,6 +434,7 @@ class _Checker:
             else:
                 option_ids[o.id] = j
             self.finite(oloc + ("fixed_cost",), o.fixed_cost, "fixed_cost")
+            self.at_most(oloc + ("fixed_cost",), o.fixed_cost, MAX_AMOUNT, "fixed_cost")
             if not o.stages:
                 self.add(oloc + ("stages",), f"option '{o.id}' has no stages (it needs at least one)")
                 continue
@@ -355,10 +479,15 @@ class _Checker:
                 self.add(loc, f"{field} must be a finite number of {unit}, got {_num(value)}")
             elif value < 0:
                 self.add(loc, f"{field} must be >= 0 {unit}, got {_num(value)}")
-            elif demand and known and value > 0:
-                roles.add(key)
-                seen = self.demanded.get(key)
-                self.demanded[key] = (loc, 1) if seen is None else (seen[0], seen[1] + 1)
+            else:
+                if demand:
+                    self.zero_or_fte(loc, value, "demand", MAX_DEMAND)
+                else:
+                    self.at_most(loc, value, MAX_UNITS, "services", "units per month")
+                if demand and known and value > 0:
+                    roles.add(key)
+                    seen = self.demanded.get(key)
+                    self.demanded[key] = (loc, 1) if seen is None else (seen[0], seen[1] + 1)
 
     def check_predecessors(self) -> None:
         p = self.p
@@ -543,15 +672,24 @@ class _Checker:
     def check_budget_and_objective(self) -> None:
         b = self.p.budget
         self.finite(("budget", "total"), b.total, "budget total")
+        self.at_most(("budget", "total"), b.total, MAX_BUDGET, "budget total")
         for year, cap in b.per_year.items():
             loc: Loc = ("budget", "per_year", year)
             if not _YEAR_RE.match(year):
                 self.add(loc, f"budget year must be a four-digit calendar year YYYY, got '{year}'")
             self.finite(loc, cap, "budget")
+            self.at_most(loc, cap, MAX_BUDGET, "budget")
         w = self.p.objective.weights
-        for field in ("shortfall", "tardiness", "fragmentation"):
+        limits = {
+            "shortfall": (MAX_SHORTFALL, "per FTE-month"),
+            "tardiness": (MAX_TARDINESS_WEIGHT, "(a multiplier)"),
+            "fragmentation": (MAX_FRAGMENTATION, "per (person, trial) pair"),
+        }
+        for field, (limit, unit) in limits.items():
             self.finite(("objective", "weights", field), getattr(w, field), field)
+            self.at_most(("objective", "weights", field), getattr(w, field), limit, field, unit)
         self.finite(("objective", "penalty_scale"), self.p.objective.penalty_scale, "penalty_scale")
+        self.at_most(("objective", "penalty_scale"), self.p.objective.penalty_scale, MAX_PENALTY_SCALE, "penalty_scale")
 
     def check_trial_pins(self) -> None:
         first: dict[str, int] = {}
@@ -645,7 +783,13 @@ class _Checker:
                     leave = sorted(m for m in s.leave if a.start <= m <= a.end)
                     if leave:
                         self.add(loc, f"staff '{s.id}' is on leave in {_show(leave)}, inside the pinned months")
-            if s is not None and a.fte > s.fte + 1e-9:
+            if a.fte < MIN_FTE:
+                self.add(
+                    loc + ("fte",),
+                    f"fte {_num(a.fte)} is below the smallest supported positive amount {_num(MIN_FTE)} FTE "
+                    "(the engine reads FTE back to 1e-6)",
+                )
+            elif s is not None and a.fte > s.fte + 1e-9:
                 self.add(loc + ("fte",), f"fte {_num(a.fte)} exceeds staff '{s.id}' contracted fte {_num(s.fte)}")
 
     def check_previous_plan(self) -> None:
