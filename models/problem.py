@@ -124,8 +124,10 @@ class Staff(_Strict):
     name: str | None = None
     role: Identifier = Field(description="Primary role")
     secondary_roles: list[Identifier] = Field(default_factory=list)
-    fte: float = Field(1.0, description="Contracted FTE, in (0, 1]")
-    monthly_cost: NonNegative = Field(description="Cost of one month at the person's full FTE")
+    fte: float = Field(1.0, description="Contracted FTE, in [0.001, 1]")
+    monthly_cost: NonNegative = Field(
+        description="Cost of one month at the person's full FTE; at most 1e8 x fte (1e8 per full-time month)"
+    )
     source: Literal["cro", "sponsor"] = "cro"
     region: Identifier = "EU"
     skills: list[Identifier] = Field(default_factory=list, description="Indication experience and other skills")
@@ -144,31 +146,37 @@ class Service(_Strict):
     kind: ServiceKind = "other"
     unit: str = "unit"
     capacity: float | list[float] = Field(
-        description="Units per month: a constant, or one value per horizon month"
+        description="Units per month: a constant, or one value per horizon month; each in 0..1e9"
     )
-    unit_cost: NonNegative = 0.0
+    unit_cost: NonNegative = Field(0.0, description="Cost per unit, at most 1e8")
 
 
 class Flex(_Strict):
     """Extra FTE of a role bought from the CRO's wider organisation."""
 
     role: Identifier
-    monthly_rate: NonNegative = Field(description="Cost per FTE-month")
-    max_fte: NonNegative = Field(description="Most flex FTE of this role in any one month")
+    monthly_rate: NonNegative = Field(description="Cost per FTE-month, at most 1e8")
+    max_fte: NonNegative = Field(description="Most flex FTE of this role in any one month: 0 or 0.001..1e5")
 
 
 class Stage(_Strict):
     name: str = "stage"
     months: int = Field(ge=1, description="Length in months")
-    demand: dict[Identifier, float] = Field(default_factory=dict, description="FTE per role per month")
-    services: dict[Identifier, float] = Field(default_factory=dict, description="Service units per month")
+    demand: dict[Identifier, float] = Field(
+        default_factory=dict, description="FTE per role per month: each 0 or 0.001..1000"
+    )
+    services: dict[Identifier, float] = Field(
+        default_factory=dict, description="Service units per month: each 0..1e6"
+    )
 
 
 class ExecutionOption(_Strict):
     id: Identifier
     name: str | None = None
     stages: list[Stage]
-    fixed_cost: NonNegative = Field(0.0, description="External price (e.g. FSO), spread over the active months")
+    fixed_cost: NonNegative = Field(
+        0.0, description="External price (e.g. FSO), spread over the active months; at most 1e12"
+    )
 
     @property
     def duration(self) -> int:
@@ -189,12 +197,12 @@ class Trial(_Strict):
     phase: Phase = "II"
     indication: str = ""
     regions: list[Identifier] = Field(default_factory=list)
-    value: NonNegative = 0.0
+    value: NonNegative = Field(0.0, description="Expected portfolio value, at most 1e12")
     mandatory: bool = False
     earliest_start: Month | None = None
     latest_start: Month | None = None
     deadline: Month | None = Field(None, description="Month by which the trial must have ended")
-    tardiness_penalty: NonNegative = Field(0.0, description="Cost per month late")
+    tardiness_penalty: NonNegative = Field(0.0, description="Cost per month late, at most 1e12")
     predecessors: list[Predecessor] = Field(default_factory=list)
     required_skills: dict[Identifier, list[Identifier]] = Field(
         default_factory=dict, description="Role -> skills every person in that role must hold"
@@ -203,44 +211,68 @@ class Trial(_Strict):
 
 
 class Budget(_Strict):
-    total: NonNegative | None = None
-    per_year: dict[str, NonNegative] = Field(default_factory=dict, description="Calendar year YYYY -> cap")
+    total: NonNegative | None = Field(None, description="Cap on total spend, at most 1e15")
+    per_year: dict[str, NonNegative] = Field(
+        default_factory=dict, description="Calendar year YYYY -> cap, each at most 1e15"
+    )
 
 
 class Weights(_Strict):
     """Penalty weights, in currency units (objective `value` and `cost`) or scaled (others)."""
 
     shortfall: NonNegative | None = Field(
-        None, description="Price per uncovered FTE-month; None means demand must be covered in full"
+        None,
+        description="Price per uncovered FTE-month, at most 1e10; None means demand must be covered in full",
     )
-    tardiness: NonNegative = Field(1.0, description="Multiplier on each trial's tardiness_penalty")
+    tardiness: NonNegative = Field(1.0, description="Multiplier on each trial's tardiness_penalty, at most 1000")
     fragmentation: NonNegative = Field(
-        1000.0, description="Cost per (person, trial) pair in the staffing, favouring few people per trial"
+        1000.0,
+        description="Cost per distinct (person, trial) pair in the roster, in every objective (favouring few "
+        "people per trial); at most 1e9",
     )
 
 
 class Objective(_Strict):
     """What the plan optimises.
 
+    Every kind charges the same money ``C`` = total cost + penalties, where
+
+    - total cost = all spend (named staff pro rata, flex, service units, options'
+      fixed costs: what the budget counts);
+    - tardiness = ``weights.tardiness * sum(trial.tardiness_penalty * months_late)`` over
+      running trials;
+    - shortfall = ``weights.shortfall`` per uncovered FTE-month (0 when unset: then no
+      demand may go uncovered);
+    - fragmentation = ``weights.fragmentation`` per distinct (person, trial) pair in the
+      roster (the plan's assignments, pinned ones included): each person assigned to a
+      trial, in any role and month, counts once for that trial however many assignments
+      they have on it (default 1000 per pair; 0 turns it off).
+
     - ``value`` (default): maximise sum over running trials of
       ``value * (1 - discount_rate) ** delay`` (delay = months after the trial's earliest
-      start, or after the horizon start) minus all costs, tardiness and shortfall penalties.
-    - ``cost``: minimise total cost + penalties; mandatory trials run and are on time;
-      optional trials are not run.
+      start, or after the horizon start) minus ``C`` (costs, tardiness, shortfall and
+      fragmentation).
+    - ``cost``: minimise ``C`` (costs + tardiness, shortfall and fragmentation penalties);
+      mandatory trials run and are on time; optional trials are not run unless the
+      problem makes them (pinned to run, with a pinned assignment, started before
+      ``frozen_until`` in the previous plan, or a predecessor of a trial that must run).
     - ``makespan``: minimise the number of months from the horizon start to the end of the
-      last running trial (mandatory trials run; optional trials are not run).
+      last running trial (mandatory trials run; optional trials only as under ``cost``),
+      plus ``penalty_scale * C``.
     - ``weighted_completion``: minimise sum of ``w * (end index + 1)`` over trials, ``w`` being
       the trial's value (1 when every value is 0); an optional trial left out counts as
-      ending one month after the horizon.
-    The non-value objectives add penalties scaled by ``penalty_scale``.
+      ending one month after the horizon; plus ``penalty_scale * C``.
+
+    So ``value`` and ``cost`` count all of ``C`` (fragmentation included) in currency units;
+    ``makespan`` and ``weighted_completion`` add it scaled by ``penalty_scale``.
     """
 
     kind: Literal["value", "cost", "makespan", "weighted_completion"] = "value"
-    discount_rate: float = Field(0.01, ge=0, lt=1, description="Value lost per month of delay")
+    discount_rate: float = Field(0.01, ge=0, lt=1, description="Share of value lost per month of delay, in [0, 1)")
     weights: Weights = Field(default_factory=Weights)
     penalty_scale: float = Field(
         1e-9,
-        ge=0, description="Factor on costs and penalties added to makespan/weighted_completion"
+        ge=0, description="Factor on costs and penalties added to makespan/weighted_completion, at most 1"
     )
 
 
@@ -257,7 +289,7 @@ class AssignmentPin(_Strict):
     role: Identifier
     start: Month
     end: Month
-    fte: float = Field(gt=0, le=1)
+    fte: float = Field(gt=0, le=1, description="FTE of the pinned assignment, in [0.001, 1]")
 
 
 class Pins(_Strict):
@@ -272,6 +304,11 @@ class Settings(_Strict):
     mip_gap: float = Field(0.01, ge=0, le=1, description="Relative MIP gap at which HiGHS stops")
     threads: int | None = Field(None, ge=1)
     seed: int = 0
+    reproducible: bool = Field(
+        False,
+        description="The same plan on every run of one machine, whatever its load: work limits instead of "
+        "wall-clock ones and no stages racing on a second thread (usually a looser bound, sometimes a worse plan)",
+    )
 
 
 class Problem(_Strict):
