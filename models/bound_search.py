@@ -42,15 +42,22 @@ class BoundSearch:
     and the tightest is kept. (The engine's refinement prices labour over named people,
     which round 0's model only does over capacity groups.)"""
 
-    def __init__(self, source: highspy.Highs, settings: EngineSettings, seconds: float, refine: Refine | None = None):
+    def __init__(
+        self, source: highspy.Highs, settings: EngineSettings, seconds: float, refine: Refine | None = None, nodes: int | None = None
+    ):
         self.began = time.perf_counter()
         self.until = self.began + seconds
         self._stop = threading.Event()
         self._refine = refine
         self._bound = -math.inf
+        #: The tightest dual bound the current run has reported so far (valid as it stands).
+        self._live = -math.inf
         self._seconds = 0.0
         #: How many runs ended with their optimum proven.
         self.proven = 0
+        #: Branch-and-bound nodes over every run; whether the clock ended one.
+        self.nodes = 0
+        self.time_limited = False
         self._highs = h = highspy.Highs()
         h.setOptionValue("output_flag", False)
         h.passModel(source.getModel())
@@ -58,6 +65,8 @@ class BoundSearch:
             h.setOptionValue(key, value)
         h.setOptionValue("mip_rel_gap", 0.0)
         h.setOptionValue("threads", 1)
+        if nodes is not None:
+            h.setOptionValue("mip_max_nodes", nodes)
         solution = source.getSolution()
         self._start = list(solution.col_value) if solution.value_valid else None
         h.cbMipInterrupt.subscribe(self._on_interrupt)
@@ -71,9 +80,13 @@ class BoundSearch:
     target: float = math.inf
 
     def _on_interrupt(self, event: HighsCallbackEvent) -> None:
-        # The target counts against the tightest bound of every run: a run after the first
-        # starts from its own (looser) LP bound.
-        if self._stop.is_set() or max(self._bound, event.data_out.mip_dual_bound) >= self.target:
+        # A running MIP's dual bound is valid already: the engine may read it (and stop
+        # waiting) before the run ends. The target counts against the tightest bound of
+        # every run: a run after the first starts from its own (looser) LP bound.
+        dual = event.data_out.mip_dual_bound
+        if math.isfinite(dual) and abs(dual) < 1e30 and dual > self._live:
+            self._live = dual
+        if self._stop.is_set() or max(self._bound, self._live) >= self.target:
             event.interrupt()
 
     def _on_simplex_interrupt(self, event: HighsCallbackEvent) -> None:
@@ -102,6 +115,8 @@ class BoundSearch:
             began = time.perf_counter()
             h.run()
             self._seconds += time.perf_counter() - began
+            self.nodes += max(0, h.getInfo().mip_node_count)
+            self.time_limited = self.time_limited or h.getModelStatus() == highspy.HighsModelStatus.kTimeLimit
             bound = h.getInfo().mip_dual_bound
             if math.isfinite(bound) and abs(bound) < 1e30:
                 self._bound = max(self._bound, bound)
@@ -114,8 +129,10 @@ class BoundSearch:
 
     @property
     def bound(self) -> float | None:
-        """The tightest dual bound of the runs ended so far (solver sense), None before the first."""
-        return self._bound if math.isfinite(self._bound) else None
+        """The tightest dual bound proven so far, by a run that ended or one still running
+        (solver sense), None before there is one."""
+        bound = max(self._bound, self._live)
+        return bound if math.isfinite(bound) else None
 
     def _refined(self, start: list[float]) -> list[tuple[np.ndarray, np.ndarray, float]]:
         """The refinement's rows, worked out on a thread of its own: its LPs would otherwise

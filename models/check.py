@@ -83,7 +83,10 @@ Conventions the contract leaves open, fixed here so they are checked consistentl
   ``over_assignment``, and flex beyond the remaining demand as ``demand_coverage``.
 * A trial pin's ``option``/``start`` bind only when the trial runs; ``run`` binds always.
 * Under objectives ``cost`` and ``makespan`` optional trials do not run (the
-  :class:`~models.problem.Objective` docstring); a running one is ``optional_excluded``.
+  :class:`~models.problem.Objective` docstring) unless the problem makes them: pinned to
+  run, with a pinned assignment, started before ``frozen_until`` in the previous plan, or
+  a predecessor (directly or not) of a trial that must run; any other running one is
+  ``optional_excluded``.
 * ``frozen_until`` applies only together with ``previous_plan``; "kept" means the
   current plan has at least the previous FTE for that person, trial and role in each
   frozen month (extra FTE on top is allowed, as for assignment pins).
@@ -234,6 +237,7 @@ class _Checker:
         self.tol = tol
         self.violations: list[Violation] = []
         self.out = Recomputed()
+        self._must_run: set[str] | None = None
         self.horizon = problem.horizon.months
         self.trials: dict[str, Trial] = {t.id: t for t in problem.trials}
         self.staff: dict[str, Staff] = {s.id: s for s in problem.staff}
@@ -324,13 +328,36 @@ class _Checker:
                 self.out.trial_months_late[trial.id] = 0
                 continue
             self.running.add(trial.id)
-            if kind in ("cost", "makespan") and not trial.mandatory:
+            if kind in ("cost", "makespan") and trial.id not in self.must_run():
                 self.add("optional_excluded", f"optional trial {trial.id!r} runs under objective {kind!r}, "
                          "which runs mandatory trials only", trial=trial.id)
             schedule = self.schedule(trial, entry)
             if schedule is not None:
                 self.schedules[trial.id] = schedule
                 self.check_dates(trial, schedule)
+
+    def must_run(self) -> set[str]:
+        """Trials the problem makes run: mandatory, pinned to run, with a pinned assignment,
+        started before ``frozen_until`` in the previous plan, and their predecessors (B may
+        run only if A runs)."""
+        if self._must_run is None:
+            p = self.problem
+            must = {t.id for t in p.trials if t.mandatory}
+            must |= {pin.trial for pin in p.pins.trials if pin.run}
+            must |= {a.trial for a in p.pins.assignments}
+            if p.pins.frozen_until is not None and p.pins.previous_plan is not None:
+                frozen = p.index(p.pins.frozen_until)
+                must |= {t.id for t in p.pins.previous_plan.trials if t.run and t.start and is_month(t.start) and p.index(t.start) < frozen}
+            by_id = self.trials
+            must &= set(by_id)
+            stack = list(must)
+            while stack:
+                for pred in by_id[stack.pop()].predecessors:
+                    if pred.trial in by_id and pred.trial not in must:
+                        must.add(pred.trial)
+                        stack.append(pred.trial)
+            self._must_run = must
+        return self._must_run
 
     def schedule(self, trial: Trial, entry: TrialPlan) -> _Schedule | None:
         """The running trial's option and months; None (after a violation) when unusable."""

@@ -64,10 +64,13 @@ def applies(inst: Instance) -> bool:
     return len(inst.staff) * len(inst.trials) <= MAX_COLUMNS and columns(inst) <= MAX_COLUMNS
 
 
-def prove(inst: Instance, settings: EngineSettings, best: Staffed, objective: float, time_limit: float, watch: Watch | None) -> Exact | None:
+def prove(
+    inst: Instance, settings: EngineSettings, best: Staffed, objective: float, time_limit: float, watch: Watch | None, nodes: int | None = None
+) -> Exact | None:
     """Solve the monolithic model for a plan better than ``best`` (objective ``objective``,
-    plan sense) within ``time_limit`` seconds; None if the model cannot hold ``best``'s
-    pinned assignments (it has no column for them)."""
+    plan sense) within ``time_limit`` seconds (and ``nodes`` branch-and-bound nodes, if
+    given); None if the model cannot hold ``best``'s pinned assignments (it has no column
+    for them)."""
     began = time.perf_counter()
     try:
         model = MonolithicModel(inst, settings, Reserve())
@@ -79,7 +82,7 @@ def prove(inst: Instance, settings: EngineSettings, best: Staffed, objective: fl
         watch.units = model.in_objective_sense
         watch.start = _warm_start(model, best)
     left = time_limit - (time.perf_counter() - began)
-    outcome = solve(model.m, settings, left, settings.mip_gap, watch, model.in_solver_sense(objective))
+    outcome = solve(model.m, settings, left, settings.mip_gap, watch, model.in_solver_sense(objective), nodes=nodes)
     bound = model.in_objective_sense(outcome.bound)
     found = Staffed(model.schedule(), model.staffing(settings.tolerance)) if outcome.has_solution else None
     return Exact(found, bound, outcome)

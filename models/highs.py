@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -258,6 +259,32 @@ class SolveOutcome:
     solver_seconds: float = 0.0
     build_seconds: float = 0.0
     duals: Mapping[ConstraintData, float] = field(default_factory=dict)
+    #: The clock, not the run's work limit or its own gap, ended it (so in reproducible mode
+    #: another run may end elsewhere).
+    time_limited: bool = False
+    #: Branch-and-bound nodes HiGHS explored (the work reproducible mode limits).
+    nodes: int = 0
+
+
+#: The thread count each thread's HiGHS task scheduler was set up with (see :func:`use_threads`).
+_scheduler = threading.local()
+
+
+def use_threads(threads: int | None) -> None:
+    """Make this thread's HiGHS task scheduler fit a run that asks for ``threads``.
+
+    HiGHS sets up one scheduler per thread, with the thread count of the first run that
+    needs one, and refuses, at once and with no solution, a later run on that thread that
+    asks for another count (highspy 1.16): a worker process that solved one problem with
+    the default threads then solved every HiGHS run of a ``threads: 1`` problem, or one in
+    reproducible mode, to nothing. A run that names no count takes the scheduler as it is."""
+    if threads is None:
+        return
+    if getattr(_scheduler, "threads", None) != threads:
+        # Also the first time: a run that named no count (or an LP of the month pricing)
+        # may have set the scheduler up with the default count already.
+        highspy.Highs.resetThreadScheduler(True)
+        _scheduler.threads = threads
 
 
 def solve(
@@ -270,6 +297,7 @@ def solve(
     solver: PersistentHighs | None = None,
     duals: Sequence[ConstraintData] = (),
     presolve: bool = True,
+    nodes: int | None = None,
 ) -> SolveOutcome:
     """Solve ``model`` with HiGHS within ``time_limit`` seconds and relative ``gap``.
 
@@ -281,7 +309,8 @@ def solve(
     A ``solver`` that solved this model before re-solves it persistently: Pyomo hands
     HiGHS only what changed (fixed variables, bounds, domains) instead of the whole model.
     For an LP, the ``duals`` of the given rows are read back. ``presolve`` False skips
-    HiGHS's presolve (see ``EngineSettings.repair_presolve``).
+    HiGHS's presolve (see ``EngineSettings.repair_presolve``). ``nodes`` caps the
+    branch-and-bound nodes (reproducible mode's work limit; HiGHS then runs on one thread).
 
     ``seconds`` covers handing the model over, HiGHS and reading the solution back;
     ``solver_seconds`` is HiGHS's own run time. With a ``watch``, progress is reported
@@ -293,6 +322,8 @@ def solve(
         return SolveOutcome(True, True, False, 0.0, 0.0, 0.0, 0, model.nconstraints())
     opt = solver if solver is not None else PersistentHighs()
     opt._watch = watch
+    threads = 1 if settings.reproducible else settings.threads
+    use_threads(threads)
     # HiGHS's run clock counts every run of one HiGHS object, and (measured with highspy
     # 1.16) an LP's time limit is checked against that clock while a MIP's counts from its
     # own start: an LP re-solve's limit is set past what earlier runs used. Either way a
@@ -304,10 +335,14 @@ def solve(
     results = opt.solve(
         model,
         rel_gap=gap,
-        threads=settings.threads,
+        threads=threads,
         # Set on every run: a persistent HiGHS object keeps its options between runs.
         solver_options=settings.highs_options()
-        | {"objective_bound": math.inf if cutoff is None else cutoff, "presolve": "choose" if presolve else "off"},
+        | {
+            "objective_bound": math.inf if cutoff is None else cutoff,
+            "presolve": "choose" if presolve else "off",
+            "mip_max_nodes": highspy.kHighsIInf if nodes is None else nodes,
+        },
         load_solutions=False,
         raise_exception_on_nonoptimal_result=False,
     )
@@ -342,6 +377,8 @@ def solve(
         constraints=model.nconstraints(),
         solver_seconds=results.timing_info.highs_time - clock_before,
         duals=row_duals,
+        time_limited=condition == TerminationCondition.maxTimeLimit,
+        nodes=max(0, opt._solver_model.getInfo().mip_node_count),
     )
 
 

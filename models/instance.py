@@ -315,6 +315,11 @@ def compile_instance(problem: Problem) -> Instance:
     forced |= {tid for tid, pin in trial_pins.items() if pin.run}
     forced |= set(frozen_fixed) | set(pinned_by_trial)
     _tighten_latest(trials, profiles, starts, forced)
+    if problem.objective.kind in ("cost", "makespan"):
+        # These objectives run only the trials the problem makes run (the Objective docstring).
+        for (tid, o), domain in starts.items():
+            if tid not in forced:
+                domain.clear()
 
     shortfall = problem.objective.weights.shortfall
     years = sorted({problem.month(m)[:4] for m in range(n)})

@@ -25,6 +25,7 @@ from models.assemble import build_plan, set_bound
 from models.bound_search import BoundSearch, Refine
 from models.check import check_plan
 from models.coverage_cuts import violated_coverage
+from models.diagnose import infeasibility
 from models.exact import applies as exact_applies
 from models.exact import prove
 from models.heuristic import constructive_schedule, serial_plan
@@ -36,7 +37,6 @@ from models.objective import plan_objective, year_spend
 from models.plan import Explanation, Plan, StageTiming
 from models.portfolio import (
     CutPortfolioModel,
-    PortfolioModel,
     PortfolioResult,
     Reserve,
     exact_lp_bound,
@@ -54,7 +54,10 @@ from models.staffing import StaffingModel, StaffingResult, candidate_bound, solv
 from models.validation import semantic_errors
 
 
-#: Least time a bound search must have before ``EngineSettings.bound_share`` of the limit runs out to start.
+#: In reproducible mode, the share of the time limit whose work (see ``EngineSettings.work_limit``)
+#: each HiGHS run of the bound search, of the exact model and of the staffing MIP may do.
+REPRODUCIBLE_BOUND_SHARE = 0.3
+#: Least time a bound search must have before the deadline to start.
 MIN_BOUND_SEARCH_SECONDS = 2.0
 #: How many rosters' time (as long as the longest so far) must be left for the late
 #: roster of the constructive plan to start on a portfolio too large to staff it beside round 0.
@@ -72,6 +75,8 @@ MAX_ASSEMBLY_SHARE = 0.25
 LAST_CALL_SECONDS = 0.5
 #: Share of the time left kept for the roster after a pure scheduling problem's only round.
 PURE_STAFFING_SHARE = 0.1
+#: Most of the time left that the staffing MIP may take.
+STAFFING_MIP_SHARE = 0.3
 #: Least time left under the limit for a HiGHS run (a portfolio round, the staffing MIP) to start.
 MIN_SOLVER_SECONDS = 0.5
 #: Least time left under the limit for the marginal-value LP to run (it re-solves a model
@@ -133,7 +138,13 @@ def solve(
         if serial is not None:
             start = serial.schedule
     beside_round0 = start is not None and len(inst.staff) * len(inst.trials) <= settings.staff_heuristic_beside_below
-    beside = _HeuristicBeside(inst, start, deadline, last_call) if beside_round0 and start is not None else None
+    beside = None
+    if beside_round0 and start is not None:
+        if settings.reproducible:
+            # No second thread racing HiGHS: the constructive plan is staffed first, and round 0 starts from it.
+            _staff_heuristic(inst, start, best, timings, last_call, deadline)
+        else:
+            beside = _HeuristicBeside(inst, start, deadline, last_call)
 
     lp_bound: float | None = None
     if settings.cost_tiers is not None:
@@ -145,6 +156,7 @@ def solve(
     first: PortfolioResult | None = None
     bound: float | None = None
     ended = "rounds"  # why the rounds ended: "rounds" (all run), "time" (the limit), "stop" (on request)
+    clock_ruled: list[str] = []  # HiGHS runs the clock ended rather than their work limit or gap
     converged = False
     proven = False  # the best plan is within the gap of a proven bound
     for round_ in range(settings.repair_rounds + 1):
@@ -152,6 +164,8 @@ def solve(
         if monitor.stopped() or time.perf_counter() + MIN_SOLVER_SECONDS + _roster_seconds(timings) >= deadline:
             ended = "stop" if monitor.stopped() else "time"
             break
+        if search is not None:
+            _aim(search, first, best.objective, settings)
         if round_ > 0 and _proven_within_gap(best, bound, search, first, settings):
             converged = proven = True
             break
@@ -166,6 +180,7 @@ def solve(
         warm = best.solved.schedule if best.solved is not None else start
         beat = best.objective if round_ > 0 else None
         limit, soft = round_limits(inst, settings, remaining, round_)
+        nominal = settings.time_limit * (settings.portfolio_share_max if round_ == 0 else settings.portfolio_share)
         round_settings = settings
         if improving and search is not None:
             limit = min(limit, improve_by - time.perf_counter())
@@ -174,17 +189,21 @@ def solve(
             watch.enough = lambda: _proven_within_gap(best, bound, search, first, settings)
         relaxes = reserve.relaxes()
         settle = round_ > 0 and not relaxes
-        if soft is not None:
+        if soft is not None and not settings.reproducible:  # reproducible mode limits work, not time
             watch.soft_deadline, watch.soft_gap = time.perf_counter() + soft, settings.extend_gap
-        elif settle and first is not None:
+        elif settle and first is not None and not settings.reproducible:
             # A repair round's search is luck: from one seed HiGHS had a plan at 2 s and was
             # done, from another it branched 13 s for a worse one. Past a while each run
             # settles for what it has; a later round looks again from another seed.
             watch.soft_after, watch.soft_gap = SETTLE_FACTOR * first.outcome.solver_seconds, settings.extend_gap
         late = beside.ready if beside is not None else None
         # A round whose reserve is no relaxation has no bound to tighten: its first schedule worth staffing will do.
-        stage1 = solve_portfolio(inst, round_settings, limit, reserve, watch, warm, beat, first, late, settle=settle)
+        stage1 = solve_portfolio(
+            inst, round_settings, limit, reserve, watch, warm, beat, first, late, settle=settle, nodes=settings.work_limit(nominal)
+        )
         timings.append(_timing(f"portfolio[{round_}]", stage1.outcome))
+        if stage1.outcome.time_limited:
+            clock_ruled.append(f"portfolio[{round_}]")
         if round_ == 0:
             bound = best.bound = _tighter(problem.objective.kind, stage1.bound, lp_bound)
             first = stage1
@@ -196,11 +215,16 @@ def solve(
         if beside is not None:
             beside.collect(best, timings, alongside=f"portfolio[{round_}]")
             beside = None
-        if round_ == 0:
-            search = _start_bound_search(stage1, settings, min(deadline - 1.0, began + settings.bound_share * settings.time_limit))
+        if round_ == 0 and not settings.reproducible:
+            search = _start_bound_search(stage1, settings, deadline)
+        if search is not None:
+            _aim(search, first, best.objective, settings)
         if not stage1.outcome.has_solution:
             if stage1.outcome.infeasible and round_ == 0:
-                return _empty("infeasible", "no plan satisfies every rule (portfolio stage proved it)", [], began, timings)
+                diagnosing = time.perf_counter()
+                why = infeasibility(problem, settings, deadline)
+                timings.append(StageTiming(stage="diagnosis", seconds=time.perf_counter() - diagnosing))
+                return _empty("infeasible", "no plan satisfies every rule (portfolio stage proved it)", why, began, timings)
             ended = "rounds" if stage1.outcome.infeasible else "time"
             break
         if time.perf_counter() >= (deadline if best.solved is not None else last_call):
@@ -245,13 +269,23 @@ def solve(
         if ended == "time" or not converged:
             return _empty("no_solution", "no fully staffed plan found within the time limit", [], began, timings)
         return _empty("no_solution", message or "no fully staffed plan found", [], began, timings)
+    if settings.reproducible and first is not None and not monitor.stopped() and not _proven_within_gap(best, bound, None, first, settings):
+        # The bound search after the rounds, not beside them, and limited by work.
+        search = _start_bound_search(first, settings, deadline, settings.work_limit(settings.time_limit * REPRODUCIBLE_BOUND_SHARE))
     if search is not None and first is not None and first.model is not None:
-        bound = _finish_bound_search(search, first.model, best.objective, bound, settings, monitor, timings, began)
-    bound = _prove_exactly(inst, settings, best, bound, deadline, monitor, timings)
+        bound = _finish_bound_search(search, first, best.objective, bound, settings, monitor, timings)
+        if search.time_limited:
+            clock_ruled.append("bound-search")
+    bound = _prove_exactly(inst, settings, best, bound, deadline, monitor, timings, clock_ruled)
     checked = _checked_plan(inst, best, timings, bound, settings, message, _why_gap(inst, timings, deadline))
     if checked is None:
         return _empty("no_solution", "no plan found passes the plan checker", [], began, timings)
     plan, schedule = checked
+    if settings.reproducible and (clock_ruled or ended == "time" or time.perf_counter() + MIN_SOLVER_SECONDS >= deadline):
+        ruled = ", ".join(clock_ruled) or "the last stages"
+        plan.message = "; ".join(
+            [m for m in (plan.message, f"reproducible mode: the time limit, not the work limit, ended {ruled}: another run may differ") if m]
+        )
     if first is not None and not monitor.stopped():
         _add_marginal_values(plan, inst, first, schedule, settings, deadline)
     plan.solve_seconds = time.perf_counter() - began
@@ -307,6 +341,7 @@ def _prove_exactly(
     deadline: float,
     monitor: Monitor,
     timings: list[StageTiming],
+    clock_ruled: list[str],
 ) -> float | None:
     """Where the plan is not proven within the gap and the portfolio is small, the time left
     goes to the monolithic model (:mod:`models.exact`): a better plan joins the candidates,
@@ -317,10 +352,13 @@ def _prove_exactly(
         return bound
     if left < MIN_SOLVER_SECONDS or not exact_applies(inst):
         return bound
-    found = prove(inst, settings, best.solved, best.objective, left, Watch(monitor, "exact"))
+    nodes = settings.work_limit(settings.time_limit * REPRODUCIBLE_BOUND_SHARE)
+    found = prove(inst, settings, best.solved, best.objective, left, Watch(monitor, "exact"), nodes)
     if found is None:
         return bound
     timings.append(_timing("exact", found.outcome))
+    if found.outcome.time_limited:
+        clock_ruled.append("exact")
     if found.plan is not None:
         best.consider(found.plan, "exact")
     return _tighter(inst.problem.objective.kind, bound, found.bound)
@@ -361,7 +399,7 @@ def _proven_within_gap(
     return found is not None and found <= settings.mip_gap + 1e-9
 
 
-def _start_bound_search(stage1: PortfolioResult, settings: EngineSettings, until: float) -> BoundSearch | None:
+def _start_bound_search(stage1: PortfolioResult, settings: EngineSettings, until: float, nodes: int | None = None) -> BoundSearch | None:
     """Search on in round 0's model for a tighter bound while the rest of the solve runs (see
     :mod:`models.bound_search`), if round 0 left a gap or named pricing can tighten its
     optimum, and at least ``MIN_BOUND_SEARCH_SECONDS`` remain before ``until``."""
@@ -372,7 +410,7 @@ def _start_bound_search(stage1: PortfolioResult, settings: EngineSettings, until
     refine = _named_refinement(stage1, settings)
     if stage1.solver._solver_model is None or ((relative_gap(found.objective, found.bound) or 0.0) <= 1e-9 and refine is None):
         return None
-    return BoundSearch(stage1.solver._solver_model, settings, seconds, refine)
+    return BoundSearch(stage1.solver._solver_model, settings, seconds, refine, nodes)
 
 
 def _named_refinement(stage1: PortfolioResult, settings: EngineSettings) -> Refine | None:
@@ -407,32 +445,41 @@ def _named_refinement(stage1: PortfolioResult, settings: EngineSettings) -> Refi
 
 def _finish_bound_search(
     search: BoundSearch,
-    model: PortfolioModel,
+    first: PortfolioResult,
     objective: float | None,
     bound: float | None,
     settings: EngineSettings,
     monitor: Monitor,
     timings: list[StageTiming],
-    began: float,
 ) -> float | None:
-    """The tighter of ``bound`` and the search's, once the search has had its time (or the
-    plan's gap is within the target, or a stop is asked for). The plan waits for it at
-    most as long again as the solve took so far: with a long limit (600 s) and a plan
-    ready after 15 s, the bound is not worth four minutes."""
+    """The tighter of ``bound`` and the search's, once the search has proven the plan within
+    the gap asked for, ended by itself, reached the deadline or a stop was asked for: the
+    planner's limit is there to prove the plan (SPEC §4), so a plan not yet proven waits."""
+    model = first.model
+    assert model is not None
     kind = model.inst.problem.objective.kind
     waited = time.perf_counter()
     if objective is not None and not monitor.stopped() and (relative_gap(objective, bound) or 0.0) > settings.mip_gap:
-        # Enough once the bound is within the gap of the plan (the search works minimised, scaled).
-        target = model.in_solver_sense(objective + (1 if kind == "value" else -1) * settings.mip_gap * max(1.0, abs(objective)))
-        search.target = math.inf if target is None else target
-        search.wait(min(search.until, waited + (waited - began)), monitor.stopped)
+        _aim(search, first, objective, settings)
+        search.wait(search.until, monitor.stopped)
     found, seconds = search.finish()
     now = time.perf_counter()
     # The search ran beside staffing and the repair rounds; whatever the plan then waited
     # for it is wall time spent in HiGHS.
-    timings.append(StageTiming(stage="bound-search", seconds=now - search.began, solver_seconds=seconds, status="bound", alongside="staffing"))
+    timings.append(
+        StageTiming(stage="bound-search", seconds=now - search.began, solver_seconds=seconds, status="bound", alongside="staffing", nodes=search.nodes)
+    )
     timings.append(StageTiming(stage="bound-wait", seconds=now - waited, solver_seconds=now - waited, status="bound"))
     return _tighter(kind, bound, model.in_objective_sense(found))
+
+
+def _aim(search: BoundSearch, first: PortfolioResult | None, objective: float | None, settings: EngineSettings) -> None:
+    """Tell the search the bound that proves the best plan so far within the gap (it stops there)."""
+    if first is None or first.model is None or objective is None:
+        return
+    kind = first.model.inst.problem.objective.kind
+    target = first.model.in_solver_sense(objective + (1 if kind == "value" else -1) * settings.mip_gap * max(1.0, abs(objective)))
+    search.target = math.inf if target is None else target
 
 
 def late_roster_fits(timings: list[StageTiming], remaining: float) -> bool:
@@ -673,10 +720,12 @@ def staff_schedule(
         return best
     model = StaffingModel(inst, schedule)
     if 0 < len(model.pairs) <= settings.staffing_mip_max_pairs:
-        remaining = deadline - time.perf_counter()
+        # A share of what is left: the MIP competes with rosters already in hand, and a
+        # repair round after it may matter more (on a 5x portfolio it once took 18 s of 20).
+        remaining = STAFFING_MIP_SHARE * (deadline - time.perf_counter())
         if remaining < MIN_SOLVER_SECONDS:
             return best
-        mip = solve_staffing_mip(model, settings, remaining, monitor)
+        mip = solve_staffing_mip(model, settings, remaining, monitor, settings.work_limit(settings.time_limit * REPRODUCIBLE_BOUND_SHARE))
         timings.append(_timing(f"staffing-mip[{round_}]", mip.outcome))
         if mip.outcome.has_solution and roster_rank(inst, schedule, mip) < rank:
             best = mip
@@ -748,6 +797,7 @@ def _timing(stage: str, o: SolveOutcome) -> StageTiming:
         status=status,
         variables=o.variables,
         constraints=o.constraints,
+        nodes=o.nodes,
     )
 
 

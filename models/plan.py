@@ -106,7 +106,8 @@ class StageTiming(_Out):
     """Wall time of one stage: ``seconds`` in all, of which ``build_seconds`` building the
     Pyomo model and ``solver_seconds`` inside HiGHS (the rest is handing over and reading back).
     ``alongside`` names the stage this one ran beside on a second thread: its seconds
-    overlap that stage's and add nothing to the solve's wall time."""
+    overlap that stage's and add nothing to the solve's wall time. ``nodes`` counts the
+    branch-and-bound nodes HiGHS explored (the work reproducible mode limits)."""
 
     stage: str
     seconds: float
@@ -116,6 +117,7 @@ class StageTiming(_Out):
     variables: int = 0
     constraints: int = 0
     alongside: str = ""
+    nodes: int = 0
 
 
 class Kpis(_Out):

@@ -854,6 +854,7 @@ def solve_portfolio(
     previous: PortfolioResult | None = None,
     late: Callable[[], tuple[dict[str, tuple[str, int]], float] | None] | None = None,
     settle: bool = False,
+    nodes: int | None = None,
 ) -> PortfolioResult:
     """Solve stage 1, from the ``warm`` schedule if given; the bound is returned in the objective's own sense and currency.
 
@@ -867,6 +868,7 @@ def solve_portfolio(
     after that, unless it has a solution at least as good by then. With ``settle``
     (a repair round that is no relaxation) the cut model stops at its first schedule that
     beats ``beat`` and keeps every budget at exact labour prices (see :func:`_solve_with_cuts`).
+    ``nodes`` caps each HiGHS run's branch-and-bound nodes (reproducible mode).
     """
     began = time.perf_counter()
     if previous is not None and previous.model is not None and previous.solver is not None:
@@ -891,10 +893,10 @@ def solve_portfolio(
             watch.late_start = lambda: None if (got := late()) is None else (model.start_values(got[0]), model.in_solver_sense(got[1]))
     cutoff = model.in_solver_sense(beat)
     if isinstance(model, CutPortfolioModel):
-        outcome, schedule, labour = _solve_with_cuts(model, solver, settings, began + time_limit, gap, watch, cutoff, settle)
+        outcome, schedule, labour = _solve_with_cuts(model, solver, settings, began + time_limit, gap, watch, cutoff, settle, nodes)
         outcome = replace(outcome, build_seconds=built, seconds=time.perf_counter() - began - built)
     else:
-        outcome = replace(solve(model.m, settings, max(0.1, time_limit - built), gap, watch, cutoff, solver), build_seconds=built)
+        outcome = replace(solve(model.m, settings, max(0.1, time_limit - built), gap, watch, cutoff, solver, nodes=nodes), build_seconds=built)
         if outcome.has_solution:
             schedule, labour = model.schedule(), {y: pyo.value(expr) for y, expr in model.labour.items()}
     bound = model.in_objective_sense(outcome.bound)
@@ -945,6 +947,7 @@ def _solve_with_cuts(
     watch: Watch | None,
     cutoff: float | None,
     settle: bool = False,
+    nodes: int | None = None,
 ) -> tuple[SolveOutcome, dict[str, tuple[str, int]], dict[str, float]]:
     """Solve the cut model to ``gap``: MIP, price its schedule exactly, cut, re-solve.
 
@@ -961,18 +964,22 @@ def _solve_with_cuts(
     """
     runs: list[SolveOutcome] = []
     if len(model.m.cuts) == 0:
-        runs += model.prime(settings, solver, time.perf_counter() + settings.cut_prime_share * (deadline - time.perf_counter()))
+        # Reproducible mode bounds the loop by its LP count alone; the clock only guards the deadline.
+        share = 1.0 if settings.reproducible else settings.cut_prime_share
+        runs += model.prime(settings, solver, time.perf_counter() + share * (deadline - time.perf_counter()))
     lp_runs = len(runs)
     best: _Candidate | None = None
     bound: float | None = None
     pricing = 0.0  # how long pricing a run's schedule took (the longest so far): HiGHS leaves room for it
+    out_of_time = False
     for _ in range(settings.cut_rounds):
         left = deadline - time.perf_counter() - pricing
-        if left <= 0.05 or (watch is not None and (watch.monitor.stopped() or watch.enough())):
+        out_of_time = left <= 0.05
+        if out_of_time or (watch is not None and (watch.monitor.stopped() or watch.enough())):
             break
         if watch is not None and best is not None:
             watch.start = model.start_values_at(best.x)
-        outcome = solve(model.m, settings, left, gap, watch, cutoff, solver, presolve=settings.repair_presolve or not settle)
+        outcome = solve(model.m, settings, left, gap, watch, cutoff, solver, presolve=settings.repair_presolve or not settle, nodes=nodes)
         runs.append(outcome)
         if outcome.bound is not None:
             bound = outcome.bound if bound is None else max(bound, outcome.bound)
@@ -994,8 +1001,9 @@ def _solve_with_cuts(
             break
     # No MIP run at all (the time went into the LP) proves nothing about feasibility.
     last = runs[-1] if len(runs) > lp_runs else SolveOutcome(False, False, False, None, None, 0.0, len(model.keys), 0)
+    timed = out_of_time or any(r.time_limited for r in runs)
     if best is None:
-        return replace(last, has_solution=False, solver_seconds=sum(r.solver_seconds for r in runs)), {}, {}
+        return replace(last, has_solution=False, solver_seconds=sum(r.solver_seconds for r in runs), time_limited=timed, nodes=sum(r.nodes for r in runs)), {}, {}
     proven = best.within(bound, gap)
     outcome = replace(
         last,
@@ -1004,6 +1012,8 @@ def _solve_with_cuts(
         objective=best.objective,
         bound=bound,
         solver_seconds=sum(r.solver_seconds for r in runs),
+        time_limited=timed,
+        nodes=sum(r.nodes for r in runs),
     )
     return outcome, best.schedule, best.labour
 

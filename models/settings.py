@@ -6,14 +6,16 @@ from dataclasses import dataclass
 
 from models.problem import Settings
 
+#: Fewest nodes a HiGHS run gets in reproducible mode, however short its share of the limit.
+MIN_NODES = 100
+
 
 @dataclass(frozen=True)
 class EngineSettings:
     """How the two-stage solve spends its time and what it calls close enough.
 
     ``portfolio_share`` of the time left goes to each portfolio round; the staffing stage,
-    shedding, insertion and later rounds get what is left (the staffing MIP at least
-    ``min_staffing_seconds``). Round 0, whose incumbent decides the plan, may go on to
+    shedding, insertion and later rounds get what is left. Round 0, whose incumbent decides the plan, may go on to
     ``portfolio_share_max`` while its own gap is above ``extend_gap``: stopping it far from
     its bound (on the reference, before it has beaten the constructive plan) wastes the
     rest, since a plan that needs no repair ends the solve. ``tolerance`` is the absolute
@@ -39,9 +41,14 @@ class EngineSettings:
     larger ones over capacity groups (at the reference's size the named cuts made each MIP
     run 21-30 s). With ``bound_search``, round 0's model is searched on for a
     tighter bound on the other core (up to ``named_bound_below`` staff x trials, with cuts
-    from the named month LPs at each optimum it proves) until ``bound_share`` of the time limit has passed
-    (or the plan is within ``mip_gap`` of the bound): the plan may come back that late,
-    but it waits for the search no longer than the solve had taken until then.
+    from the named month LPs at each optimum it proves) until the plan is proven within
+    ``mip_gap`` of the bound, or until the deadline: the limit is the planner's budget for
+    proving the plan.
+    With ``reproducible`` the same problem gives the same plan on every run of one
+    machine, whatever its load: no stage races another on a second thread, and every
+    HiGHS run is limited by work (``nodes_per_second`` branch-and-bound nodes per second of
+    its nominal share of the limit, :meth:`work_limit`) instead of by the clock, which then
+    only guards the planner's limit.
     Repair rounds run HiGHS without presolve unless ``repair_presolve``: on the reference's
     dense cut model, presolve and the restarts it triggers took most of a round's 6-8 s,
     and without them HiGHS finished the same rounds in 2-4 s.
@@ -54,7 +61,6 @@ class EngineSettings:
     portfolio_share: float = 0.6
     portfolio_share_max: float = 0.85
     extend_gap: float = 0.05
-    min_staffing_seconds: float = 5.0
     staffing_gap: float = 0.005
     cost_tiers: int | None = None
     repair_rounds: int = 4
@@ -70,8 +76,9 @@ class EngineSettings:
     named_pricing_below: int = 5_000
     named_bound_below: int = 100_000
     bound_search: bool = True
-    bound_share: float = 0.5
     repair_presolve: bool = False
+    reproducible: bool = False
+    nodes_per_second: float = 200.0
 
     @classmethod
     def from_problem(cls, settings: Settings) -> "EngineSettings":
@@ -80,7 +87,13 @@ class EngineSettings:
             mip_gap=settings.mip_gap,
             threads=settings.threads,
             seed=settings.seed,
+            reproducible=settings.reproducible,
         )
+
+    def work_limit(self, seconds: float) -> int | None:
+        """In reproducible mode, the branch-and-bound nodes a HiGHS run may explore in place of
+        ``seconds`` of its share of the time limit (None otherwise: the clock rules)."""
+        return max(MIN_NODES, round(self.nodes_per_second * seconds)) if self.reproducible else None
 
     def highs_options(self) -> dict[str, object]:
         """Options passed straight to HiGHS on every call."""

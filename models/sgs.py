@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 from typing import Protocol
 
-from models.instance import Instance
+from models.instance import Instance, compile_instance
 from models.serial_staffing import staff_in_order
 
 
@@ -176,16 +176,36 @@ def makespan(inst: Instance, schedule: dict[str, tuple[str, int]]) -> int:
 
 
 def priority_rules(inst: Instance) -> list[list[str]]:
-    """A few classic priority orders: longest path first, most successors first, shortest first."""
+    """Classic priority orders (Kolisch 1996): latest start first (longest path), latest
+    finish first, most successors (direct, and all), greatest rank positional weight (own
+    length and the direct successors'), shortest first."""
     tail = tails(inst)
     shortest = {t: inst.shortest(t) for t in inst.trials}
-    successors = {t: len({b for b, _ in inst.successors(t)}) for t in inst.trials}
+    direct = {t: {b for b, _ in inst.successors(t)} for t in inst.trials}
+    every = _all_successors(inst)
+    weight = {t: shortest[t] + sum(shortest[b] for b in direct[t]) for t in inst.trials}
     return [
         longest_path_first(inst),
         sorted(inst.trials, key=lambda t: (-tail[t], -shortest[t], t)),
-        sorted(inst.trials, key=lambda t: (-successors[t], -tail[t], t)),
+        sorted(inst.trials, key=lambda t: (-len(direct[t]), -tail[t], t)),
+        sorted(inst.trials, key=lambda t: (-len(every[t]), -tail[t], t)),
+        sorted(inst.trials, key=lambda t: (-weight[t], -tail[t], t)),
         sorted(inst.trials, key=lambda t: (shortest[t], t)),
     ]
+
+
+def _all_successors(inst: Instance) -> dict[str, set[str]]:
+    """Every trial that must wait for each trial, directly or through others."""
+    memo: dict[str, set[str]] = {}
+
+    def of(t: str) -> set[str]:
+        if t not in memo:
+            memo[t] = set()
+            for b, _ in inst.successors(t):
+                memo[t] |= {b} | of(b)
+        return memo[t]
+
+    return {t: of(t) for t in inst.trials}
 
 
 def best_schedule(inst: Instance, samples: int = SAMPLES, seed: int = 0) -> dict[str, tuple[str, int]] | None:
@@ -253,7 +273,7 @@ def tighten_for_makespan(inst: Instance) -> int | None:
     if not applies(inst):
         return None
     tail = tails(inst)
-    schedule = best_schedule(inst)
+    schedule = best_schedule(inst) or _within(inst, best_schedule(_room_to_search(inst)))
     if schedule is None or staff_in_order(inst, schedule) is None:
         return None
     upper = makespan(inst, schedule)
@@ -262,3 +282,23 @@ def tighten_for_makespan(inst: Instance) -> int | None:
         d = inst.profiles[(t, o)].duration
         inst.starts[(t, o)] = [s for s in starts if s + d + tail[t] <= upper]
     return upper
+
+
+def _room_to_search(inst: Instance) -> Instance:
+    """The same problem on a horizon twice as long. Where the horizon is tight (a PSPLIB
+    import's is one feasible schedule's length), every priority rule's first schedule may
+    overrun it, and the forward-backward passes that would shorten one never start; with
+    room, they do. Services given month by month keep their last month's capacity."""
+    problem = inst.problem.model_copy(deep=True)
+    problem.horizon.months = 2 * inst.months  # past Horizon's own limit on purpose: never validated, never planned
+    for svc in problem.services:
+        if isinstance(svc.capacity, list):
+            svc.capacity = svc.capacity + [svc.capacity[-1]] * inst.months
+    return compile_instance(problem)
+
+
+def _within(inst: Instance, schedule: dict[str, tuple[str, int]] | None) -> dict[str, tuple[str, int]] | None:
+    """A schedule found with room, if every start is one ``inst`` allows (so it ends inside its horizon)."""
+    if schedule is None or any(s not in inst.starts[(t, o)] for t, (o, s) in schedule.items()):
+        return None
+    return schedule

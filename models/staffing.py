@@ -371,9 +371,10 @@ def staffing_cost(inst: Instance, result: StaffingResult) -> float:
 
 
 def solve_staffing_mip(
-    model: StaffingModel, settings: EngineSettings, time_limit: float, monitor: Monitor | None = None
+    model: StaffingModel, settings: EngineSettings, time_limit: float, monitor: Monitor | None = None, nodes: int | None = None
 ) -> StaffingResult:
-    """Solve the staffing MIP; a stop request through ``monitor`` ends it with its incumbent."""
+    """Solve the staffing MIP (at most ``nodes`` branch-and-bound nodes if given); a stop
+    request through ``monitor`` ends it with its incumbent."""
     began = time.perf_counter()
     try:
         model.build()
@@ -381,7 +382,7 @@ def solve_staffing_mip(
         return StaffingResult(PROVEN_INFEASIBLE, [], {}, {})
     built = time.perf_counter() - began
     watch = Watch(monitor, "staffing", report=False) if monitor is not None else None
-    outcome = replace(solve(model.m, settings, max(0.1, time_limit - built), settings.staffing_gap, watch), build_seconds=built)
+    outcome = replace(solve(model.m, settings, max(0.1, time_limit - built), settings.staffing_gap, watch, nodes=nodes), build_seconds=built)
     if not outcome.has_solution:
         return StaffingResult(outcome, [], {}, {})
     tol = settings.tolerance

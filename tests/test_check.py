@@ -405,6 +405,17 @@ def test_optional_trials_do_not_run_under_the_cost_objective() -> None:
     only("optional_excluded", check(mutated(lambda d: run_trial(d, "T3", "std", "2027-02"), problem), problem))
 
 
+def test_an_optional_trial_the_problem_makes_run_may_run_under_the_cost_objective() -> None:
+    """Pinned to run, it must run: the cost objective's "optional trials are not run" is about
+    the trials the plan may choose."""
+    def pinned(p: dict[str, Any]) -> None:
+        p.update(objective={"kind": "cost"})
+        p["pins"] = {"trials": [{"trial": "T3", "run": True}]}
+    problem = problem_with(pinned)
+    plan = mutated(lambda d: run_trial(d, "T3", "std", "2027-02"), problem)
+    assert [v for v in check(plan, problem) if v.rule == "optional_excluded"] == []
+
+
 def test_running_trial_uses_one_of_its_options() -> None:
     only("option", check(mutated(lambda d: run_trial(d, "T3", "fast-track", "2027-02"))))
 

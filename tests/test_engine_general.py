@@ -166,3 +166,51 @@ def test_no_portfolio_round_is_given_more_time_than_is_left():
     for round_ in range(3):
         limit, soft = round_limits(inst, EngineSettings(), 0.3, round_)
         assert 0 <= limit <= 0.3 and (soft is None or soft <= limit)
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"budget": {"per_year": {"2027": 20_000}}}, "the budget"),  # T1 costs at least 30,000
+        ({"services": [{"id": "lab", "capacity": 1}]}, "service capacity"),  # T1 needs 2 units a month
+    ],
+)
+def test_an_infeasible_portfolio_says_which_rule_makes_it_so(change: dict, named: str):
+    problem = base_problem(**change)
+    if "services" in change:
+        problem["trials"][0]["options"][0]["stages"][0]["services"] = {"lab": 2}
+    plan = solve_checked(problem)
+    assert plan.status == "infeasible"
+    reasons = [e.reason for e in plan.explanations]
+    assert any(named in reason for reason in reasons), reasons
+    assert not any("predecessors" in reason or "pins" in reason for reason in reasons), "only what binds is named"
+
+
+def test_a_problem_asking_for_one_thread_solves_after_one_that_took_the_default():
+    """HiGHS sets up one task scheduler per thread with the count of its first run and then
+    refused every run asking for another: a worker that solved with the default threads
+    returned no bound and the constructive plan for the next problem asking for one."""
+    problem = generate(staff=30, trials=5, months=18, seed=1)
+    solve_checked(problem)
+    problem.settings.threads = 1
+    plan = solve_checked(problem)
+    assert [s.status for s in plan.stages if s.stage == "portfolio[0]"] == ["optimal"]
+    assert plan.status == "optimal"
+
+
+@pytest.mark.parametrize("kind", ["cost", "makespan"])
+def test_under_cost_and_makespan_only_the_trials_the_problem_makes_run_run(kind: str):
+    """T0 is optional but T1, mandatory, needs it first; T2 is optional, free and demands
+    nothing: T0 runs (the problem makes it), T2 does not (these objectives run no other)."""
+    problem = base_problem(
+        trials=[
+            {"id": "T0", "options": [{"id": "std", "stages": [{"months": 2, "demand": {"CRA": 0.5}}]}]},
+            {"id": "T1", "mandatory": True, "predecessors": [{"trial": "T0"}],
+             "options": [{"id": "std", "stages": [{"months": 2, "demand": {"CRA": 0.5}}]}]},
+            {"id": "T2", "options": [{"id": "std", "stages": [{"months": 1}]}]},
+        ],
+        objective={"kind": kind, "weights": {"fragmentation": 0}},
+    )
+    plan = solve_checked(problem)
+    assert {t.id for t in plan.trials if t.run} == {"T0", "T1"}
+    assert plan.status == "optimal"

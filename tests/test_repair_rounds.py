@@ -67,6 +67,8 @@ class _Search:
         self.began = 0.0
         self.until = 0.0
         self.target = math.inf
+        self.nodes = 0
+        self.time_limited = False
 
     def wait(self, until: float, stopped: object) -> None:
         return None
@@ -88,7 +90,7 @@ def test_bound_search_is_told_to_stop_once_its_bound_is_within_the_gap_of_the_pl
     search = _Search()
     settings = EngineSettings(mip_gap=0.01)
     objective, loose = 1_000_000.0, 1_000_000.0 * (1 + sign * 0.05)
-    _finish_bound_search(search, model, objective, loose, settings, Monitor(), [], 0.0)  # type: ignore[arg-type]
+    _finish_bound_search(search, SimpleNamespace(model=model), objective, loose, settings, Monitor(), [])  # type: ignore[arg-type]
     enough = model.in_solver_sense(objective * (1 + sign * 0.01))
     assert search.target == pytest.approx(enough)
     # A bound just within the gap reaches the target (the search's dual bound rises to it); one just outside does not.
