@@ -542,8 +542,9 @@ class Optimum:
 
 
 def problem_hash(problem: Problem) -> str:
-    """Hash of the problem's JSON: a changed generator or family edit invalidates a cached optimum."""
-    return hashlib.sha256(problem.model_dump_json().encode()).hexdigest()[:16]
+    """Hash of the problem's JSON without its solver settings (they do not change the optimum):
+    a changed generator or family edit invalidates a cached optimum."""
+    return hashlib.sha256(problem.model_dump_json(exclude={"settings"}).encode()).hexdigest()[:16]
 
 
 def monolithic(problem: Problem, limit: float) -> tuple[Plan, float]:
