@@ -17,8 +17,9 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from models.plan import Plan
-from models.problem import Problem, ProblemInvalid, Settings, json_path, parse_problem
+from models.contract.plan import Plan
+from models.contract.problem import Problem, ProblemInvalid, Settings, json_path
+from models.contract.validation import parse_problem
 
 EXIT_INVALID = 2
 EXIT_INFEASIBLE = 3
@@ -108,7 +109,7 @@ def check(
     plan: Annotated[Path, typer.Argument(help="Plan JSON file")],
 ) -> None:
     """Check a plan against a problem with the independent checker."""
-    from models.check import check_plan
+    from models.contract.check import check_plan
 
     prob = _load(problem)
     try:
@@ -140,7 +141,7 @@ def generate(
     output: Annotated[Optional[Path], typer.Option("-o", "--output")] = None,
 ) -> None:
     """Generate a realistic synthetic portfolio problem."""
-    from models.generate import generate as make
+    from models.tools.generate import generate as make
 
     _write(make(staff=staff, trials=trials, months=months, seed=seed).model_dump_json(indent=1), output)
 
@@ -151,7 +152,7 @@ def import_psplib(
     output: Annotated[Optional[Path], typer.Option("-o", "--output")] = None,
 ) -> None:
     """Convert a PSPLIB single-mode instance into a problem (objective: makespan)."""
-    from models.psplib import load_sm
+    from models.tools.psplib import load_sm
 
     try:
         problem = load_sm(file)

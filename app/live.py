@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from models.progress import Progress
+from models.solver.progress import Progress
 
 
 class ProgressLine:

@@ -4,7 +4,7 @@ The engine is tuned on one generated portfolio (``data/pace-reference.json``); a
 that helps it can hurt a shape that portfolio never shows. This survey solves seeded
 members of each *family* of problems below with the engine, puts every plan through
 the independent checker and compares it with the proven optimum of the monolithic
-model (:mod:`models.monolithic`), so a family that loses plans, breaks rules or gives
+model (:mod:`models.formulation.monolithic`), so a family that loses plans, breaks rules or gives
 away objective is seen by name and seed.
 
     python bench/families.py [--families a,b] [--seeds 5] [--time-limit 20] [--optimum-limit 600]
@@ -17,7 +17,7 @@ months, seed)`` with 11-24 staff, 3-6 trials and 12, 18 or 24 months drawn from 
 seed alone, so seed ``s`` of every family (except where a family sets its own size)
 edits the same portfolio and a failure can be traced to the edit by comparing with
 ``value`` seed ``s``. The edits draw from ``random.Random("<family>:<seed>")``. Each
-member is parsed back through :func:`models.problem.parse_problem`, so it is valid
+member is parsed back through :func:`models.contract.validation.parse_problem`, so it is valid
 in both layers; it need not be feasible (an infeasible member checks that the engine
 says so, and the monolithic model tells which).
 
@@ -56,7 +56,7 @@ says so, and the monolithic model tells which).
     leave and limits of concurrent trials bind exactly. The generator calibrated demand
     counting on half the flex, so all demand is scaled down in steps of 5 % (FTE rounded
     down to 0.05) until the named pool alone covers the mandatory trials
-    (:func:`models.generate.coverage_violations` without flex; 4-5 steps on seeds 0-4),
+    (:func:`models.tools.generate.coverage_violations` without flex; 4-5 steps on seeds 0-4),
     as the generator itself does when no other repair helps. Limits of concurrent
     trials, which that check ignores, may still make a member infeasible.
 ``priced_shortfall``
@@ -151,14 +151,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.machine import describe  # noqa: E402
-from models.check import FAILED_STATUSES, check_plan  # noqa: E402
-from models.generate import ROLE_COST, ROLES, coverage_violations, generate  # noqa: E402
-from models.instance import compile_instance  # noqa: E402
-from models.monolithic import solve_monolithic  # noqa: E402
+from models.contract.check import FAILED_STATUSES, check_plan  # noqa: E402
+from models.tools.generate import ROLE_COST, ROLES, coverage_violations, generate  # noqa: E402
+from models.formulation.instance import compile_instance  # noqa: E402
+from models.formulation.monolithic import solve_monolithic  # noqa: E402
 from models.pipeline import solve  # noqa: E402
-from models.plan import Plan  # noqa: E402
-from models.problem import AssignmentPin, ExecutionOption, Flex, Predecessor, Problem, Staff, Trial, TrialPin, parse_problem  # noqa: E402
-from models.settings import EngineSettings  # noqa: E402
+from models.contract.plan import Plan  # noqa: E402
+from models.contract.problem import AssignmentPin, ExecutionOption, Flex, Predecessor, Problem, Staff, Trial, TrialPin  # noqa: E402
+from models.contract.validation import parse_problem  # noqa: E402
+from models.solver.settings import EngineSettings  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 #: A survey criterion: a plan's true or reported gap above this counts as a miss (the default MIP gap).
@@ -491,7 +492,7 @@ def family_problem(family: str, seed: int) -> Problem:
     """Member ``seed`` of ``family`` (see the module docstring), validated like untrusted input.
 
     Deterministic in its arguments. Raises ``ValueError`` for an unknown family and
-    :class:`~models.problem.ProblemInvalid` if an edit made the problem invalid (a bug here).
+    :class:`~models.contract.problem.ProblemInvalid` if an edit made the problem invalid (a bug here).
     """
     if family not in _BUILDERS:
         raise ValueError(f"unknown family {family!r}; known: {', '.join(FAMILIES)}")

@@ -39,9 +39,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.machine import describe  # noqa: E402
-from models.check import check_plan  # noqa: E402
-from models.plan import Plan  # noqa: E402
-from models.problem import parse_problem  # noqa: E402
+from models.contract.check import check_plan  # noqa: E402
+from models.contract.plan import Plan  # noqa: E402
+from models.contract.validation import parse_problem  # noqa: E402
 
 TARGET_SHARE = 0.20
 """Issue 4: time outside HiGHS at most this share of end-to-end wall time."""
@@ -106,12 +106,12 @@ def round0_alone(problem_path: Path, tmp: Path, warm_start: bool) -> dict[str, o
     import highspy
     from pyomo.contrib.solver.solvers.highs import Highs
 
-    from models.heuristic import constructive_schedule
-    from models.instance import compile_instance
-    from models.pipeline import round_limits
-    from models.portfolio import PortfolioModel, Reserve, exact_lp_bound
-    from models.settings import EngineSettings
-    from models.sgs import tighten_for_makespan
+    from models.heuristics.constructive import constructive_schedule
+    from models.formulation.instance import compile_instance
+    from models.pipeline.run import round_limits
+    from models.formulation.portfolio import PortfolioModel, Reserve, exact_lp_bound
+    from models.solver.settings import EngineSettings
+    from models.heuristics.sgs import tighten_for_makespan
 
     problem = parse_problem(problem_path.read_bytes())
     settings = EngineSettings.from_problem(problem.settings)

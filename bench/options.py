@@ -30,13 +30,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.machine import describe  # noqa: E402
-from models.generate import generate  # noqa: E402
-from models.instance import compile_instance  # noqa: E402
-from models.portfolio import PortfolioModel, Reserve  # noqa: E402
-from models.problem import Problem  # noqa: E402
-from models.psplib import load_sm  # noqa: E402
-from models.settings import EngineSettings  # noqa: E402
-from models.sgs import tighten_for_makespan  # noqa: E402
+from models.tools.generate import generate  # noqa: E402
+from models.formulation.instance import compile_instance  # noqa: E402
+from models.formulation.portfolio import PortfolioModel, Reserve  # noqa: E402
+from models.contract.problem import Problem  # noqa: E402
+from models.tools.psplib import load_sm  # noqa: E402
+from models.solver.settings import EngineSettings  # noqa: E402
+from models.heuristics.sgs import tighten_for_makespan  # noqa: E402
 
 PSPLIB = ROOT.parent / "shared" / "benchmarks" / "psplib" / "j30"
 PSPLIB_SAMPLE = ["j301_1", "j305_3", "j309_2", "j3013_1", "j3021_4", "j3041_2"]

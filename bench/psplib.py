@@ -2,7 +2,7 @@
 
 Each `.sm` file of the given folders (default `../shared/benchmarks/psplib/j30`; the
 project's own `data/psplib` holds j60/j90/j120 instances) is mapped to a PACE problem
-(`models.psplib.load_sm`, objective makespan, horizon = a quick feasible schedule's
+(`models.tools.psplib.load_sm`, objective makespan, horizon = a quick feasible schedule's
 makespan) and solved by `models.pipeline.solve` with a time limit (default 10 s) and one
 HiGHS thread, in a fresh worker process per instance (a crash, a hang or memory growth
 cannot poison the rest): a worker that exceeds time_limit x 3 + 30 s of wall time is
@@ -73,9 +73,9 @@ def natural_key(path: Path) -> list[object]:
 # -- worker (runs in its own process) --------------------------------------------------
 def solve_instance(path: Path, time_limit: float, threads: int) -> dict[str, object]:
     """Solve one instance and check its plan; the row of the CSV without process fields."""
-    from models.check import check_plan
+    from models.contract.check import check_plan
     from models.pipeline import solve
-    from models.psplib import load_sm
+    from models.tools.psplib import load_sm
 
     problem = load_sm(path)
     problem.settings.time_limit = time_limit
@@ -142,7 +142,7 @@ def run_instance(path: Path, time_limit: float, threads: int) -> dict[str, objec
 
 def _optimum(name: str) -> int | None:
     """The proven optimal makespan where one is known (j30), else None."""
-    from models.psplib import known_optimum
+    from models.tools.psplib import known_optimum
 
     try:
         return known_optimum(name)

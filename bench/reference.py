@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.machine import describe  # noqa: E402
-from models.check import check_plan  # noqa: E402
-from models.plan import Plan  # noqa: E402
-from models.problem import parse_problem  # noqa: E402
+from models.contract.check import check_plan  # noqa: E402
+from models.contract.plan import Plan  # noqa: E402
+from models.contract.validation import parse_problem  # noqa: E402
 
 
 def run_once(problem_path: Path, out: Path) -> dict[str, float | str | int]:

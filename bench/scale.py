@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.machine import describe  # noqa: E402
-from models.check import check_plan  # noqa: E402
-from models.generate import generate  # noqa: E402
-from models.plan import Plan  # noqa: E402
+from models.contract.check import check_plan  # noqa: E402
+from models.tools.generate import generate  # noqa: E402
+from models.contract.plan import Plan  # noqa: E402
 
 
 #: Runs the solve as its only child and prints its exit code and peak resident KiB:

@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.machine import describe  # noqa: E402
-from models.check import check_plan  # noqa: E402
-from models.generate import generate  # noqa: E402
+from models.contract.check import check_plan  # noqa: E402
+from models.tools.generate import generate  # noqa: E402
 from models.pipeline import solve  # noqa: E402
 
 

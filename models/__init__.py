@@ -1,4 +1,9 @@
-"""PACE Planner engine: problem and plan types, formulations, solve pipeline, plan checker.
+"""PACE Planner engine, in rooms whose imports point down only:
+
+``contract`` (problem, plan, validation, checker) <- ``solver`` (settings, progress, the
+HiGHS bridge, bound search) <- ``formulation`` (compiled instance, stage models, objective,
+plan assembly) <- ``heuristics`` (constructive schedules, rosters, shedding, insertion)
+<- ``pipeline`` (the stages of a solve). ``tools`` (generator, PSPLIB importer) sit beside.
 
 Scripts and notebooks use::
 
@@ -6,8 +11,9 @@ Scripts and notebooks use::
     plan = solve(parse_problem(json_text))
 """
 
+from models.contract.plan import Plan
+from models.contract.problem import Problem, ProblemInvalid
+from models.contract.validation import parse_problem
 from models.pipeline import solve
-from models.plan import Plan
-from models.problem import Problem, ProblemInvalid, parse_problem
 
 __all__ = ["Plan", "Problem", "ProblemInvalid", "parse_problem", "solve"]

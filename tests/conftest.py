@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from models.check import check_plan
+from models.contract.check import check_plan
 from models.pipeline import solve
-from models.plan import Plan
-from models.problem import Problem, parse_problem
+from models.contract.plan import Plan
+from models.contract.problem import Problem
+from models.contract.validation import parse_problem
 
 # CI explores the same examples every run, so a red build always reproduces locally with CI=true.
 hypothesis_settings.register_profile("ci", derandomize=True)

@@ -1,6 +1,6 @@
 """An independent constructive check: build one valid plan the simple way, or say none was found.
 
-Written from SPEC §2 and the contract in the :mod:`models.problem` docstring only; it
+Written from SPEC §2 and the contract in the :mod:`models.contract.problem` docstring only; it
 shares no code with the engine (it imports the problem and plan types, nothing else),
 so when it finds a plan and the engine reports none, the engine has missed one.
 
@@ -39,9 +39,9 @@ What the returned plan reports
     role it is, demand, named FTE assigned, flex, shortfall, utilisation); one
     service-month line per service and horizon month; budget lines for every calendar
     year the horizon touches. The ``objective`` is the documented formula of
-    :class:`models.problem.Objective` with the penalties of :class:`models.problem.Weights`
+    :class:`models.contract.problem.Objective` with the penalties of :class:`models.contract.problem.Weights`
     (tardiness, shortfall, fragmentation per distinct person-trial pair); KPIs are
-    filled as :class:`models.plan.Kpis` states them (mean utilisation = mean of the
+    filled as :class:`models.contract.plan.Kpis` states them (mean utilisation = mean of the
     role-month utilisation over the role-months with capacity); the checker compares
     both.
 
@@ -55,7 +55,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from models.plan import (
+from models.contract.plan import (
     Assignment,
     BudgetReport,
     Kpis,
@@ -67,7 +67,7 @@ from models.plan import (
     TrialPlan,
     YearSpend,
 )
-from models.problem import ExecutionOption, Problem, Staff, Trial
+from models.contract.problem import ExecutionOption, Problem, Staff, Trial
 
 EPS = 1e-9  # FTE or units below this are treated as zero (the checker's tolerance is 1e-6)
 
@@ -325,7 +325,7 @@ class _Builder:
                 shortfall_total += short
                 cap = capacity.get(key, 0.0)
                 util = role_named.get(key, 0.0) / cap if cap > 0 else 0.0
-                if cap > 0:  # a role-month without capacity has no utilisation (models.plan.Kpis)
+                if cap > 0:  # a role-month without capacity has no utilisation (models.contract.plan.Kpis)
                     utilisations.append(util)
                 role_months.append(RoleMonth(role=role, month=p.month(month), capacity=cap,
                                              demand=role_demand.get(key, 0.0), assigned=role_named.get(key, 0.0),

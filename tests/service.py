@@ -26,9 +26,10 @@ from sqlalchemy.exc import OperationalError
 
 from app.main import create_app
 from app.settings import ServiceSettings
-from models.check import check_plan
-from models.plan import Plan
-from models.problem import Problem, parse_problem
+from models.contract.check import check_plan
+from models.contract.plan import Plan
+from models.contract.problem import Problem
+from models.contract.validation import parse_problem
 from tests.conftest import ROOT
 
 SMALL = ROOT / "data" / "example-small.json"

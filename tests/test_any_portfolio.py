@@ -20,9 +20,10 @@ from typing import Any
 from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 
-from models.check import check_plan
+from models.contract.check import check_plan
 from models.pipeline import solve
-from models.problem import ProblemInvalid, month_at, parse_problem
+from models.contract.problem import ProblemInvalid, month_at
+from models.contract.validation import parse_problem
 from tests.constructive import constructive_plan
 
 ROLES = ["CRA", "CTM", "DM", "BIOS"]

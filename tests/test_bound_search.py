@@ -8,15 +8,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from models.bound_search import BoundSearch
-from models.generate import generate
-from models.instance import compile_instance
-from models.check import check_plan
-from models.monolithic import solve_monolithic
-from models.pipeline import _finish_bound_search, _named_refinement, _proven_within_gap, _start_bound_search
-from models.portfolio import PortfolioModel, Reserve, solve_portfolio
-from models.progress import Monitor
-from models.settings import EngineSettings
+from models.solver.bound_search import BoundSearch
+from models.tools.generate import generate
+from models.formulation.instance import compile_instance
+from models.contract.check import check_plan
+from models.formulation.monolithic import solve_monolithic
+from models.pipeline.run import _finish_bound_search, _named_refinement, _proven_within_gap, _start_bound_search
+from models.formulation.portfolio import PortfolioModel, Reserve, solve_portfolio
+from models.solver.progress import Monitor
+from models.solver.settings import EngineSettings
 from tests.conftest import solve_checked
 
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from models.check import Violation, check_plan, recompute
-from models.plan import Plan, RoleMonth, ServiceMonth, TrialCost, TrialCoverage, YearSpend
-from models.problem import Problem
+from models.contract.check import Violation, check_plan, recompute
+from models.contract.plan import Plan, RoleMonth, ServiceMonth, TrialCost, TrialCoverage, YearSpend
+from models.contract.problem import Problem
 
 # Months: index 0 = 2026-11, 1 = 2026-12, 2 = 2027-01, 3 = 2027-02.
 BASE_PROBLEM: dict[str, Any] = {

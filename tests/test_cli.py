@@ -8,9 +8,9 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from app.cli import EXIT_INFEASIBLE, EXIT_INVALID, EXIT_VIOLATIONS, cli
-from models.check import check_plan
-from models.plan import Plan
-from models.problem import parse_problem
+from models.contract.check import check_plan
+from models.contract.plan import Plan
+from models.contract.validation import parse_problem
 from tests.conftest import PSPLIB, base_problem
 
 runner = CliRunner()

@@ -6,14 +6,14 @@ from dataclasses import replace
 
 import pytest
 
-from models.check import check_plan
-from models.coverage_cuts import CoverageCut, role_demand, violated_coverage
-from models.generate import generate
-from models.instance import compile_instance
+from models.contract.check import check_plan
+from models.formulation.coverage_cuts import CoverageCut, role_demand, violated_coverage
+from models.tools.generate import generate
+from models.formulation.instance import compile_instance
 from models.pipeline import solve
-from models.portfolio import Reserve, solve_portfolio
-from models.problem import parse_problem
-from models.settings import EngineSettings
+from models.formulation.portfolio import Reserve, solve_portfolio
+from models.contract.validation import parse_problem
+from models.solver.settings import EngineSettings
 from tests.conftest import base_problem, solve_checked
 
 

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import pytest
 
-from models.assemble import build_plan
-from models.check import check_plan
-from models.generate import generate
-from models.heuristic import constructive_schedule, serial_plan
-from models.instance import compile_instance
-from models.pipeline import round_limits
-from models.problem import parse_problem
-from models.settings import EngineSettings
-from models.sgs import applies
-from models.staffing import StaffingResult
+from models.formulation.assemble import build_plan
+from models.contract.check import check_plan
+from models.tools.generate import generate
+from models.heuristics.constructive import constructive_schedule, serial_plan
+from models.formulation.instance import compile_instance
+from models.pipeline.run import round_limits
+from models.contract.validation import parse_problem
+from models.solver.settings import EngineSettings
+from models.heuristics.sgs import applies
+from models.formulation.staffing import StaffingResult
 from tests.conftest import base_problem, solve_checked
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from models.check import check_plan
+from models.contract.check import check_plan
 from models.pipeline import solve
-from models.problem import parse_problem
+from models.contract.validation import parse_problem
 from tests.conftest import base_problem, solve_checked, trial_plan
 
 

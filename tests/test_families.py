@@ -25,11 +25,12 @@ from bench.families import (
     summarise,
     true_gap,
 )
-from models.check import check_plan
-from models.generate import coverage_violations
+from models.contract.check import check_plan
+from models.tools.generate import coverage_violations
 from models.pipeline import solve
-from models.plan import Explanation, Plan
-from models.problem import Problem, Trial, parse_problem
+from models.contract.plan import Explanation, Plan
+from models.contract.problem import Problem, Trial
+from models.contract.validation import parse_problem
 
 ASKED_FOR = {
     "value", "cost", "makespan", "weighted_completion", "secondary_roles", "small_multiskilled", "tight_budget",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from models.generate import (
+from models.tools.generate import (
     INDICATIONS,
     ROLE_COST,
     ROLES,
@@ -23,7 +23,8 @@ from models.generate import (
     coverage_violations,
     generate,
 )
-from models.problem import Problem, Trial, month_index, parse_problem
+from models.contract.problem import Problem, Trial, month_index
+from models.contract.validation import parse_problem
 
 REFERENCE = Path(__file__).resolve().parent.parent / "data" / "pace-reference.json"
 
@@ -215,7 +216,7 @@ def test_coverage_check_sees_a_missing_skill(reference: Problem) -> None:
 
 def test_max_flow_reroutes() -> None:
     """Serving demand 0 from the flexible supply first must be undone to serve demand 1."""
-    from models.generate import _bipartite_max_flow
+    from models.tools.generate import _bipartite_max_flow
 
     assert _bipartite_max_flow([([0, 1], 1.0), ([0], 1.0)], [1.0, 1.0]) == pytest.approx(2.0)
     assert _bipartite_max_flow([([0, 1], 1.5), ([0], 2.0)], [2.5, 1.0]) == pytest.approx(3.5)

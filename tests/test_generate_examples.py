@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models.problem import parse_problem
+from models.contract.validation import parse_problem
 from tests.conftest import ROOT, solve_checked
 
 

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models.check import check_plan
-from models.generate import generate
-from models.instance import compile_instance
-from models.monolithic import solve_monolithic
-from models.settings import EngineSettings
+from models.contract.check import check_plan
+from models.tools.generate import generate
+from models.formulation.instance import compile_instance
+from models.formulation.monolithic import solve_monolithic
+from models.solver.settings import EngineSettings
 from tests.conftest import solve_checked
 
 MONOLITHIC_GAP = 1e-5
@@ -56,8 +56,8 @@ def test_every_generated_problem_gets_a_plan_the_checker_accepts(seed, staff, tr
 
 @pytest.mark.parametrize("seed", range(3))
 def test_candidate_bound_never_undercounts_the_staffing_models_candidates(seed: int):
-    from models.heuristic import constructive_schedule
-    from models.staffing import StaffingModel, candidate_bound
+    from models.heuristics.constructive import constructive_schedule
+    from models.formulation.staffing import StaffingModel, candidate_bound
 
     inst = compile_instance(generate(staff=60, trials=6, months=18, seed=seed))
     schedule = constructive_schedule(inst)

@@ -6,11 +6,12 @@ from typing import Any
 
 import pytest
 
-from models.check import check_plan
-from models.greedy import greedy_staffing
-from models.instance import compile_instance
-from models.pipeline import build_plan
-from models.problem import Problem, parse_problem
+from models.contract.check import check_plan
+from models.heuristics.greedy import greedy_staffing
+from models.formulation.instance import compile_instance
+from models.formulation.assemble import build_plan
+from models.contract.problem import Problem
+from models.contract.validation import parse_problem
 from tests.conftest import base_problem, solve_checked
 
 

@@ -9,22 +9,24 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models.check import check_plan
-from models.generate import generate
-from models.highs import Watch
-from models.highs import solve as highs_solve
-from models.heuristic import constructive_schedule
-from models.insertion import insert_trials
-from models.instance import compile_instance
-from models.objective import plan_objective
-from models.pipeline import build_plan, solve
-from models.plan import Plan
-from models.problem import Problem, parse_problem
-from models.portfolio import PortfolioModel, Reserve, solve_portfolio
-from models.progress import Monitor, Progress
-from models.settings import EngineSettings
-from models.sgs import tighten_for_makespan
-from models.shed import budget_roster, shed
+from models.contract.check import check_plan
+from models.tools.generate import generate
+from models.solver.highs import Watch
+from models.solver.highs import solve as highs_solve
+from models.heuristics.constructive import constructive_schedule
+from models.heuristics.insertion import insert_trials
+from models.formulation.instance import compile_instance
+from models.formulation.objective import plan_objective
+from models.pipeline import solve
+from models.formulation.assemble import build_plan
+from models.contract.plan import Plan
+from models.contract.problem import Problem
+from models.contract.validation import parse_problem
+from models.formulation.portfolio import PortfolioModel, Reserve, solve_portfolio
+from models.solver.progress import Monitor, Progress
+from models.solver.settings import EngineSettings
+from models.heuristics.sgs import tighten_for_makespan
+from models.heuristics.shed import budget_roster, shed
 from tests.conftest import ROOT, base_problem
 
 

@@ -8,8 +8,8 @@ import pyomo.environ as pyo
 import pytest
 from pyomo.contrib.solver.solvers.highs import Highs
 
-from models.highs import PersistentHighs, flat_row, linear, solve
-from models.settings import EngineSettings
+from models.solver.highs import PersistentHighs, flat_row, linear, solve
+from models.solver.settings import EngineSettings
 
 
 def _model() -> pyo.ConcreteModel:

@@ -7,12 +7,12 @@ from dataclasses import replace
 import pyomo.environ as pyo
 import pytest
 
-from models.generate import generate
-from models.highs import solve
-from models.instance import compile_instance
-from models.labour_cuts import MonthLabour, NamedMonthLabour, linked, role_components
-from models.portfolio import CapacityGroup, CostStep, CutPortfolioModel, PortfolioModel, Reserve, solve_portfolio
-from models.settings import EngineSettings
+from models.tools.generate import generate
+from models.solver.highs import solve
+from models.formulation.instance import compile_instance
+from models.formulation.labour_cuts import MonthLabour, NamedMonthLabour, linked, role_components
+from models.formulation.portfolio import CapacityGroup, CostStep, CutPortfolioModel, PortfolioModel, Reserve, solve_portfolio
+from models.solver.settings import EngineSettings
 from tests.conftest import solve_checked
 
 

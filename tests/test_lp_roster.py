@@ -6,16 +6,17 @@ from collections import defaultdict
 
 import pytest
 
-from models.check import check_plan
-from models.generate import generate
-from models.greedy import greedy_staffing
-from models.heuristic import constructive_schedule
-from models.instance import compile_instance
-from models.labour_cuts import NamedMonthLabour
-from models.lp_roster import CONTINUITY_DISCOUNT, lp_roster
-from models.pipeline import build_plan, roster_rank
-from models.problem import parse_problem
-from models.staffing import StaffingResult, net_demand, staffing_cost, uncovered_price
+from models.contract.check import check_plan
+from models.tools.generate import generate
+from models.heuristics.greedy import greedy_staffing
+from models.heuristics.constructive import constructive_schedule
+from models.formulation.instance import compile_instance
+from models.formulation.labour_cuts import NamedMonthLabour
+from models.heuristics.lp_roster import CONTINUITY_DISCOUNT, lp_roster
+from models.formulation.assemble import build_plan
+from models.pipeline.run import roster_rank
+from models.contract.validation import parse_problem
+from models.formulation.staffing import StaffingResult, net_demand, staffing_cost, uncovered_price
 from tests.conftest import ROOT, base_problem
 
 

@@ -2,7 +2,7 @@
 
 HiGHS crashed the whole process (segmentation fault, no message) on a staff cost of
 1e14 a month, and gave erratic results on other large numbers, so validation refuses
-numbers outside documented limits (:mod:`models.validation`, "Magnitudes"). For each
+numbers outside documented limits (:mod:`models.contract.validation`, "Magnitudes"). For each
 limited field, a small problem with the field at its limit (and engaged: the staff,
 flex, service, option or penalty is actually used) is solved in a subprocess, so that a
 crash fails the test instead of killing pytest, and the plan must pass the independent
@@ -23,9 +23,10 @@ from typing import Any
 
 import pytest
 
-from models.problem import ProblemInvalid, parse_problem
-from models.settings import EngineSettings
-from models.validation import (
+from models.contract.problem import ProblemInvalid
+from models.contract.validation import parse_problem
+from models.solver.settings import EngineSettings
+from models.contract.validation import (
     MAX_AMOUNT,
     MAX_BUDGET,
     MAX_CAPACITY,
@@ -46,9 +47,9 @@ TIME_LIMIT = 10.0
 
 CHILD = r"""
 import json, sys
-from models.check import check_plan
+from models.contract.check import check_plan
 from models.pipeline import solve
-from models.problem import parse_problem
+from models.contract.validation import parse_problem
 
 problem = parse_problem(sys.stdin.read())
 plan = solve(problem)

@@ -19,10 +19,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = """
 import hashlib
 import pyomo.environ as pyo
-from models.generate import generate
-from models.instance import compile_instance
-from models.portfolio import CutPortfolioModel, PortfolioModel, Reserve
-from models.settings import EngineSettings
+from models.tools.generate import generate
+from models.formulation.instance import compile_instance
+from models.formulation.portfolio import CutPortfolioModel, PortfolioModel, Reserve
+from models.solver.settings import EngineSettings
 
 inst = compile_instance(generate(staff=40, trials=10, months=24, seed=11))
 digest = hashlib.sha256()

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from models.check import check_plan
-from models.heuristic import constructive_schedule
-from models.instance import compile_instance
-from models.objective import plan_objective
-from models.pipeline import build_plan
-from models.problem import parse_problem
-from models.shed import budget_roster, shed, without
+from models.contract.check import check_plan
+from models.heuristics.constructive import constructive_schedule
+from models.formulation.instance import compile_instance
+from models.formulation.objective import plan_objective
+from models.formulation.assemble import build_plan
+from models.contract.validation import parse_problem
+from models.heuristics.shed import budget_roster, shed, without
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "data" / "example-small.json"
 

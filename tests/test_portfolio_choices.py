@@ -5,10 +5,10 @@ from __future__ import annotations
 import pyomo.environ as pyo
 import pytest
 
-from models.generate import generate
-from models.instance import compile_instance
-from models.portfolio import CutPortfolioModel, PortfolioModel, Reserve, solve_portfolio
-from models.settings import EngineSettings
+from models.tools.generate import generate
+from models.formulation.instance import compile_instance
+from models.formulation.portfolio import CutPortfolioModel, PortfolioModel, Reserve, solve_portfolio
+from models.solver.settings import EngineSettings
 
 
 @pytest.mark.parametrize("labour_cuts", [True, False])

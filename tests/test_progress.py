@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from models.check import check_plan
-from models.greedy import greedy_staffing
-from models.instance import compile_instance
-from models.pipeline import build_plan, solve
-from models.shed import shed
-from models.plan import Plan
-from models.problem import parse_problem
-from models.progress import Monitor, Progress, relative_gap
+from models.contract.check import check_plan
+from models.heuristics.greedy import greedy_staffing
+from models.formulation.instance import compile_instance
+from models.pipeline import solve
+from models.formulation.assemble import build_plan
+from models.heuristics.shed import shed
+from models.contract.plan import Plan
+from models.contract.validation import parse_problem
+from models.solver.progress import Monitor, Progress, relative_gap
 from tests.conftest import ROOT, base_problem
 from tests.test_heuristic import heuristic_plan
 
@@ -206,7 +207,7 @@ def test_each_new_best_plan_is_reported_with_its_real_objective():
 
 def test_an_error_while_staffing_the_constructive_plan_beside_round_0_reaches_the_caller(monkeypatch):
     """The worker thread's failure is not swallowed (nor does the solve hang on it)."""
-    import models.pipeline as pipeline
+    import models.pipeline.run as pipeline
 
     def broken(*_args, **_kwargs):
         raise RuntimeError("roster failed")

@@ -2,7 +2,7 @@
 for every single-mode size (j30, j60, j90, j120).
 
 The expected values are read from the files here by a deliberately naive parser
-(fixed section order of the .sm files), independent of :mod:`models.psplib`, and
+(fixed section order of the .sm files), independent of :mod:`models.tools.psplib`, and
 schedules are checked against precedences and capacities by a naive loop over months.
 """
 
@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from models.problem import Horizon, parse_problem
-from models.psplib import MAX_MONTHS, PsplibError, generate_sm, known_optimum, load_sm, parse_sm, serial_schedule
+from models.contract.problem import Horizon
+from models.contract.validation import parse_problem
+from models.tools.psplib import MAX_MONTHS, PsplibError, generate_sm, known_optimum, load_sm, parse_sm, serial_schedule
 
 SAMPLES = ["j301_1", "j3010_5", "j3025_7", "j3048_10"]
 DATA = Path(__file__).resolve().parent.parent / "data" / "psplib"
@@ -190,7 +191,7 @@ def test_every_j30_file_imports(psplib_dir: Path) -> None:
 @pytest.mark.parametrize("name", sorted(GENERATED))
 def test_generated_files_are_reproducible(name: str) -> None:
     jobs, seed, nc, rf, rs = GENERATED[name]
-    text = generate_sm(jobs, seed, nc, rf, rs, name=f"{name} (models.psplib.generate_sm({jobs}, {seed}, {nc}, {rf}, {rs}))")
+    text = generate_sm(jobs, seed, nc, rf, rs, name=f"{name} (models.tools.psplib.generate_sm({jobs}, {seed}, {nc}, {rf}, {rs}))")
     assert text == (DATA / f"{name}.sm").read_text()
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from models.psplib import known_optimum, load_sm
+from models.tools.psplib import known_optimum, load_sm
 from tests.conftest import solve_checked
 
 #: Ten j30 instances from different parameter classes (j30<class>_<instance>).

@@ -10,15 +10,15 @@ from types import SimpleNamespace
 import pyomo.environ as pyo
 import pytest
 
-from models.generate import generate
-from models.highs import PersistentHighs, Watch, solve
-from models.instance import compile_instance
-from models.check import check_plan
-from models.pipeline import _finish_bound_search
+from models.tools.generate import generate
+from models.solver.highs import PersistentHighs, Watch, solve
+from models.formulation.instance import compile_instance
+from models.contract.check import check_plan
+from models.pipeline.run import _finish_bound_search
 from models.pipeline import solve as pipeline_solve
-from models.portfolio import Reserve, schedule_keys, solve_portfolio
-from models.progress import Monitor
-from models.settings import EngineSettings
+from models.formulation.portfolio import Reserve, schedule_keys, solve_portfolio
+from models.solver.progress import Monitor
+from models.solver.settings import EngineSettings
 
 
 @pytest.mark.parametrize("labour_cuts", [True, False])

@@ -10,17 +10,17 @@ import sys
 
 import pytest
 
-from models.check import check_plan
-from models.generate import generate
+from models.contract.check import check_plan
+from models.tools.generate import generate
 from models.pipeline import solve
-from models.settings import MIN_NODES, EngineSettings
+from models.solver.settings import MIN_NODES, EngineSettings
 from tests.conftest import ROOT
 
 #: Solves the problem on stdin in reproducible mode and prints the plan without its timings.
 _RUN = """
 import json, sys
 from models.pipeline import solve
-from models.problem import parse_problem
+from models.contract.validation import parse_problem
 problem = parse_problem(sys.stdin.read())
 plan = solve(problem)
 print(json.dumps(plan.model_dump(mode="json", exclude={"stages", "solve_seconds"}), sort_keys=True))

@@ -7,16 +7,19 @@ from dataclasses import replace
 
 import pytest
 
-from models.check import check_plan
-from models.greedy import greedy_staffing
-from models.insertion import insert_trials
-from models.instance import compile_instance
-from models.pipeline import build_plan, late_roster_fits, solve
-from models.plan import StageTiming
-from models.portfolio import Reserve, solve_portfolio
-from models.settings import EngineSettings
-from models.shed import Staffed, budget_roster, overruns, shed
-from models.problem import Problem, parse_problem
+from models.contract.check import check_plan
+from models.heuristics.greedy import greedy_staffing
+from models.heuristics.insertion import insert_trials
+from models.formulation.instance import compile_instance
+from models.pipeline import solve
+from models.formulation.assemble import build_plan
+from models.pipeline.run import late_roster_fits
+from models.contract.plan import StageTiming
+from models.formulation.portfolio import Reserve, solve_portfolio
+from models.solver.settings import EngineSettings
+from models.heuristics.shed import Staffed, budget_roster, overruns, shed
+from models.contract.problem import Problem
+from models.contract.validation import parse_problem
 from tests.conftest import base_problem
 
 
@@ -246,9 +249,9 @@ def test_highs_gets_the_time_limit_less_what_handing_the_model_over_took():
     # most 4.7 s of a 5 s limit.
     import time
 
-    from models.highs import PersistentHighs
-    from models.highs import solve as highs_solve
-    from models.portfolio import PortfolioModel
+    from models.solver.highs import PersistentHighs
+    from models.solver.highs import solve as highs_solve
+    from models.formulation.portfolio import PortfolioModel
 
     class SlowHandover(PersistentHighs):
         def set_instance(self, model):
@@ -268,7 +271,7 @@ def test_shed_finds_the_cheapest_cover_among_more_candidates_than_it_combines():
     # 30 one-month trials (10,000 each, net value 90,000) and Tbig (three months, 30,000,
     # net value 170,000) overrun 2027 by 25,000: three small trials would cover it at a
     # loss of 270,000, Tbig alone at 170,000. More candidates than shedding combines.
-    from models.shed import COVER_CANDIDATES
+    from models.heuristics.shed import COVER_CANDIDATES
 
     small = [f"S{i:02d}" for i in range(30)]
     assert len(small) + 1 > COVER_CANDIDATES
@@ -291,8 +294,8 @@ def test_shed_finds_the_cheapest_cover_among_more_candidates_than_it_combines():
 
 
 def test_round_0_goes_past_its_soft_deadline_only_while_far_from_its_bound():
-    from models.highs import Watch
-    from models.progress import Monitor
+    from models.solver.highs import Watch
+    from models.solver.progress import Monitor
 
     watch = Watch(Monitor(), "portfolio[0]", soft_deadline=100.0, soft_gap=0.05)
     assert not watch.soft_stop(99.0, 0.0)
@@ -305,7 +308,7 @@ def test_round_0_goes_past_its_soft_deadline_only_while_far_from_its_bound():
 def test_a_running_mips_gap_is_read_from_its_primal_and_dual_bounds():
     from types import SimpleNamespace
 
-    from models.highs import _gap
+    from models.solver.highs import _gap
 
     assert _gap(SimpleNamespace(mip_primal_bound=-96.0, mip_dual_bound=-100.0)) == pytest.approx(4 / 96)
     assert _gap(SimpleNamespace(mip_primal_bound=1e40, mip_dual_bound=-100.0)) == float("inf")

@@ -13,8 +13,8 @@ from app.db.migrate import upgrade
 from app.db.store import JobStore
 from app.db.tables import Base
 from models.pipeline import solve
-from models.problem import parse_problem
-from models.progress import Progress
+from models.contract.validation import parse_problem
+from models.solver.progress import Progress
 from tests.service import SMALL, database_url, postgres_admin_url  # noqa: F401 (fixtures)
 
 

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from models.problem import Problem, ProblemInvalid, parse_problem
-from models.validation import semantic_errors
+from models.contract.problem import Problem, ProblemInvalid
+from models.contract.validation import parse_problem
+from models.contract.validation import semantic_errors
 
 
 def base_problem() -> dict[str, Any]:

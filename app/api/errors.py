@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from models.problem import FieldError, json_path
+from models.contract.problem import FieldError, json_path
 
 PROBLEM_JSON = "application/problem+json"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from models.generate import generate
+from models.tools.generate import generate
 
 JOB_ID = "3f2b8c1e-5d4a-4b7e-9c61-0a8d2e4f6b13"
 

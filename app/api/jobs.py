@@ -11,8 +11,8 @@ from app.api.deps import AppServices
 from app.api.errors import TOO_LARGE_RESPONSE, UNAUTHORIZED_RESPONSE
 from app.api.examples import JOB_ID, problem_examples
 from app.api.schemas import JobOut, JobPage, JobState
-from models.plan import Plan
-from models.problem import Problem
+from models.contract.plan import Plan
+from models.contract.problem import Problem
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 

@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from models.check import Violation
-from models.plan import Plan, Status
-from models.problem import FieldError, Problem
+from models.contract.check import Violation
+from models.contract.plan import Plan, Status
+from models.contract.problem import FieldError, Problem
 
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 

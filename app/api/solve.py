@@ -10,8 +10,8 @@ from app.api.auth import current_owner
 from app.api.deps import AppServices
 from app.api.errors import TOO_LARGE_RESPONSE, UNAUTHORIZED_RESPONSE
 from app.api.examples import problem_examples
-from models.plan import Plan
-from models.problem import Problem
+from models.contract.plan import Plan
+from models.contract.problem import Problem
 
 router = APIRouter(prefix="/v1", tags=["solve"], dependencies=[Depends(current_owner)])
 

@@ -20,8 +20,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from app.db.tables import JOB_STATES, Job, PlanRecord, ProblemRecord, ProgressRecord, utcnow
-from models.plan import Plan
-from models.progress import Progress
+from models.contract.plan import Plan
+from models.solver.progress import Progress
 
 #: How long a SQLite writer waits for another process's write lock before failing.
 SQLITE_BUSY_SECONDS = 30.0

@@ -28,7 +28,7 @@ from multiprocessing.connection import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.db.store import JobStore
-from models.progress import Progress
+from models.solver.progress import Progress
 
 #: The solve raised MemoryError: it hit its address-space limit.
 EXIT_OUT_OF_MEMORY = 70
@@ -105,8 +105,8 @@ def run_job(task: JobTask) -> None:
 
 def _solve_job(store: JobStore, task: JobTask) -> None:
     from models.pipeline import solve
-    from models.problem import parse_problem
-    from models.settings import EngineSettings
+    from models.contract.validation import parse_problem
+    from models.solver.settings import EngineSettings
 
     problem = parse_problem(store.problem_json(task.job_id))
     settings = replace(EngineSettings.from_problem(problem.settings), time_limit=task.time_limit)
@@ -181,8 +181,8 @@ def run_solve(conn: Connection, problem_json: str, time_limit: float, limits: Li
     confine(limits)
     try:
         from models.pipeline import solve
-        from models.problem import parse_problem
-        from models.settings import EngineSettings
+        from models.contract.validation import parse_problem
+        from models.solver.settings import EngineSettings
 
         problem = parse_problem(problem_json)
         settings = replace(EngineSettings.from_problem(problem.settings), time_limit=time_limit)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from app.api.schemas import CapacitySummary, RoleCapacity
-from models.problem import Problem, Staff, Trial
+from models.contract.problem import Problem, Staff, Trial
 
 
 def capacity_summary(problem: Problem) -> CapacitySummary:

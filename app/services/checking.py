@@ -9,10 +9,11 @@ from app.api.schemas import CheckOut, ValidateOut
 from app.services.capacity import capacity_summary
 from app.services.limits import limit_errors
 from app.settings import ServiceSettings
-from models.check import check_plan
-from models.plan import Plan
-from models.problem import FieldError, Problem, ProblemInvalid, parse_problem
-from models.validation import semantic_errors
+from models.contract.check import check_plan
+from models.contract.plan import Plan
+from models.contract.problem import FieldError, Problem, ProblemInvalid
+from models.contract.validation import parse_problem
+from models.contract.validation import semantic_errors
 
 
 def validate(body: bytes, settings: ServiceSettings) -> ValidateOut:

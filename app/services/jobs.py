@@ -14,8 +14,8 @@ from app.db.store import JobStore
 from app.db.tables import Job
 from app.services.limits import limit_errors
 from app.settings import ServiceSettings
-from models.problem import Problem
-from models.validation import semantic_errors
+from models.contract.problem import Problem
+from models.contract.validation import semantic_errors
 
 JOBS_PATH = "/v1/jobs"
 

@@ -8,7 +8,7 @@ limit, so a client sees at once what to shrink.
 from __future__ import annotations
 
 from app.settings import ServiceSettings
-from models.problem import FieldError, Problem
+from models.contract.problem import FieldError, Problem
 
 
 def limit_errors(problem: Problem, settings: ServiceSettings, max_time_limit: float | None) -> list[FieldError]:

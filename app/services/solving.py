@@ -11,9 +11,9 @@ from app.api.metrics import Metrics
 from app.execution.sync import SolveFailed, SyncSolver
 from app.services.limits import limit_errors
 from app.settings import ServiceSettings
-from models.plan import Plan
-from models.problem import Problem
-from models.validation import semantic_errors
+from models.contract.plan import Plan
+from models.contract.problem import Problem
+from models.contract.validation import semantic_errors
 
 
 class SolveService:

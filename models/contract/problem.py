@@ -1,0 +1,363 @@
+"""The planning problem (SPEC §2): what a planning tool POSTs and what `pace solve` reads.
+
+These types are the contract between planners, the engine and the independent
+checker, so every rule of the planning problem is stated here in words:
+
+Time
+    All months are calendar months ``YYYY-MM``. Month index 0 is ``horizon.start``;
+    the horizon covers indices ``0 .. horizon.months - 1``.
+
+Trials and options
+    A trial that runs uses exactly one of its execution options. The option's
+    stages run back to back with no gap; the trial's *duration* is the sum of its
+    stage lengths. A trial starting at month ``s`` with duration ``d`` is active in
+    months ``s .. s + d - 1``; its ``end`` is month ``s + d - 1`` (inclusive) and it
+    must end inside the horizon. In a month of stage ``k`` the trial demands
+    ``stage.demand[role]`` FTE of each role and ``stage.services[service]`` units of
+    each service.
+
+Windows and deadlines
+    ``earliest_start <= start <= latest_start`` when given. The deadline is the
+    month by which the trial must have ended: ``months_late = max(0, end - deadline)``
+    in months. Lateness is allowed and costs ``tardiness_penalty`` per month late,
+    except under the ``cost`` objective, where mandatory trials must be on time.
+
+Mandatory and optional
+    Mandatory trials must run. Optional trials may be left out of the plan.
+
+Predecessors
+    ``Predecessor(trial=A, lag=L)`` on trial B: B may run only if A runs, and
+    ``start_B >= end_A + 1 + L`` (B starts at least ``L`` whole months after A's last
+    month).
+
+Staff
+    A person can work, in a month, only inside ``[available_from, available_to]``
+    (each bound optional) and outside ``leave`` months. In each month the FTE they are
+    assigned, summed over all trials and roles, is at most their ``fte``; they work
+    on at most ``max_concurrent_trials`` distinct trials in any one month. They may
+    serve a trial in their primary ``role`` or any of their ``secondary_roles``; when
+    the trial lists ``required_skills`` for that role they must hold all of them;
+    when the role is in ``problem.regional_roles`` and the trial lists ``regions``,
+    their ``region`` must be one of the trial's regions. A person's cost is
+    ``monthly_cost`` for a month at their full ``fte``; assigned time is charged pro
+    rata: ``monthly_cost * assigned_fte / fte``. Unassigned time costs the plan
+    nothing (the pool is shared with work outside the portfolio).
+
+Demand coverage
+    For each trial, role and month, the FTE assigned to named people for that
+    trial and role never exceeds the trial's demand. For each role and month, the
+    demand of all running trials equals named-staff FTE + flex FTE + shortfall.
+    Flex FTE of a role in a month is at most ``flex.max_fte`` and costs
+    ``flex.monthly_rate`` per FTE-month. Shortfall (uncovered demand) is allowed only
+    when ``objective.weights.shortfall`` is set, at that price per FTE-month;
+    otherwise demand must be covered in full.
+
+Services
+    Units used of a service in a month (summed over active trials) never exceed the
+    service's capacity in that month; each unit costs ``unit_cost``.
+
+Costs and budget
+    A trial's cost = assigned staff cost + its share of flex + service units * unit
+    cost + the option's ``fixed_cost``, which is spread evenly over the trial's
+    active months. Each month's spend counts in its calendar year. Spend in a year
+    must not exceed ``budget.per_year[year]`` where given, and total spend must not
+    exceed ``budget.total`` where given. Flex cost is attributed to trials pro rata
+    to their uncovered demand of that role and month.
+
+Objective (see :class:`Objective`)
+
+Pins
+    ``pins.trials`` fix whether a trial runs, its option and/or its start.
+    ``pins.assignments`` must appear in the plan as given. With ``frozen_until`` and
+    ``previous_plan``, every trial that had started before ``frozen_until`` in the
+    previous plan keeps its option and start, and every previous assignment is kept
+    for its months before ``frozen_until``; a trial that had not started by then may
+    not start before ``frozen_until``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+Month = Annotated[str, Field(pattern=MONTH_PATTERN, examples=["2027-01"], description="Calendar month YYYY-MM")]
+Identifier = Annotated[str, Field(min_length=1, max_length=128)]
+NonNegative = Annotated[float, Field(ge=0)]
+
+_MONTH_RE = re.compile(MONTH_PATTERN)
+
+
+def month_index(month: str, start: str) -> int:
+    """Months from ``start`` to ``month`` (negative when ``month`` is earlier)."""
+    y, m = int(month[:4]), int(month[5:7])
+    y0, m0 = int(start[:4]), int(start[5:7])
+    return (y - y0) * 12 + (m - m0)
+
+
+def month_at(start: str, index: int) -> str:
+    """The calendar month ``index`` months after ``start``."""
+    y0, m0 = int(start[:4]), int(start[5:7])
+    total = y0 * 12 + (m0 - 1) + index
+    return f"{total // 12:04d}-{total % 12 + 1:02d}"
+
+
+def is_month(text: str) -> bool:
+    return bool(_MONTH_RE.match(text))
+
+
+class _Strict(BaseModel):
+    """Unknown fields are errors: a typo in a planner's JSON must not be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class Horizon(_Strict):
+    start: Month
+    months: int = Field(ge=1, le=240, description="Number of months planned, typically 24-60")
+
+
+class Staff(_Strict):
+    id: Identifier
+    name: str | None = None
+    role: Identifier = Field(description="Primary role")
+    secondary_roles: list[Identifier] = Field(default_factory=list)
+    fte: float = Field(1.0, description="Contracted FTE, in [0.001, 1]")
+    monthly_cost: NonNegative = Field(
+        description="Cost of one month at the person's full FTE; at most 1e8 x fte (1e8 per full-time month)"
+    )
+    source: Literal["cro", "sponsor"] = "cro"
+    region: Identifier = "EU"
+    skills: list[Identifier] = Field(default_factory=list, description="Indication experience and other skills")
+    available_from: Month | None = None
+    available_to: Month | None = None
+    leave: list[Month] = Field(default_factory=list, description="Months of leave (no work at all)")
+    max_concurrent_trials: int = Field(3, ge=1, description="Most distinct trials worked on in one month")
+
+
+ServiceKind = Literal["site_management", "site_network", "dct", "central_lab", "other"]
+
+
+class Service(_Strict):
+    id: Identifier
+    name: str | None = None
+    kind: ServiceKind = "other"
+    unit: str = "unit"
+    capacity: float | list[float] = Field(
+        description="Units per month: a constant, or one value per horizon month; each in 0..1e9"
+    )
+    unit_cost: NonNegative = Field(0.0, description="Cost per unit, at most 1e8")
+
+
+class Flex(_Strict):
+    """Extra FTE of a role bought from the CRO's wider organisation."""
+
+    role: Identifier
+    monthly_rate: NonNegative = Field(description="Cost per FTE-month, at most 1e8")
+    max_fte: NonNegative = Field(description="Most flex FTE of this role in any one month: 0 or 0.001..1e5")
+
+
+class Stage(_Strict):
+    name: str = "stage"
+    months: int = Field(ge=1, description="Length in months")
+    demand: dict[Identifier, float] = Field(
+        default_factory=dict, description="FTE per role per month: each 0 or 0.001..1000"
+    )
+    services: dict[Identifier, float] = Field(
+        default_factory=dict, description="Service units per month: each 0..1e6"
+    )
+
+
+class ExecutionOption(_Strict):
+    id: Identifier
+    name: str | None = None
+    stages: list[Stage]
+    fixed_cost: NonNegative = Field(
+        0.0, description="External price (e.g. FSO), spread over the active months; at most 1e12"
+    )
+
+    @property
+    def duration(self) -> int:
+        return sum(stage.months for stage in self.stages)
+
+
+class Predecessor(_Strict):
+    trial: Identifier
+    lag: int = Field(0, ge=0, description="Whole months between the predecessor's end and this start")
+
+
+Phase = Literal["I", "II", "III", "IV"]
+
+
+class Trial(_Strict):
+    id: Identifier
+    name: str | None = None
+    phase: Phase = "II"
+    indication: str = ""
+    regions: list[Identifier] = Field(default_factory=list)
+    value: NonNegative = Field(0.0, description="Expected portfolio value, at most 1e12")
+    mandatory: bool = False
+    earliest_start: Month | None = None
+    latest_start: Month | None = None
+    deadline: Month | None = Field(None, description="Month by which the trial must have ended")
+    tardiness_penalty: NonNegative = Field(0.0, description="Cost per month late, at most 1e12")
+    predecessors: list[Predecessor] = Field(default_factory=list)
+    required_skills: dict[Identifier, list[Identifier]] = Field(
+        default_factory=dict, description="Role -> skills every person in that role must hold"
+    )
+    options: list[ExecutionOption]
+
+
+class Budget(_Strict):
+    total: NonNegative | None = Field(None, description="Cap on total spend, at most 1e15")
+    per_year: dict[str, NonNegative] = Field(
+        default_factory=dict, description="Calendar year YYYY -> cap, each at most 1e15"
+    )
+
+
+class Weights(_Strict):
+    """Penalty weights, in currency units (objective `value` and `cost`) or scaled (others)."""
+
+    shortfall: NonNegative | None = Field(
+        None,
+        description="Price per uncovered FTE-month, at most 1e10; None means demand must be covered in full",
+    )
+    tardiness: NonNegative = Field(1.0, description="Multiplier on each trial's tardiness_penalty, at most 1000")
+    fragmentation: NonNegative = Field(
+        1000.0,
+        description="Cost per distinct (person, trial) pair in the roster, in every objective (favouring few "
+        "people per trial); at most 1e9",
+    )
+
+
+class Objective(_Strict):
+    """What the plan optimises.
+
+    Every kind charges the same money ``C`` = total cost + penalties, where
+
+    - total cost = all spend (named staff pro rata, flex, service units, options'
+      fixed costs: what the budget counts);
+    - tardiness = ``weights.tardiness * sum(trial.tardiness_penalty * months_late)`` over
+      running trials;
+    - shortfall = ``weights.shortfall`` per uncovered FTE-month (0 when unset: then no
+      demand may go uncovered);
+    - fragmentation = ``weights.fragmentation`` per distinct (person, trial) pair in the
+      roster (the plan's assignments, pinned ones included): each person assigned to a
+      trial, in any role and month, counts once for that trial however many assignments
+      they have on it (default 1000 per pair; 0 turns it off).
+
+    - ``value`` (default): maximise sum over running trials of
+      ``value * (1 - discount_rate) ** delay`` (delay = months after the trial's earliest
+      start, or after the horizon start) minus ``C`` (costs, tardiness, shortfall and
+      fragmentation).
+    - ``cost``: minimise ``C`` (costs + tardiness, shortfall and fragmentation penalties);
+      mandatory trials run and are on time; optional trials are not run unless the
+      problem makes them (pinned to run, with a pinned assignment, started before
+      ``frozen_until`` in the previous plan, or a predecessor of a trial that must run).
+    - ``makespan``: minimise the number of months from the horizon start to the end of the
+      last running trial (mandatory trials run; optional trials only as under ``cost``),
+      plus ``penalty_scale * C``.
+    - ``weighted_completion``: minimise sum of ``w * (end index + 1)`` over trials, ``w`` being
+      the trial's value (1 when every value is 0); an optional trial left out counts as
+      ending one month after the horizon; plus ``penalty_scale * C``.
+
+    So ``value`` and ``cost`` count all of ``C`` (fragmentation included) in currency units;
+    ``makespan`` and ``weighted_completion`` add it scaled by ``penalty_scale``.
+    """
+
+    kind: Literal["value", "cost", "makespan", "weighted_completion"] = "value"
+    discount_rate: float = Field(0.01, ge=0, lt=1, description="Share of value lost per month of delay, in [0, 1)")
+    weights: Weights = Field(default_factory=Weights)
+    penalty_scale: float = Field(
+        1e-9,
+        ge=0, description="Factor on costs and penalties added to makespan/weighted_completion, at most 1"
+    )
+
+
+class TrialPin(_Strict):
+    trial: Identifier
+    run: bool | None = None
+    option: Identifier | None = None
+    start: Month | None = None
+
+
+class AssignmentPin(_Strict):
+    staff: Identifier
+    trial: Identifier
+    role: Identifier
+    start: Month
+    end: Month
+    fte: float = Field(gt=0, le=1, description="FTE of the pinned assignment, in [0.001, 1]")
+
+
+class Pins(_Strict):
+    trials: list[TrialPin] = Field(default_factory=list)
+    assignments: list[AssignmentPin] = Field(default_factory=list)
+    frozen_until: Month | None = None
+    previous_plan: "Plan | None" = None
+
+
+class Settings(_Strict):
+    time_limit: float = Field(60.0, gt=0, description="Wall-clock seconds for the whole solve")
+    mip_gap: float = Field(0.01, ge=0, le=1, description="Relative MIP gap at which HiGHS stops")
+    threads: int | None = Field(None, ge=1)
+    seed: int = 0
+    reproducible: bool = Field(
+        False,
+        description="The same plan on every run of one machine, whatever its load: work limits instead of "
+        "wall-clock ones and no stages racing on a second thread (usually a looser bound, sometimes a worse plan)",
+    )
+
+
+class Problem(_Strict):
+    name: str = "portfolio"
+    horizon: Horizon
+    roles: list[Identifier]
+    regional_roles: list[Identifier] = Field(
+        default_factory=list, description="Roles whose people must be in one of the trial's regions"
+    )
+    staff: list[Staff] = Field(default_factory=list)
+    services: list[Service] = Field(default_factory=list)
+    flex: list[Flex] = Field(default_factory=list)
+    trials: list[Trial]
+    budget: Budget = Field(default_factory=Budget)
+    objective: Objective = Field(default_factory=Objective)
+    pins: Pins = Field(default_factory=Pins)
+    settings: Settings = Field(default_factory=Settings)
+
+    def month(self, index: int) -> str:
+        return month_at(self.horizon.start, index)
+
+    def index(self, month: str) -> int:
+        return month_index(month, self.horizon.start)
+
+
+class FieldError(BaseModel):
+    """One precise reason an input is invalid: where (a JSON path) and why."""
+
+    path: str = Field(examples=["trials[3].options[0].stages[1].demand.CRX"])
+    message: str
+
+
+class ProblemInvalid(ValueError):
+    """An input that is not a valid problem; carries every error found, not just the first."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{e.path}: {e.message}" for e in errors))
+
+
+def json_path(loc: tuple[int | str, ...]) -> str:
+    """A pydantic error location as the JSON path planners see, e.g. ``trials[3].options[0].id``."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "$"
+
+
+from models.contract.plan import Plan  # noqa: E402  (Pins.previous_plan refers to it; plan.py imports nothing from here)
+
+Pins.model_rebuild()
+Problem.model_rebuild()

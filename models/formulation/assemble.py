@@ -1,0 +1,208 @@
+"""The §3 plan of a staffed schedule: trials, assignments, role- and service-months, budget, KPIs.
+
+Every plan the engine returns, whichever stage or model found its schedule and roster,
+is assembled here, so the objective it reports is the documented formula
+(:mod:`models.formulation.objective`) applied to what it contains.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+from models.formulation.explain import explain
+from models.formulation.instance import Instance
+from models.formulation.objective import objective_terms
+from models.contract.plan import (
+    Assignment,
+    BudgetReport,
+    Kpis,
+    Plan,
+    RoleMonth,
+    ServiceMonth,
+    StageTiming,
+    TrialCost,
+    TrialCoverage,
+    TrialPlan,
+    YearSpend,
+)
+from models.solver.progress import relative_gap
+from models.formulation.staffing import StaffingResult, demand_profile
+
+
+def build_plan(
+    inst: Instance,
+    schedule: dict[str, tuple[str, int]],
+    staffing: StaffingResult,
+    timings: list[StageTiming],
+    explained: bool = True,
+) -> Plan:
+    """Assemble the §3 plan and compute its objective by the documented formula
+    (``explained=False`` skips the explanations, for candidates that are only compared)."""
+    problem = inst.problem
+    demand = demand_profile(inst, schedule)
+    named: dict[tuple[str, str, int], float] = defaultdict(float)
+    staff_cost: dict[str, float] = defaultdict(float)
+    for b in staffing.blocks:
+        for mo in range(b.first, b.last + 1):
+            named[(b.trial, b.role, mo)] += b.fte
+            staff_cost[b.trial] += inst.rate(b.staff) * b.fte
+    flex_fte = _flex_shares(demand, named, staffing.flex)
+    flex_cost: dict[str, float] = defaultdict(float)
+    for (t, r, _), v in flex_fte.items():
+        flex_cost[t] += inst.flex_rate[r] * v
+    terms = objective_terms(inst, schedule, staffing)
+    spend = terms.spend
+
+    trials: list[TrialPlan] = []
+    for tid, trial in inst.trials.items():
+        if tid not in schedule:
+            trials.append(TrialPlan(id=tid, run=False))
+            continue
+        o, s = schedule[tid]
+        prof = inst.profiles[(tid, o)]
+        services = inst.services_cost(tid, o)
+        late = inst.late(tid, o, s)
+        value = inst.discounted_value(tid, s)
+        split = TrialCost(staff=staff_cost[tid], flex=flex_cost[tid], services=services, external=prof.fixed_cost)
+        keys = [(tid, r, s + k) for k in range(prof.duration) for r in prof.demand[k]]
+        covered_named = sum(named[k] for k in keys)
+        covered_flex = sum(flex_fte.get(k, 0.0) for k in keys)
+        trials.append(
+            TrialPlan(
+                id=tid,
+                run=True,
+                option=o,
+                start=inst.month(s),
+                end=inst.month(s + prof.duration - 1),
+                months_late=late,
+                cost=split.total,
+                cost_split=split,
+                coverage=TrialCoverage(
+                    named=covered_named,
+                    flex=covered_flex,
+                    uncovered=max(0.0, sum(demand[k] for k in keys) - covered_named - covered_flex),
+                ),
+                value=value,
+            )
+        )
+
+    role_months = _role_months(inst, demand, named, staffing)
+    service_months = _service_months(inst, schedule)
+    total_spend = sum(spend.values())
+    budget = BudgetReport(
+        per_year=[YearSpend(year=y, spend=spend.get(y, 0.0), budget=problem.budget.per_year.get(y)) for y in inst.years],
+        total=total_spend,
+        total_budget=problem.budget.total,
+    )
+    caps = [rm for rm in role_months if rm.capacity > 0]
+    run = [t for t in trials if t.run]
+    return Plan(
+        status="feasible",
+        objective=terms.objective(inst),
+        stages=timings,
+        trials=trials,
+        assignments=[
+            Assignment(staff=b.staff, trial=b.trial, role=b.role, start=inst.month(b.first), end=inst.month(b.last), fte=b.fte)
+            for b in staffing.blocks
+        ],
+        role_months=role_months,
+        service_months=service_months,
+        budget=budget,
+        explanations=explain(inst, schedule, role_months, service_months, spend) if explained else [],
+        kpis=Kpis(
+            total_cost=total_spend,
+            value_delivered=terms.value_delivered,
+            trials_run=len(run),
+            trials_on_time=sum(1 for t in run if t.months_late == 0),
+            mean_utilisation=sum(rm.utilisation for rm in caps) / len(caps) if caps else 0.0,
+            makespan_months=max(terms.ends.values(), default=0),
+            flex_fte_months=sum(staffing.flex.values()),
+            shortfall_fte_months=terms.shortfall,
+        ),
+    )
+
+
+def _flex_shares(
+    demand: dict[tuple[str, str, int], float],
+    named: dict[tuple[str, str, int], float],
+    flex: dict[tuple[str, str, int], float],
+) -> dict[tuple[str, str, int], float]:
+    """Each trial's share of a role-month's flex, pro rata to its demand left after named
+    staff (§2): a roster may buy flex for one trial and leave another short in the same
+    role and month, but flex and what it costs are reported by that rule."""
+    bought: dict[tuple[str, int], float] = defaultdict(float)
+    for (_, r, m), v in flex.items():
+        bought[(r, m)] += v
+    left: dict[tuple[str, int], list[tuple[str, float]]] = defaultdict(list)
+    for (t, r, m), d in demand.items():
+        if (r, m) in bought and d - min(d, named.get((t, r, m), 0.0)) > 0:
+            left[(r, m)].append((t, d - min(d, named.get((t, r, m), 0.0))))
+    shares: dict[tuple[str, str, int], float] = {}
+    for (r, m), amount in bought.items():
+        total = sum(v for _, v in left[(r, m)])
+        for t, v in left[(r, m)]:
+            shares[(t, r, m)] = min(amount, total) * v / total
+    return shares
+
+
+def _role_months(
+    inst: Instance,
+    demand: dict[tuple[str, str, int], float],
+    named: dict[tuple[str, str, int], float],
+    staffing: StaffingResult,
+) -> list[RoleMonth]:
+    per_rm: dict[tuple[str, int], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
+    for (_, r, mo), v in demand.items():
+        per_rm[(r, mo)][0] += v
+    for (_, r, mo), v in named.items():
+        per_rm[(r, mo)][1] += v
+    for (_, r, mo), v in staffing.flex.items():
+        per_rm[(r, mo)][2] += v
+    for (_, r, mo), v in staffing.shortfall.items():
+        per_rm[(r, mo)][3] += v
+    capacity: dict[tuple[str, int], float] = defaultdict(float)
+    for p, s in inst.staff.items():
+        for mo in range(inst.months):
+            if inst.available[p][mo]:
+                capacity[(s.role, mo)] += s.fte
+    rows = []
+    for r in inst.roles:
+        for mo in range(inst.months):
+            d, a, f, sh = per_rm[(r, mo)] if (r, mo) in per_rm else (0.0, 0.0, 0.0, 0.0)
+            cap = capacity[(r, mo)]
+            rows.append(
+                RoleMonth(
+                    role=r,
+                    month=inst.month(mo),
+                    capacity=cap,
+                    demand=d,
+                    assigned=a,
+                    flex=f,
+                    shortfall=sh,
+                    utilisation=a / cap if cap > 0 else 0.0,
+                )
+            )
+    return rows
+
+
+def _service_months(inst: Instance, schedule: dict[str, tuple[str, int]]) -> list[ServiceMonth]:
+    used: dict[tuple[str, int], float] = defaultdict(float)
+    for t, (o, s) in schedule.items():
+        for k, units in enumerate(inst.profiles[(t, o)].services):
+            for svc, u in units.items():
+                used[(svc, s + k)] += u
+    return [
+        ServiceMonth(service=svc, month=inst.month(mo), used=used[(svc, mo)], capacity=cap[mo])
+        for svc, cap in inst.service_capacity.items()
+        for mo in range(inst.months)
+    ]
+
+
+def set_bound(plan: Plan, bound: float | None) -> None:
+    """Record a bound and the relative gap |objective - bound| / max(1, |objective|) (no bound
+    where the search proved nothing finite)."""
+    if bound is not None and not math.isfinite(bound):
+        bound = None
+    plan.best_bound = bound
+    plan.gap = relative_gap(plan.objective, bound)

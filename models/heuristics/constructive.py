@@ -1,0 +1,113 @@
+"""A constructive schedule: the plan a solve can always fall back on, and HiGHS's first incumbent.
+
+Serial schedule generation places the trials that must run first (longest chain of
+successors first), then, under the ``value`` objective, the optional trials whose
+discounted value beats a rough cost estimate, best value per unit of cost first; each at
+the earliest start whose demand fits what is left of the pool in people's primary roles,
+flex and services, and (optional trials) whose estimated spend fits every year's budget.
+Greedy staffing and shedding (in :mod:`models.pipeline`) then make it a fully staffed
+plan within budget. Handing that schedule to HiGHS as a warm start means the portfolio
+stage starts from a real plan, and keeping it as a candidate means a solve never returns
+anything worse than this heuristic.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+from models.formulation.instance import Instance
+from models.heuristics.serial_staffing import staffed_serial
+from models.heuristics.sgs import applies, best_schedule, longest_path_first, serial_schedule
+from models.heuristics.shed import Staffed
+
+#: Staff are estimated at their role's mean rate times this (real rosters pay for skills and regions).
+LABOUR_ESTIMATE_MARGIN = 1.05
+
+
+class BudgetLedger:
+    """Estimated spend per calendar year of what is placed so far, against the yearly and total caps."""
+
+    def __init__(self, inst: Instance):
+        self.inst = inst
+        self.rates = _mean_rates(inst)
+        budget = inst.problem.budget
+        self.left = dict(budget.per_year)
+        self.total_left = budget.total
+
+    def spend(self, trial: str, option: str, start: int) -> dict[str, float]:
+        inst = self.inst
+        prof = inst.profiles[(trial, option)]
+        out: dict[str, float] = defaultdict(float)
+        for k in range(prof.duration):
+            labour = sum(v * self.rates.get(r, 0.0) for r, v in prof.demand[k].items())
+            out[inst.year_of[start + k]] += inst.month_spend(trial, option, k) + LABOUR_ESTIMATE_MARGIN * labour
+        return out
+
+    def fits(self, trial: str, option: str, start: int) -> bool:
+        spend = self.spend(trial, option, start)
+        if self.total_left is not None and sum(spend.values()) > self.total_left:
+            return False
+        return all(v <= self.left[y] for y, v in spend.items() if y in self.left)
+
+    def book(self, trial: str, option: str, start: int) -> None:
+        spend = self.spend(trial, option, start)
+        for y, v in spend.items():
+            if y in self.left:
+                self.left[y] -= v
+        if self.total_left is not None:
+            self.total_left -= sum(spend.values())
+
+
+def constructive_schedule(inst: Instance) -> dict[str, tuple[str, int]] | None:
+    """A schedule of every trial that must run and the worthwhile optional ones; None if SGS fails.
+
+    For a pure scheduling problem the schedule that cut the start windows (see
+    :func:`models.heuristics.sgs.tighten_for_makespan`) is the constructive one.
+    """
+    if applies(inst):
+        return inst.sgs_schedule if inst.sgs_schedule is not None else best_schedule(inst)
+    order, optional = _priority(inst)
+    return serial_schedule(inst, order, optional=optional, ledger=BudgetLedger(inst))
+
+
+def serial_plan(inst: Instance, deadline: float = math.inf) -> Staffed | None:
+    """The same trials in the same order placed with people booked as they go
+    (:func:`models.heuristics.serial_staffing.staffed_serial`): a plan valid by construction, found
+    wherever running trials one after another fits, however many roles people hold."""
+    order, optional = _priority(inst)
+    return staffed_serial(inst, order, optional, deadline)
+
+
+def _priority(inst: Instance) -> tuple[list[str], frozenset[str]]:
+    """Trials that must run (longest chain of successors first), then, under ``value``, the
+    optional ones whose value beats a rough cost estimate, best value per unit of cost first."""
+    forced = [t for t in longest_path_first(inst) if t in inst.forced_run]
+    optional: list[str] = []
+    if inst.problem.objective.kind == "value":
+        rates = _mean_rates(inst)
+        density = {t: _value_density(inst, t, rates) for t in inst.trials if t not in inst.forced_run}
+        optional = sorted((t for t, d in density.items() if d > 1.0), key=lambda t: (-density[t], t))
+    return forced + optional, frozenset(optional)
+
+
+def _value_density(inst: Instance, trial: str, mean_rate: dict[str, float]) -> float:
+    """Value at the earliest start over the cheapest option's rough cost (staff at the role's mean rate)."""
+    best = 0.0
+    for o in inst.trials[trial].options:
+        starts = inst.starts[(trial, o.id)]
+        if not starts:
+            continue
+        prof = inst.profiles[(trial, o.id)]
+        labour = sum(v * mean_rate.get(r, 0.0) for month in prof.demand for r, v in month.items())
+        cost = inst.option_cost(trial, o.id) + labour
+        discounted = inst.discounted_value(trial, starts[0])
+        best = max(best, discounted / max(cost, 1.0))
+    return best
+
+
+def _mean_rates(inst: Instance) -> dict[str, float]:
+    totals: dict[str, list[float]] = defaultdict(list)
+    for p, person in inst.staff.items():
+        totals[person.role].append(inst.rate(p))
+    return {r: sum(v) / len(v) for r, v in totals.items()}
