@@ -108,7 +108,7 @@ def round0_alone(problem_path: Path, tmp: Path, warm_start: bool) -> dict[str, o
 
     from models.heuristics.constructive import constructive_schedule
     from models.formulation.instance import compile_instance
-    from models.pipeline.run import round_limits
+    from models.pipeline.clock import round_limits
     from models.formulation.portfolio import PortfolioModel, Reserve, exact_lp_bound
     from models.solver.settings import EngineSettings
     from models.heuristics.sgs import tighten_for_makespan

@@ -13,7 +13,7 @@ from models.tools.generate import generate
 from models.formulation.instance import compile_instance
 from models.contract.check import check_plan
 from models.formulation.monolithic import solve_monolithic
-from models.pipeline.run import _finish_bound_search, _named_refinement, _proven_within_gap, _start_bound_search
+from models.pipeline.bound import finish_bound_search, named_refinement, proven_within_gap, start_bound_search
 from models.formulation.portfolio import PortfolioModel, Reserve, solve_portfolio
 from models.solver.progress import Monitor
 from models.solver.settings import EngineSettings
@@ -96,7 +96,7 @@ def test_a_plan_not_proven_within_the_gap_waits_for_the_search_until_its_end():
     first = SimpleNamespace(model=PortfolioModel(inst, EngineSettings(), Reserve()))
     search = _SlowSearch()
     timings: list = []
-    bound = _finish_bound_search(search, first, 100.0, 200.0, EngineSettings(), Monitor(), timings)  # type: ignore[arg-type]
+    bound = finish_bound_search(search, first, 100.0, 200.0, EngineSettings(), Monitor(), timings)  # type: ignore[arg-type]
     assert bound == 200.0
     assert search.waited_until == search.until
     assert [t.stage for t in timings] == ["bound-search", "bound-wait"]
@@ -106,7 +106,7 @@ def test_a_plan_proven_within_the_gap_does_not_wait_for_the_search():
     inst = compile_instance(generate(staff=30, trials=6, months=18, seed=1))
     first = SimpleNamespace(model=PortfolioModel(inst, EngineSettings(), Reserve()))
     search = _SlowSearch()
-    bound = _finish_bound_search(search, first, 100.0, 100.5, EngineSettings(), Monitor(), [])  # type: ignore[arg-type]
+    bound = finish_bound_search(search, first, 100.0, 100.5, EngineSettings(), Monitor(), [])  # type: ignore[arg-type]
     assert bound == 100.5
     assert search.waited_until is None
 
@@ -121,7 +121,7 @@ def test_named_cuts_tighten_the_curves_optimum_but_never_below_the_true_optimum(
     settings = EngineSettings(mip_gap=0.0, named_pricing_below=0)
     curve = solve_portfolio(inst, settings, 60, Reserve())
     assert curve.outcome.proven_optimal and curve.model is not None and curve.bound is not None
-    search = _start_bound_search(curve, settings, time.perf_counter() + 30)
+    search = start_bound_search(curve, settings, time.perf_counter() + 30)
     assert search is not None
     search.wait(search.until, lambda: False)
     found, _ = search.finish()
@@ -137,7 +137,7 @@ def test_round_zero_priced_by_name_gets_no_named_refinement():
     problem = generate(staff=12, trials=4, months=12, seed=0)
     result = solve_portfolio(compile_instance(problem), EngineSettings(mip_gap=0.0), 60, Reserve())
     assert result.model is not None and result.model.named
-    assert _named_refinement(result, EngineSettings()) is None
+    assert named_refinement(result, EngineSettings()) is None
 
 
 def _stand_ins(objective: float, search_bound: float | None):
@@ -159,4 +159,4 @@ def _stand_ins(objective: float, search_bound: float | None):
 )
 def test_repair_rounds_stop_once_the_plan_is_proven_within_the_gap(objective, round0_bound, search_bound, stops):
     best, first, search = _stand_ins(objective, search_bound)
-    assert _proven_within_gap(best, round0_bound, search, first, EngineSettings(mip_gap=0.01)) is stops
+    assert proven_within_gap(best, round0_bound, search, first, EngineSettings(mip_gap=0.01)) is stops

@@ -12,7 +12,7 @@ from models.contract.check import check_plan
 from models.tools.generate import generate
 from models.heuristics.constructive import constructive_schedule, serial_plan
 from models.formulation.instance import compile_instance
-from models.pipeline.run import round_limits
+from models.pipeline.clock import round_limits
 from models.contract.validation import parse_problem
 from models.solver.settings import EngineSettings
 from models.heuristics.sgs import applies

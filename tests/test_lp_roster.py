@@ -14,7 +14,7 @@ from models.formulation.instance import compile_instance
 from models.formulation.labour_cuts import NamedMonthLabour
 from models.heuristics.lp_roster import CONTINUITY_DISCOUNT, lp_roster
 from models.formulation.assemble import build_plan
-from models.pipeline.run import roster_rank
+from models.pipeline.roster import roster_rank
 from models.contract.validation import parse_problem
 from models.formulation.staffing import StaffingResult, net_demand, staffing_cost, uncovered_price
 from tests.conftest import ROOT, base_problem

@@ -207,12 +207,12 @@ def test_each_new_best_plan_is_reported_with_its_real_objective():
 
 def test_an_error_while_staffing_the_constructive_plan_beside_round_0_reaches_the_caller(monkeypatch):
     """The worker thread's failure is not swallowed (nor does the solve hang on it)."""
-    import models.pipeline.run as pipeline
+    import models.pipeline.construct as construct
 
     def broken(*_args, **_kwargs):
         raise RuntimeError("roster failed")
 
-    monkeypatch.setattr(pipeline, "_shed_heuristic", broken)
+    monkeypatch.setattr(construct, "shed_heuristic", broken)
     problem = parse_problem(base_problem(trials=[_trial("T1", mandatory=True), _trial("T2", value=500_000)]))
     with pytest.raises(RuntimeError, match="roster failed"):
         solve(problem)

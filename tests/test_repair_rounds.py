@@ -14,7 +14,7 @@ from models.tools.generate import generate
 from models.solver.highs import PersistentHighs, Watch, solve
 from models.formulation.instance import compile_instance
 from models.contract.check import check_plan
-from models.pipeline.run import _finish_bound_search
+from models.pipeline.bound import finish_bound_search
 from models.pipeline import solve as pipeline_solve
 from models.formulation.portfolio import Reserve, schedule_keys, solve_portfolio
 from models.solver.progress import Monitor
@@ -61,7 +61,7 @@ def test_a_re_solve_after_a_stopped_run_runs_to_its_optimum():
 
 
 class _Search:
-    """The bound search as _finish_bound_search sees it, holding no thread."""
+    """The bound search as finish_bound_search sees it, holding no thread."""
 
     def __init__(self) -> None:
         self.began = 0.0
@@ -90,7 +90,7 @@ def test_bound_search_is_told_to_stop_once_its_bound_is_within_the_gap_of_the_pl
     search = _Search()
     settings = EngineSettings(mip_gap=0.01)
     objective, loose = 1_000_000.0, 1_000_000.0 * (1 + sign * 0.05)
-    _finish_bound_search(search, SimpleNamespace(model=model), objective, loose, settings, Monitor(), [])  # type: ignore[arg-type]
+    finish_bound_search(search, SimpleNamespace(model=model), objective, loose, settings, Monitor(), [])  # type: ignore[arg-type]
     enough = model.in_solver_sense(objective * (1 + sign * 0.01))
     assert search.target == pytest.approx(enough)
     # A bound just within the gap reaches the target (the search's dual bound rises to it); one just outside does not.

@@ -13,7 +13,7 @@ from models.heuristics.insertion import insert_trials
 from models.formulation.instance import compile_instance
 from models.pipeline import solve
 from models.formulation.assemble import build_plan
-from models.pipeline.run import late_roster_fits
+from models.pipeline.clock import late_roster_fits
 from models.contract.plan import StageTiming
 from models.formulation.portfolio import Reserve, solve_portfolio
 from models.solver.settings import EngineSettings
