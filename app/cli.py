@@ -1,15 +1,23 @@
 """`pace`: the command line for scripts and batch what-if solves.
 
 Exit codes are part of the contract for scripts: 0 solved (a plan with status
-optimal or feasible), 2 invalid input (the messages name the field paths),
-3 infeasible, 4 no plan found within the time limit, 5 a checked plan has violations.
+optimal or feasible), 2 invalid input (the messages name the field paths, or an option
+out of range), 3 infeasible, 4 no plan found within the time limit, 5 a checked plan has
+violations, 6 `pace serve` could not listen on its port.
+
+Standard output carries only what a command writes (the plan, the generated problem):
+while the engine runs, file descriptor 1 points at standard error, so whatever the
+solver's C code prints (HiGHS's banner) cannot corrupt ``pace solve P.json > plan.json``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -25,6 +33,7 @@ EXIT_INVALID = 2
 EXIT_INFEASIBLE = 3
 EXIT_NO_SOLUTION = 4
 EXIT_VIOLATIONS = 5
+EXIT_UNAVAILABLE = 6
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help="PACE Planner: clinical-trial portfolio optimisation.")
 err = Console(stderr=True, soft_wrap=True)
@@ -41,6 +50,20 @@ def _load(path: Path) -> Problem:
     except OSError as exc:
         err.print(f"[red]{path}: {exc.strerror}[/red]")
         raise typer.Exit(EXIT_INVALID) from None
+
+
+@contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Point file descriptor 1 at standard error while the body runs (native code included)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _write(text: str, output: Optional[Path]) -> None:
@@ -76,7 +99,7 @@ def solve(
         raise typer.Exit(EXIT_INVALID) from None
     line = ProgressLine() if (progress if progress is not None else err.is_terminal) else None
     try:
-        with StopRequest().on_sigint() as stop:
+        with StopRequest().on_sigint() as stop, _stdout_to_stderr():
             plan = run_solve(prob, progress=line, stop=stop, started=began)
     finally:
         if line is not None:
@@ -143,7 +166,13 @@ def generate(
     """Generate a realistic synthetic portfolio problem."""
     from models.tools.generate import generate as make
 
-    _write(make(staff=staff, trials=trials, months=months, seed=seed).model_dump_json(indent=1), output)
+    try:
+        problem = make(staff=staff, trials=trials, months=months, seed=seed)
+    except ValueError as exc:
+        option = next((f"--{name}" for name in ("staff", "trials", "months") if str(exc).startswith(name)), "generate")
+        err.print(f"{option}: {exc}", markup=False, highlight=False)
+        raise typer.Exit(EXIT_INVALID) from None
+    _write(problem.model_dump_json(indent=1), output)
 
 
 @cli.command("import-psplib")
@@ -169,7 +198,7 @@ def serve(
     workers: Annotated[Optional[int], typer.Option(help="Job solves at once [default: PACE_WORKERS or 2]")] = None,
 ) -> None:
     """Run the REST service (uvicorn); every other setting comes from PACE_* variables."""
-    from app.main import run_server
+    from app.main import PortInUse, run_server
     from app.settings import ServiceSettings
 
     overrides = {k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v is not None}
@@ -179,7 +208,11 @@ def serve(
         for e in exc.errors():
             err.print(f"{json_path(e['loc'])}: {e['msg']}", markup=False, highlight=False)
         raise typer.Exit(EXIT_INVALID) from None
-    run_server(settings)
+    try:
+        run_server(settings)
+    except PortInUse as exc:
+        err.print(f"pace serve: {exc}; is another server running there?", markup=False, highlight=False)
+        raise typer.Exit(EXIT_UNAVAILABLE) from None
 
 
 def main() -> None:

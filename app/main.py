@@ -1,14 +1,17 @@
 """The REST service: ``create_app(settings)`` builds it, ``pace serve`` runs it under uvicorn.
 
-Start-up (the lifespan) migrates the database to the newest schema, re-queues the jobs
-a dead server left running and starts the job supervisor; shutdown stops the supervisor,
-which kills its solve processes and re-queues their jobs. ``uvicorn --factory
-app.main:create_app`` works too and reads the same ``PACE_*`` settings.
+``pace serve`` binds its port first and stops there if it cannot (another server has
+it), before it touches the database. Start-up (the lifespan) then migrates the database
+to the newest schema, re-queues the jobs of servers that stopped (their leases expired,
+or their process on this machine is gone) and starts the job supervisor; shutdown stops
+the supervisor, which kills its solve processes and re-queues their jobs. ``uvicorn
+--factory app.main:create_app`` works too and reads the same ``PACE_*`` settings.
 """
 
 from __future__ import annotations
 
 import copy
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
@@ -16,14 +19,18 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 from starlette.concurrency import run_in_threadpool
 
-from app.api import checks, errors, health, jobs, solve
+from app.api import checks, docs, errors, health, jobs, solve
 from app.api.auth import KeyRing
 from app.api.body_limit import BodySizeLimit
 from app.api.deps import Services
 from app.api.errors import PROBLEM_JSON, ProblemDetails
 from app.api.metrics import Metrics, RequestMetrics
+from app.api.ratelimit import RateLimiter
+from app.api.schemas import CheckIn
 from app.db.migrate import upgrade
 from app.db.store import JobStore
 from app.execution.supervisor import Supervisor
@@ -31,6 +38,7 @@ from app.execution.sync import SyncSolver
 from app.services.jobs import JobService
 from app.services.solving import SolveService
 from app.settings import ServiceSettings, get_settings
+from models.contract.problem import Problem
 
 DESCRIPTION = """\
 Plans a clinical-trial portfolio: which trials run, when, in which execution option
@@ -55,6 +63,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         settings=settings,
         store=store,
         keys=KeyRing(settings.api_keys),
+        limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
         metrics=metrics,
         supervisor=supervisor,
         jobs=JobService(store, settings, supervisor.wake),
@@ -71,9 +80,17 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             await run_in_threadpool(supervisor.stop)
             store.dispose()
 
-    app = FastAPI(title="PACE Planner", version=version("pace-planner"), description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="PACE Planner",
+        version=version("pace-planner"),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.services = services
     errors.install(app)
+    docs.install(app)
     for router in (solve.router, jobs.router, checks.router, health.router):
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
@@ -118,22 +135,67 @@ def _finish_openapi(app: FastAPI, keys_required: bool) -> None:
                             response["content"] = problem
             for unused in ("HTTPValidationError", "ValidationError"):
                 components.pop(unused, None)
+            _add_schemas(components, Problem, CheckIn)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
+def _add_schemas(components: dict[str, Any], *models: type[BaseModel]) -> None:
+    """Add the request bodies the routes read raw (so FastAPI never saw their types) to the
+    document's components. A type FastAPI already put there (the plan, a response) keeps
+    FastAPI's rendering of it: both come from the same pydantic class."""
+    _, top = models_json_schema([(model, "validation") for model in models], ref_template="#/components/schemas/{model}")
+    for name, definition in top.get("$defs", {}).items():
+        components.setdefault(name, definition)
+
+
+class PortInUse(Exception):
+    """``pace serve`` could not listen where it was asked to."""
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host``:``port``, or :class:`PortInUse` saying why not."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise PortInUse(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise PortInUse(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def run_server(settings: ServiceSettings) -> None:
-    """Serve ``settings`` with uvicorn in this process (one process; solves get their own)."""
+    """Serve ``settings`` with uvicorn in this process (one process; solves get their own).
+
+    The port is bound before anything else: a server that cannot listen (another one has
+    the port) raises :class:`PortInUse` without touching the database, so it can neither
+    migrate it nor take over another server's jobs.
+    """
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
+    sock = bind(settings.host, settings.port)
     log_config = copy.deepcopy(LOGGING_CONFIG)
     log_config["loggers"]["pace"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_config=log_config,
         timeout_graceful_shutdown=10,
     )
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()

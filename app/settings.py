@@ -44,6 +44,19 @@ class ServiceSettings(BaseSettings):
     job_hang_grace_seconds: float = Field(
         60.0, gt=0, description="A solve still running this long after its time limit (or a cancel) is killed"
     )
+    job_max_attempts: int = Field(
+        3, ge=1, description="Runs a job gets when its solve process dies (crash, kill) or its server stops; then it fails"
+    )
+    job_lease_seconds: float = Field(
+        30.0,
+        ge=1,
+        description="A running job's lease: its server renews it every few seconds; another server re-queues the job "
+        "once it has expired (a dead server on the same machine is noticed at once)",
+    )
+    rate_limit_per_minute: int = Field(
+        600, ge=0, description="Requests per minute each API key may make to /v1 (with keys only); 0: no limit"
+    )
+    rate_limit_burst: int = Field(60, ge=1, description="Requests a key may make at once before the per-minute rate applies")
     api_keys: CommaList = Field(
         default_factory=list,
         description="Comma-separated API keys, or sha256:<hex> of a key; empty: the service is open",

@@ -95,7 +95,9 @@ def test_a_crashing_solve_fails_its_job_and_the_server_keeps_serving(database_ur
         fault("crash")
         job = client.post("/v1/jobs", content=problem_json(SMALL), headers=JSON).json()
         done = wait_for_job(_poller(client, job), finished, timeout=120)
-        assert done["state"] == "failed" and done["error"] == "the solve process crashed (SIGSEGV)"
+        assert done["state"] == "failed", done
+        assert done["attempts"] == 3, "a crashed run is retried until the job has used its attempts"
+        assert done["error"] == "the solve process crashed (SIGSEGV); gave up after 3 attempts"
         sync = client.post("/v1/solve", content=problem_json(SMALL), headers=JSON)
         assert sync.status_code == 500 and sync.json()["detail"] == "the solve process crashed (SIGSEGV)"
         assert client.get(job["links"]["plan"]).status_code == 409

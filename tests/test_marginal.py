@@ -34,6 +34,8 @@ def test_marginal_value_is_the_flex_rate_where_flex_covers_the_last_fte():
 
 
 def test_marginal_value_is_the_dearest_persons_rate_when_named_staff_suffice():
+    """ben has 0.5 FTE to spare, yet one more free FTE would still replace his 12,000 a month:
+    the value is what the last FTE-month in use costs (README), not the dual of idle capacity."""
     values = _marginal(solve_checked(_problem(1.5)))
     assert [values[m] for m in ("2027-02", "2027-03", "2027-04")] == [12000.0] * 3
 

@@ -35,7 +35,7 @@ def test_migrated_schema_matches_the_orm_tables(store: JobStore):
 def test_migrations_can_run_again_on_an_up_to_date_database(store: JobStore):
     upgrade(store.engine)
     with store.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0001"
+        assert MigrationContext.configure(conn).get_current_revision() == "0002"
 
 
 def test_a_submitted_job_is_queued_with_its_problem_and_utc_timestamps(store: JobStore):

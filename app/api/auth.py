@@ -3,7 +3,8 @@
 Keys are kept only as SHA-256 digests (a key may also be configured as ``sha256:<hex>``
 so the plain key never sits in the environment) and compared in constant time. A job's
 owner is the digest of the key that submitted it, so a key sees only its own jobs;
-without keys the service is open and every job belongs to ``anonymous``.
+without keys the service is open and every job belongs to ``anonymous``. Each key is
+rate limited (:mod:`app.api.ratelimit`).
 
 A key is sent as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``.
 """
@@ -60,7 +61,8 @@ def current_owner(
     header: Annotated[str | None, Depends(_header)],
 ) -> str:
     """The caller's owner id; 401 when keys are configured and none of them was given."""
-    keys: KeyRing = request.app.state.services.keys
+    services = request.app.state.services
+    keys: KeyRing = services.keys
     owner = keys.owner(bearer.credentials if bearer is not None else header)
     if owner is None:
         raise ApiError(
@@ -68,6 +70,8 @@ def current_owner(
             "a valid API key is required (Authorization: Bearer <key> or X-API-Key: <key>)",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    if not keys.open:
+        services.limiter.check(owner)
     return owner
 
 

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from app.api.auth import KeyRing
 from app.api.metrics import Metrics
+from app.api.ratelimit import RateLimiter
 from app.db.store import JobStore
 from app.execution.supervisor import Supervisor
 from app.services.jobs import JobService
@@ -21,6 +22,7 @@ class Services:
     settings: ServiceSettings
     store: JobStore
     keys: KeyRing
+    limiter: RateLimiter
     metrics: Metrics
     supervisor: Supervisor
     jobs: JobService

@@ -2,8 +2,9 @@
 
 Clients get a stable ``type`` to branch on, the HTTP ``status`` and ``title``, a ``detail``
 sentence, the request path as ``instance``, and for invalid input an ``errors`` list whose
-``path`` names the field exactly as the CLI does (``trials[3].options[0].id``). Anything
-unexpected becomes a bare 500 whose traceback goes to the server log only.
+``path`` names the field exactly as the CLI does (``trials[3].options[0].id``). A database
+that does not answer is a 503 with ``Retry-After`` (the request changed nothing: send it
+again). Anything unexpected becomes a bare 500 whose traceback goes to the server log only.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.contract.problem import FieldError, json_path
@@ -30,6 +33,12 @@ SOLVE_FAILED = "urn:pace:problem:solve-failed"
 PLAN_NOT_AVAILABLE = "urn:pace:problem:plan-not-available"
 JOB_FINISHED = "urn:pace:problem:job-finished"
 NOT_READY = "urn:pace:problem:not-ready"
+UNSUPPORTED_MEDIA_TYPE = "urn:pace:problem:unsupported-media-type"
+UNAVAILABLE = "urn:pace:problem:unavailable"
+RATE_LIMITED = "urn:pace:problem:rate-limited"
+
+#: Seconds a client is asked to wait (``Retry-After``) while the database does not answer.
+RETRY_AFTER_SECONDS = 5
 
 log = logging.getLogger("pace.api")
 
@@ -134,6 +143,18 @@ def install(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else None
         return problem_response(request, exc.status_code, detail, headers=exc.headers)
 
+    async def database_down(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, DBAPIError) and not isinstance(exc, (OperationalError, InterfaceError)) and not exc.connection_invalidated:
+            return await unexpected(request, exc)
+        log.warning("%s %s: the database does not answer (%s)", request.method, request.url.path, type(exc).__name__)
+        return problem_response(
+            request,
+            503,
+            "the database does not answer; nothing was changed, send the request again later",
+            type=UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return problem_response(request, 500, "an unexpected error occurred; it has been logged")
@@ -141,6 +162,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    for unreachable in (DBAPIError, DisconnectionError, PoolTimeout):
+        app.add_exception_handler(unreachable, database_down)
     app.add_exception_handler(Exception, unexpected)
 
 
@@ -149,3 +172,14 @@ UNAUTHORIZED_RESPONSE: dict[int | str, dict[str, Any]] = {
     401: {"description": "API keys are configured and none (or a wrong one) was given"}
 }
 TOO_LARGE_RESPONSE: dict[int | str, dict[str, Any]] = {413: {"description": "The body is larger than the server accepts"}}
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again", "schema": {"type": "integer"}}}
+JSON_BODY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **TOO_LARGE_RESPONSE,
+    415: {"description": "The body is not sent as JSON (the Content-Type header must be application/json)"},
+}
+#: Answers any /v1 route may give besides its own.
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **UNAUTHORIZED_RESPONSE,
+    429: {"description": "This API key sent too many requests; wait Retry-After seconds", "headers": _RETRY_AFTER},
+    503: {"description": "The database does not answer; nothing was changed, retry after Retry-After seconds", "headers": _RETRY_AFTER},
+}

@@ -12,10 +12,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.api.deps import AppServices
-from app.api.errors import NOT_READY, ApiError
+from app.api.errors import NOT_READY, RETRY_AFTER_SECONDS, ApiError
 from app.api.schemas import Health, Readiness
 
 router = APIRouter(tags=["health"])
+_RETRY = {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
 @router.get("/healthz", response_model=Health, summary="Liveness")
@@ -28,9 +29,9 @@ def readyz(app: AppServices) -> Readiness:
     try:
         app.store.ping()
     except SQLAlchemyError:
-        raise ApiError(503, "the database is unreachable", type=NOT_READY) from None
+        raise ApiError(503, "the database is unreachable", type=NOT_READY, headers=_RETRY) from None
     if not app.supervisor.alive:
-        raise ApiError(503, "the job supervisor is not running", type=NOT_READY)
+        raise ApiError(503, "the job supervisor is not running", type=NOT_READY, headers=_RETRY)
     return Readiness(workers=app.settings.workers, running=app.supervisor.running)
 
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from app.api.auth import Owner
+from app.api.body import json_body, json_request_body
 from app.api.deps import AppServices
-from app.api.errors import TOO_LARGE_RESPONSE, UNAUTHORIZED_RESPONSE
+from app.api.errors import COMMON_RESPONSES, JSON_BODY_RESPONSES
 from app.api.examples import JOB_ID, problem_examples
 from app.api.schemas import JobOut, JobPage, JobState
 from models.contract.plan import Plan
-from models.contract.problem import Problem
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -20,29 +21,44 @@ _NOT_FOUND = {404: {"description": "No such job, or another key's job"}}
 JobId = Annotated[str, Path(description="The job's id", openapi_examples={"job": {"value": JOB_ID}})]
 
 
+#: OpenAPI links from a submitted job to what a client does next with it (stateful clients and fuzzers follow them).
+_JOB_LINKS = {
+    name: {"operationId": operation, "parameters": {"job_id": "$response.body#/id"}, "description": description}
+    for name, operation, description in (
+        ("GetJob", "get_job", "Poll the job"),
+        ("GetPlan", "get_plan", "Fetch its plan once it has one"),
+        ("CancelJob", "cancel_job", "Cancel it"),
+    )
+}
+
+
 @router.post(
     "",
     status_code=202,
     response_model=JobOut,
     summary="Submit a problem as a job",
+    operation_id="submit_job",
+    openapi_extra=json_request_body("Problem", problem_examples()),
     responses={
-        202: {"description": "Queued", "headers": {"Location": {"description": "The job's URL", "schema": {"type": "string"}}}},
-        **UNAUTHORIZED_RESPONSE,
-        **TOO_LARGE_RESPONSE,
+        202: {
+            "description": "Queued",
+            "headers": {"Location": {"description": "The job's URL", "schema": {"type": "string"}}},
+            "links": _JOB_LINKS,
+        },
+        **COMMON_RESPONSES,
+        **JSON_BODY_RESPONSES,
         422: {"description": "Invalid problem (each error with its field path) or a server limit exceeded"},
     },
 )
-def submit(
-    problem: Annotated[Problem, Body(openapi_examples=problem_examples())], owner: Owner, app: AppServices, response: Response
-) -> JobOut:
+async def submit(request: Request, owner: Owner, app: AppServices, response: Response) -> JobOut:
     """Queue the problem; a worker process solves it within its ``settings.time_limit``
     (at most the server's ``PACE_MAX_TIME_LIMIT``). Poll the ``Location`` for progress."""
-    job = app.jobs.submit(owner, problem)
+    job = await run_in_threadpool(app.jobs.submit, owner, await json_body(request))
     response.headers["Location"] = job.links.self
     return job
 
 
-@router.get("", response_model=JobPage, summary="List your jobs, newest first", responses=UNAUTHORIZED_RESPONSE)
+@router.get("", response_model=JobPage, summary="List your jobs, newest first", operation_id="list_jobs", responses=COMMON_RESPONSES)
 def list_jobs(
     owner: Owner,
     app: AppServices,
@@ -53,7 +69,13 @@ def list_jobs(
     return app.jobs.page(owner, limit, offset, state)
 
 
-@router.get("/{job_id}", response_model=JobOut, summary="A job's state, timestamps and progress", responses={**UNAUTHORIZED_RESPONSE, **_NOT_FOUND})
+@router.get(
+    "/{job_id}",
+    response_model=JobOut,
+    summary="A job's state, timestamps and progress",
+    operation_id="get_job",
+    responses={**COMMON_RESPONSES, **_NOT_FOUND},
+)
 def get_job(job_id: JobId, owner: Owner, app: AppServices) -> JobOut:
     """While it runs, ``progress`` is the series of (incumbent, bound, gap) of the current run."""
     return app.jobs.get(owner, job_id)
@@ -63,7 +85,8 @@ def get_job(job_id: JobId, owner: Owner, app: AppServices) -> JobOut:
     "/{job_id}/plan",
     response_model=Plan,
     summary="A job's plan",
-    responses={**UNAUTHORIZED_RESPONSE, **_NOT_FOUND, 409: {"description": "The job has no plan (yet)"}},
+    operation_id="get_plan",
+    responses={**COMMON_RESPONSES, **_NOT_FOUND, 409: {"description": "The job has no plan (yet)"}},
 )
 def get_plan(job_id: JobId, owner: Owner, app: AppServices) -> Response:
     """The plan of a succeeded job, or the best plan a cancelled job kept."""
@@ -74,10 +97,11 @@ def get_plan(job_id: JobId, owner: Owner, app: AppServices) -> Response:
     "/{job_id}",
     response_model=JobOut,
     summary="Cancel a job",
+    operation_id="cancel_job",
     responses={
         200: {"description": "Cancelled (it was queued, or already cancelled)"},
         202: {"description": "Cancel requested: the running solve stops and keeps its best plan", "model": JobOut},
-        **UNAUTHORIZED_RESPONSE,
+        **COMMON_RESPONSES,
         **_NOT_FOUND,
         409: {"description": "The job has already succeeded or failed"},
     },

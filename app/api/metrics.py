@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 #: Buckets for solve durations: sub-second small problems up to hour-long jobs.
@@ -21,14 +22,22 @@ SOLVE_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600)
 
 
 class _JobsByState(Collector):
+    """``pace_jobs{state}`` read at scrape time, and ``pace_database_up`` (0 while it does not answer)."""
+
     def __init__(self, counts: Callable[[], dict[str, int]]) -> None:
         self._counts = counts
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily("pace_jobs", "Jobs in the database by state", labels=["state"])
-        for state, count in self._counts().items():
-            family.add_metric([state], count)
-        yield family
+        try:
+            counts = self._counts()
+        except SQLAlchemyError:
+            counts = None
+        yield GaugeMetricFamily("pace_database_up", "1 if the database answered this scrape", value=0 if counts is None else 1)
+        if counts is not None:
+            family = GaugeMetricFamily("pace_jobs", "Jobs in the database by state", labels=["state"])
+            for state, count in counts.items():
+                family.add_metric([state], count)
+            yield family
 
 
 class Metrics:

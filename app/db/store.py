@@ -6,16 +6,22 @@ it expects: a job is claimed only while ``queued`` (``FOR UPDATE SKIP LOCKED`` o
 PostgreSQL, a single atomic ``UPDATE`` on SQLite), and a run may end a job only while it
 is ``running`` under that run's attempt number. Two actors racing (a cancel and a
 finishing solve, a supervisor and a solve it gave up on) therefore never both win.
+
+A claimed job is leased to the claiming server (:mod:`app.execution.lease`): the server
+renews the lease while it runs the job, and a job goes back to the queue only when its
+lease has expired or its server is known dead, so servers sharing one database never
+re-run each other's live jobs.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, select, text, update
+from sqlalchemy import Engine, and_, create_engine, event, false, func, or_, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
@@ -25,6 +31,10 @@ from models.solver.progress import Progress
 
 #: How long a SQLite writer waits for another process's write lock before failing.
 SQLITE_BUSY_SECONDS = 30.0
+#: Seconds a claim holds a job for its server before the server must renew it.
+DEFAULT_LEASE_SECONDS = 30.0
+#: Values that end a job's lease (the job leaves ``running``).
+_NO_LEASE: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
 
 
 def create_db_engine(url: str) -> Engine:
@@ -156,8 +166,11 @@ class JobStore:
 
     # --- the supervisor's side ------------------------------------------------------
 
-    def claim_next(self) -> Job | None:
-        """Move the oldest queued job to ``running`` and return it (None if none is queued)."""
+    def claim_next(self, server: str | None = None, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> Job | None:
+        """Move the oldest queued job to ``running``, leased to ``server``, and return it (None if none is queued).
+
+        A claim without a server name holds no lease: any server may re-queue the job.
+        """
         queued = aliased(Job)
         oldest = (
             select(queued.id)
@@ -167,33 +180,101 @@ class JobStore:
             .with_for_update(skip_locked=True)
             .scalar_subquery()
         )
+        now = utcnow()
         with self._sessions.begin() as session:
             claimed = session.scalars(
                 update(Job)
                 .where(Job.id == oldest, Job.state == "queued")
-                .values(state="running", started_at=utcnow(), attempts=Job.attempts + 1)
+                .values(
+                    state="running",
+                    started_at=now,
+                    attempts=Job.attempts + 1,
+                    lease_owner=server,
+                    lease_expires_at=now + timedelta(seconds=lease_seconds),
+                )
                 .returning(Job.id)
             ).first()
         return None if claimed is None else self.get(claimed, None)
 
-    def requeue_running(self) -> int:
-        """Put every ``running`` job back in the queue: its server died, so its run did too.
+    def renew(self, server: str, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> int:
+        """The server's heartbeat: extend the lease of every job it runs; returns how many."""
+        with self._sessions.begin() as session:
+            result = session.execute(
+                update(Job)
+                .where(Job.state == "running", Job.lease_owner == server)
+                .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+            )
+            return result.rowcount
 
-        A job whose cancel was asked before the server died is cancelled instead. Returns
-        how many jobs go back to the queue.
+    def requeue_abandoned(
+        self, server: str | None, is_dead: Callable[[str], bool] = lambda _owner: False, max_attempts: int | None = None
+    ) -> int:
+        """Re-queue the running jobs no live server vouches for; returns how many went back to the queue.
+
+        A job is abandoned when its lease has expired, it holds none, or ``is_dead`` says its
+        server is gone; ``server``'s own jobs are never abandoned (it renews them itself). An
+        abandoned job whose cancel was asked is cancelled; one that has used ``max_attempts``
+        runs fails; the others go back to the queue.
+        """
+        now = utcnow()
+        with self._sessions.begin() as session:
+            foreign = Job.lease_owner.is_(None) if server is None else or_(Job.lease_owner.is_(None), Job.lease_owner != server)
+            owners = session.scalars(
+                select(Job.lease_owner).where(Job.state == "running", foreign, Job.lease_owner.is_not(None)).distinct()
+            ).all()
+            dead = [owner for owner in owners if owner is not None and is_dead(owner)]
+            abandoned = and_(
+                Job.state == "running",
+                foreign,
+                or_(
+                    Job.lease_owner.is_(None),
+                    Job.lease_expires_at.is_(None),
+                    Job.lease_expires_at < now,
+                    Job.lease_owner.in_(dead) if dead else false(),
+                ),
+            )
+            session.execute(
+                update(Job)
+                .where(abandoned, Job.cancel_requested)
+                .values(state="cancelled", finished_at=now, error="cancelled while its server was down", **_NO_LEASE)
+            )
+            if max_attempts is not None:
+                session.execute(
+                    update(Job)
+                    .where(abandoned, Job.attempts >= max_attempts)
+                    .values(
+                        state="failed",
+                        finished_at=now,
+                        error=f"its server stopped during each of its runs; gave up after {max_attempts} attempts",
+                        **_NO_LEASE,
+                    )
+                )
+            result = session.execute(
+                update(Job).where(abandoned).values(state="queued", error="its server stopped during the run; re-queued", **_NO_LEASE)
+            )
+            return result.rowcount
+
+    def requeue_running(self) -> int:
+        """Put every ``running`` job back in the queue, whoever runs it (its server died, so its
+        run did too); a job whose cancel was asked is cancelled instead. Returns how many jobs
+        go back to the queue. Servers use :meth:`requeue_abandoned`, which respects live leases.
         """
         with self._sessions.begin() as session:
             session.execute(
                 update(Job)
                 .where(Job.state == "running", Job.cancel_requested)
-                .values(state="cancelled", finished_at=utcnow(), error="cancelled while its server was down")
+                .values(state="cancelled", finished_at=utcnow(), error="cancelled while its server was down", **_NO_LEASE)
             )
-            result = session.execute(update(Job).where(Job.state == "running").values(state="queued"))
+            result = session.execute(update(Job).where(Job.state == "running").values(state="queued", **_NO_LEASE))
             return result.rowcount
 
-    def requeue(self, job_id: str, attempt: int) -> bool:
-        """Give a run back to the queue (the server is stopping while it runs)."""
-        return self._transition(job_id, attempt, state="queued")
+    def requeue(self, job_id: str, attempt: int, reason: str | None = None) -> bool:
+        """Give a run back to the queue (its server is stopping, or its process died and the job
+        has attempts left); ``reason`` says why, until a later run ends the job."""
+        values: dict[str, Any] = {"state": "queued"}
+        if reason is not None:
+            values["error"] = reason
+        return self._transition(job_id, attempt, **values)
 
     def fail(self, job_id: str, attempt: int, reason: str) -> bool:
         return self._transition(job_id, attempt, state="failed", error=reason, finished_at=utcnow())
@@ -267,7 +348,10 @@ class JobStore:
 
     @staticmethod
     def _transition_in(session: Session, job_id: str, attempt: int, **values: Any) -> bool:
+        """Move the job out of ``running`` (ending its lease) if ``attempt`` is still its current run."""
         result = session.execute(
-            update(Job).where(Job.id == job_id, Job.state == "running", Job.attempts == attempt).values(**values)
+            update(Job)
+            .where(Job.id == job_id, Job.state == "running", Job.attempts == attempt)
+            .values(**_NO_LEASE, **values)
         )
         return result.rowcount == 1

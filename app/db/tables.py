@@ -52,7 +52,8 @@ class Base(DeclarativeBase):
 
 class Job(Base):
     """One asynchronous solve. ``attempts`` counts the runs started; a run's writes carry its
-    attempt number, so a run left over from a dead server can never overwrite a newer one."""
+    attempt number, so a run left over from a dead server can never overwrite a newer one.
+    A running job is leased to one server, which renews the lease while the run lives."""
 
     __tablename__ = "jobs"
 
@@ -66,6 +67,10 @@ class Job(Base):
     error: Mapped[str | None] = mapped_column(Text)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: The server running the job (see :mod:`app.execution.lease`), while it is ``running``.
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    #: Until when that server's heartbeat vouches for the run; past it, any server re-queues the job.
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     __table_args__ = (
         Index("ix_jobs_state_created", "state", "created_at"),

@@ -8,8 +8,13 @@ database), ignores Ctrl-C (the supervisor decides when it ends), runs at a lower
 priority (so the API keeps answering while every core solves) and caps its address space.
 
 A job process talks to the database directly: it loads its problem, writes progress,
-polls for a cancel and stores its plan. A synchronous solve gets its problem and returns
-its plan through a pipe. Exit codes tell the parent what went wrong when no result came.
+polls for a cancel and stores its plan; a database that stops answering loses progress
+rows only, and the outcome is stored once it answers again (until the supervisor's hang
+guard ends the wait). A synchronous solve gets its problem and returns its plan through a
+pipe. Exit codes tell the parent what went wrong when no result came. Either way the
+solve uses at most as many HiGHS threads as the process may use cores: a problem asking
+for more (``threads: 1000``) would only reserve stacks for threads that cannot run, and
+under the address-space limit that alone aborts HiGHS.
 """
 
 from __future__ import annotations
@@ -22,13 +27,19 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from app.db.store import JobStore
 from models.solver.progress import Progress
+
+if TYPE_CHECKING:
+    from models.contract.problem import Problem
+    from models.solver.settings import EngineSettings
 
 #: The solve raised MemoryError: it hit its address-space limit.
 EXIT_OUT_OF_MEMORY = 70
@@ -39,8 +50,12 @@ EXIT_ORPHANED = 72
 
 #: Added to the solve process's nice value: the API process stays first in line for a core.
 NICENESS = 10
-#: Seconds between two progress rows of the same stage, and between two cancel polls.
+#: Seconds between two progress rows of the same stage.
 POLL_SECONDS = 1.0
+#: Seconds between two looks at the database for a cancel.
+CANCEL_POLL_SECONDS = 0.25
+#: Seconds between two tries to store a run's outcome while the database does not answer.
+OUTCOME_RETRY_SECONDS = 1.0
 
 _PR_SET_PDEATHSIG = 1
 _M_ARENA_MAX = -8
@@ -103,29 +118,77 @@ def run_job(task: JobTask) -> None:
             store.dispose()
 
 
+def cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def engine_settings(problem: "Problem", time_limit: float) -> "EngineSettings":
+    """The engine's settings for ``problem`` in a service solve: the applied time limit, and
+    at most as many HiGHS threads as there are cores."""
+    from models.solver.settings import EngineSettings
+
+    settings = replace(EngineSettings.from_problem(problem.settings), time_limit=time_limit)
+    if settings.threads is not None and settings.threads > cores():
+        settings = replace(settings, threads=cores())
+    return settings
+
+
+T = TypeVar("T")
+
+
+def persist(write: Callable[[], T], what: str) -> T:
+    """Run a database write, retrying while the database is unreachable (never giving up:
+    the supervisor's hang guard bounds the wait)."""
+    warned = False
+    while True:
+        try:
+            return write()
+        except DBAPIError as exc:
+            if not exc.connection_invalidated and not _unreachable(exc):
+                raise
+            if not warned:
+                log.warning("%s: the database does not answer; retrying every %g s", what, OUTCOME_RETRY_SECONDS)
+                warned = True
+            time.sleep(OUTCOME_RETRY_SECONDS)
+
+
+def _unreachable(exc: DBAPIError) -> bool:
+    """A connection-level failure (server down, connection lost), not a failed statement."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    return isinstance(exc, (OperationalError, InterfaceError))
+
+
 def _solve_job(store: JobStore, task: JobTask) -> None:
     from models.pipeline import solve
     from models.contract.validation import parse_problem
-    from models.solver.settings import EngineSettings
 
-    problem = parse_problem(store.problem_json(task.job_id))
-    settings = replace(EngineSettings.from_problem(problem.settings), time_limit=task.time_limit)
-    stop = StopPoller(store, task.job_id, task.attempt)
-    plan = solve(problem, settings, progress=ProgressWriter(store, task.job_id, task.attempt), stop=stop)
+    job, attempt = task.job_id, task.attempt
+    problem = parse_problem(persist(lambda: store.problem_json(job), f"job {job}"))
+    stop = StopPoller(store, job, attempt)
+    if stop.asked_now():
+        persist(lambda: store.cancelled_without_plan(job, attempt, "cancelled before the solve started"), f"job {job}")
+        return
+    plan = solve(problem, engine_settings(problem, task.time_limit), progress=ProgressWriter(store, job, attempt), stop=stop)
     if plan.status == "error":
-        store.fail(task.job_id, task.attempt, f"the engine reported an error: {plan.message}"[:500])
+        persist(lambda: store.fail(job, attempt, f"the engine reported an error: {plan.message}"[:500]), f"job {job}")
     elif not stop.stopped:
-        store.finish(task.job_id, task.attempt, plan, "succeeded")
+        persist(lambda: store.finish(job, attempt, plan, "succeeded"), f"job {job}")
     elif plan.status in ("optimal", "feasible"):
-        store.finish(task.job_id, task.attempt, plan, "cancelled")
+        persist(lambda: store.finish(job, attempt, plan, "cancelled"), f"job {job}")
     else:
-        store.cancelled_without_plan(task.job_id, task.attempt, "cancelled before any plan was found")
+        persist(lambda: store.cancelled_without_plan(job, attempt, "cancelled before any plan was found"), f"job {job}")
 
 
 class ProgressWriter:
     """Stores the engine's progress reports: one row per new stage, else one per second at most.
 
-    Progress is informative only, so a database hiccup loses a row, never the solve.
+    Progress is informative only, so a database hiccup loses a row, never the solve (and is
+    logged once, not once a row).
     """
 
     def __init__(self, store: JobStore, job_id: str, attempt: int) -> None:
@@ -136,6 +199,7 @@ class ProgressWriter:
         self._stage: str | None = None
         self._last = float("-inf")
         self._lock = threading.Lock()
+        self._failing = False
 
     def __call__(self, progress: Progress) -> None:
         with self._lock:
@@ -146,15 +210,19 @@ class ProgressWriter:
             try:
                 self._store.add_progress(self._job_id, self._attempt, self._seq, progress)
                 self._seq += 1
+                self._failing = False
             except SQLAlchemyError:
-                log.warning("job %s: progress row lost", self._job_id, exc_info=True)
+                if not self._failing:
+                    log.warning("job %s: progress rows lost while the database does not answer", self._job_id, exc_info=True)
+                self._failing = True
 
 
 class StopPoller:
-    """The engine's stop flag: asks the database at most once a second whether to stop.
+    """The engine's stop flag: asks the database at most every ``CANCEL_POLL_SECONDS`` whether to stop.
 
     It says stop once a cancel is asked or once this run is no longer the job's current
-    run (the job was re-queued by a newer server); ``stopped`` remembers that it did.
+    run (the job was re-queued); ``stopped`` remembers that it did. While the database
+    does not answer, the solve goes on (logged once).
     """
 
     def __init__(self, store: JobStore, job_id: str, attempt: int) -> None:
@@ -162,17 +230,25 @@ class StopPoller:
         self._job_id = job_id
         self._attempt = attempt
         self._last = float("-inf")
+        self._failing = False
         self.stopped = False
 
     def __call__(self) -> bool:
         now = time.monotonic()
-        if self.stopped or now - self._last < POLL_SECONDS:
+        if self.stopped or now - self._last < CANCEL_POLL_SECONDS:
             return self.stopped
-        self._last = now
+        return self.asked_now()
+
+    def asked_now(self) -> bool:
+        """Ask the database now."""
+        self._last = time.monotonic()
         try:
             self.stopped = self._store.should_stop(self._job_id, self._attempt)
+            self._failing = False
         except SQLAlchemyError:
-            log.warning("job %s: could not poll for a cancel", self._job_id, exc_info=True)
+            if not self._failing:
+                log.warning("job %s: could not poll for a cancel", self._job_id, exc_info=True)
+            self._failing = True
         return self.stopped
 
 
@@ -182,11 +258,9 @@ def run_solve(conn: Connection, problem_json: str, time_limit: float, limits: Li
     try:
         from models.pipeline import solve
         from models.contract.validation import parse_problem
-        from models.solver.settings import EngineSettings
 
         problem = parse_problem(problem_json)
-        settings = replace(EngineSettings.from_problem(problem.settings), time_limit=time_limit)
-        conn.send_bytes(solve(problem, settings).model_dump_json().encode())
+        conn.send_bytes(solve(problem, engine_settings(problem, time_limit)).model_dump_json().encode())
     except MemoryError:
         os._exit(EXIT_OUT_OF_MEMORY)
     except Exception:  # noqa: BLE001 - reported to the client as a failed solve, logged here

@@ -29,3 +29,13 @@ def failure_reason(exitcode: int | None, memory_limit_mb: int) -> str:
             return "the solve process was killed (SIGKILL), most likely for using too much memory"
         return f"the solve process crashed ({name})"
     return f"the solve process ended (exit code {exitcode}) without storing a result"
+
+
+def retryable(exitcode: int | None) -> bool:
+    """Whether a run that ended this way without a result deserves another attempt.
+
+    A process that died (a crash, a kill from outside, a lost server) may well succeed
+    next time; one that hit its memory limit or raised inside the solve would only do the
+    same again, so its job fails at once.
+    """
+    return exitcode not in (EXIT_OUT_OF_MEMORY, EXIT_ERROR)

@@ -3,17 +3,23 @@
 It lives in one background thread of the server, so nothing it does (starting
 processes, waiting on them, database round trips) ever runs on the event loop. Its loop:
 
-1. reap the solve processes that ended; one that ended without storing its outcome marks
-   its job ``failed`` with the reason read from its exit code (crash, memory limit), or
-   with the reason it was killed for;
+1. reap the solve processes that ended. One that ended without storing its outcome
+   because it died (a crash, a kill from outside) gives its job back to the queue while
+   the job has attempts left (``job_max_attempts``), else fails it with the reason read
+   from its exit code; a run that ran out of memory, or that the supervisor killed itself
+   (a hang), fails its job at once with that reason;
 2. kill the runs that overran their time limit by more than the grace period (a hang),
    and the ones that did not stop within the grace period after a cancel;
-3. claim queued jobs while fewer than ``workers`` run;
-4. sleep until a process ends, a job is submitted (:meth:`Supervisor.wake`) or a second
+3. every few seconds, renew the leases of the jobs this server runs (its heartbeat) and
+   re-queue the running jobs no live server vouches for (lease expired, or their server
+   on this machine is dead: see :mod:`app.execution.lease`);
+4. claim queued jobs while fewer than ``workers`` run;
+5. sleep until a process ends, a job is submitted (:meth:`Supervisor.wake`) or a second
    passes (the deadlines and cancels of step 2 are checked at that pace).
 
 On start it re-queues the jobs a dead server left ``running``; on a clean stop it kills
-its runs and re-queues their jobs, so nothing accepted is ever lost.
+its runs and re-queues their jobs, so nothing accepted is ever lost. A database that does
+not answer makes a tick fail; the next tick tries again (logged once per outage).
 """
 
 from __future__ import annotations
@@ -29,8 +35,9 @@ from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 
 from app.db.store import JobStore
+from app.execution import lease
 from app.execution.child import JobTask, Limits, run_job
-from app.execution.outcome import failure_reason
+from app.execution.outcome import failure_reason, retryable
 from app.settings import ServiceSettings
 
 log = logging.getLogger("pace.supervisor")
@@ -63,7 +70,14 @@ class Supervisor:
         self._store = store
         self._settings = settings
         self._on_run_ended = on_run_ended
-        self._runs: dict[str, _Run] = {}
+        #: This server's name on the leases of the jobs it runs.
+        self.name = lease.server_name()
+        #: Runs by (job id, attempt): a job re-queued elsewhere may run here again while its
+        #: earlier run is still stopping, and both processes must be reaped.
+        self._runs: dict[tuple[str, int], _Run] = {}
+        self._heartbeat_due = 0.0
+        self._failing_since: float | None = None
+        self._failure_logged = 0.0
         self._stopping = threading.Event()
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
@@ -81,10 +95,15 @@ class Supervisor:
         return len(self._runs)
 
     def start(self) -> None:
-        requeued = self._store.requeue_running()
+        requeued = self._store.requeue_abandoned(self.name, lease.is_dead, self._settings.job_max_attempts)
         if requeued:
-            log.info("re-queued %d job(s) left running by a previous server", requeued)
+            log.info("re-queued %d job(s) left running by a server that stopped", requeued)
+        self._heartbeat_due = time.monotonic() + self._heartbeat_seconds
         self._thread.start()
+
+    @property
+    def _heartbeat_seconds(self) -> float:
+        return max(0.5, self._settings.job_lease_seconds / 6)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop claiming, kill the runs and give their jobs back to the queue."""
@@ -111,11 +130,38 @@ class Supervisor:
             try:
                 self._reap()
                 self._enforce()
+                self._heartbeat()
                 self._fill()
             except Exception:  # noqa: BLE001 - e.g. the database is briefly unreachable: retry next tick
-                log.exception("supervisor iteration failed; retrying")
+                self._tick_failed()
+            else:
+                if self._failing_since is not None:
+                    log.warning("supervisor recovered after %.0f s of failing ticks", time.monotonic() - self._failing_since)
+                    self._failing_since = None
             self._sleep()
         self._shutdown()
+
+    def _tick_failed(self) -> None:
+        """Log a failing tick with its traceback once, then a line every 30 s while it lasts."""
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = self._failure_logged = now
+            log.exception("supervisor iteration failed; retrying every %g s", POLL_SECONDS)
+        elif now - self._failure_logged >= 30:
+            self._failure_logged = now
+            log.warning("supervisor iterations still failing after %.0f s", now - self._failing_since, exc_info=True)
+
+    def _heartbeat(self) -> None:
+        """Renew this server's leases and re-queue the jobs of servers that stopped, every few seconds."""
+        now = time.monotonic()
+        if now < self._heartbeat_due:
+            return
+        self._store.renew(self.name, self._settings.job_lease_seconds)
+        requeued = self._store.requeue_abandoned(self.name, lease.is_dead, self._settings.job_max_attempts)
+        if requeued:
+            log.warning("re-queued %d job(s) whose server stopped", requeued)
+            self.wake()
+        self._heartbeat_due = now + self._heartbeat_seconds
 
     def _sleep(self) -> None:
         ready = wait([run.process.sentinel for run in self._runs.values()] + [self._wake_read], timeout=POLL_SECONDS)
@@ -131,16 +177,29 @@ class Supervisor:
         A run is forgotten only once its outcome is stored: after a database error it
         stays, and the next tick tries again.
         """
-        for run in [r for r in self._runs.values() if r.process.exitcode is not None]:
+        for key, run in [(k, r) for k, r in self._runs.items() if r.process.exitcode is not None]:
             run.process.join()
-            state, reason = run.verdict or ("failed", failure_reason(run.process.exitcode, self._settings.job_memory_limit_mb))
-            end = self._store.fail if state == "failed" else self._store.cancelled_without_plan
-            if end(run.job_id, run.attempt, reason):
-                log.warning("job %s %s: %s", run.job_id, state, reason)
-            del self._runs[run.job_id]
-            if self._on_run_ended is not None:
+            exitcode = run.process.exitcode
+            if run.verdict is not None:
+                state, reason = run.verdict
+                ended = (self._store.fail if state == "failed" else self._store.cancelled_without_plan)(run.job_id, run.attempt, reason)
+            else:
+                state, reason = "failed", failure_reason(exitcode, self._settings.job_memory_limit_mb)
+                if retryable(exitcode) and run.attempt < self._settings.job_max_attempts:
+                    state, reason = "queued", f"run {run.attempt} ended: {reason}; re-queued"
+                    ended = self._store.requeue(run.job_id, run.attempt, reason)
+                else:
+                    if retryable(exitcode) and run.attempt > 1:
+                        reason = f"{reason}; gave up after {run.attempt} attempts"
+                    ended = self._store.fail(run.job_id, run.attempt, reason)
+            if ended:
+                log.warning("job %s run %d %s: %s", run.job_id, run.attempt, state, reason)
+            del self._runs[key]
+            if state == "queued":
+                self.wake()
+            elif self._on_run_ended is not None:
                 job = self._store.get(run.job_id, None)
-                if job is not None:
+                if job is not None and job.attempts == run.attempt:
                     self._on_run_ended(job.id, job.state, time.monotonic() - run.started)
 
     def _enforce(self) -> None:
@@ -149,9 +208,10 @@ class Supervisor:
             return
         now = time.monotonic()
         grace = self._settings.job_hang_grace_seconds
-        asked = self._store.cancel_requested(r.job_id for r in self._runs.values() if r.cancel_deadline is None)
-        for job_id in asked:
-            self._runs[job_id].cancel_deadline = now + grace
+        asked = self._store.cancel_requested({r.job_id for r in self._runs.values() if r.cancel_deadline is None})
+        for run in self._runs.values():
+            if run.job_id in asked and run.cancel_deadline is None:
+                run.cancel_deadline = now + grace
         for run in self._runs.values():
             if run.verdict is not None:
                 continue
@@ -166,7 +226,7 @@ class Supervisor:
 
     def _fill(self) -> None:
         while len(self._runs) < self._settings.workers and not self._stopping.is_set():
-            job = self._store.claim_next()
+            job = self._store.claim_next(self.name, self._settings.job_lease_seconds)
             if job is None:
                 return
             task = JobTask(
@@ -185,7 +245,7 @@ class Supervisor:
                 continue
             started = time.monotonic()
             deadline = started + job.time_limit + self._settings.job_hang_grace_seconds
-            self._runs[job.id] = _Run(job.id, job.attempts, process, started, deadline)
+            self._runs[(job.id, job.attempts)] = _Run(job.id, job.attempts, process, started, deadline)
             log.info("job %s: run %d started (pid %s)", job.id, job.attempts, process.pid)
 
     def _shutdown(self) -> None:

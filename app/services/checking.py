@@ -5,15 +5,13 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from app.api.errors import invalid_input
-from app.api.schemas import CheckOut, ValidateOut
+from app.api.schemas import CheckIn, CheckOut, ValidateOut
 from app.services.capacity import capacity_summary
 from app.services.limits import limit_errors
 from app.settings import ServiceSettings
 from models.contract.check import check_plan
-from models.contract.plan import Plan
-from models.contract.problem import FieldError, Problem, ProblemInvalid
-from models.contract.validation import parse_problem
-from models.contract.validation import semantic_errors
+from models.contract.problem import FieldError, ProblemInvalid
+from models.contract.validation import parse_structure, semantic_errors, structure_errors
 
 
 def validate(body: bytes, settings: ServiceSettings) -> ValidateOut:
@@ -24,21 +22,24 @@ def validate(body: bytes, settings: ServiceSettings) -> ValidateOut:
     problem whose structure parses, so a client sees both lists at once.
     """
     try:
-        problem = parse_problem(body)
+        problem = parse_structure(body)
     except ProblemInvalid as exc:
-        try:
-            structure = Problem.model_validate_json(body)
-        except ValidationError:
-            return ValidateOut(valid=False, errors=exc.errors)
-        return ValidateOut(valid=False, errors=exc.errors, limits=limit_errors(structure, settings, settings.max_time_limit))
+        return ValidateOut(valid=False, errors=exc.errors)
     breached = limit_errors(problem, settings, settings.max_time_limit)
+    errors = semantic_errors(problem)
+    if errors:
+        return ValidateOut(valid=False, errors=errors, limits=breached)
     return ValidateOut(valid=True, limits=breached, summary=capacity_summary(problem))
 
 
-def check(problem: Problem, plan: Plan) -> CheckOut:
-    """The independent checker's verdict; 422 if the problem itself is invalid."""
-    errors = semantic_errors(problem)
+def check(body: bytes) -> CheckOut:
+    """The independent checker's verdict on ``{"problem": ..., "plan": ...}``; 422 if either is not valid input."""
+    try:
+        request = CheckIn.model_validate_json(body, strict=True)
+    except ValidationError as exc:
+        raise invalid_input(structure_errors(exc)) from None
+    errors = semantic_errors(request.problem)
     if errors:
         raise invalid_input([FieldError(path=f"problem.{e.path}", message=e.message) for e in errors])
-    violations = check_plan(problem, plan)
+    violations = check_plan(request.problem, request.plan)
     return CheckOut(valid=not violations, violations=violations)

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from app.api.errors import JOB_FINISHED, PLAN_NOT_AVAILABLE, ApiError, invalid_input, limits_exceeded
+from app.api.errors import JOB_FINISHED, PLAN_NOT_AVAILABLE, ApiError
 from app.api.schemas import JobLinks, JobOut, JobPage, JobState, JobSummary, PlanSummary, ProgressPoint
 from app.db.store import JobStore
 from app.db.tables import Job
-from app.services.limits import limit_errors
+from app.services.problems import read_problem
 from app.settings import ServiceSettings
-from models.contract.problem import Problem
-from models.contract.validation import semantic_errors
 
 JOBS_PATH = "/v1/jobs"
 
@@ -30,14 +28,9 @@ class JobService:
         self._settings = settings
         self._wake = wake
 
-    def submit(self, owner: str, problem: Problem) -> JobOut:
-        """Queue a valid problem within this server's limits (422 otherwise)."""
-        breached = limit_errors(problem, self._settings, self._settings.max_time_limit)
-        if breached:
-            raise limits_exceeded(breached)
-        errors = semantic_errors(problem)
-        if errors:
-            raise invalid_input(errors)
+    def submit(self, owner: str, body: bytes) -> JobOut:
+        """Queue the problem in ``body`` if it is valid and within this server's limits (422 otherwise)."""
+        problem = read_problem(body, self._settings, self._settings.max_time_limit)
         job = self._store.submit(owner, problem.model_dump_json(), problem.settings.time_limit)
         self._wake()
         return self._out(job)

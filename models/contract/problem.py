@@ -78,16 +78,46 @@ Pins
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AllowInfNan, BaseModel, BeforeValidator, ConfigDict, Field, Strict
+from pydantic_core import PydanticCustomError
 
-MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
-Month = Annotated[str, Field(pattern=MONTH_PATTERN, examples=["2027-01"], description="Calendar month YYYY-MM")]
-Identifier = Annotated[str, Field(min_length=1, max_length=128)]
-NonNegative = Annotated[float, Field(ge=0)]
+MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+_MONTH_RE = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])", re.ASCII)
+#: Longest text (a name, an indication, a unit) a problem may carry.
+MAX_TEXT = 1000
 
-_MONTH_RE = re.compile(MONTH_PATTERN)
+
+def _month(value: str) -> str:
+    if not _MONTH_RE.fullmatch(value):
+        shown = value if len(value) <= 32 else value[:32] + "..."
+        raise PydanticCustomError("month", "'{value}' is not a calendar month YYYY-MM (month 01 to 12)", {"value": shown})
+    return value
+
+
+def _integer(value: Any) -> Any:
+    """Integers are never read from text or booleans ("12", true): strict, yet numpy integers pass."""
+    if isinstance(value, (str, bytes, bytearray, bool)):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+# Strict scalar types: what a planner sends is taken as typed, never coerced ("yes" is
+# not true, "12" is not 12), and every number is finite. Integers may be given where a
+# number is expected; JSON floats with no fraction (12.0) count as integers.
+Number = Annotated[float, Strict(), AllowInfNan(False)]
+Integer = Annotated[int, BeforeValidator(_integer)]
+Boolean = Annotated[bool, Strict()]
+Month = Annotated[
+    str,
+    Strict(),
+    AfterValidator(_month),
+    Field(examples=["2027-01"], description="Calendar month YYYY-MM", json_schema_extra={"pattern": MONTH_PATTERN}),
+]
+Identifier = Annotated[str, Strict(), Field(min_length=1, max_length=128)]
+Text = Annotated[str, Strict(), Field(max_length=MAX_TEXT)]
+NonNegative = Annotated[Number, Field(ge=0)]
 
 
 def month_index(month: str, start: str) -> int:
@@ -105,7 +135,8 @@ def month_at(start: str, index: int) -> str:
 
 
 def is_month(text: str) -> bool:
-    return bool(_MONTH_RE.match(text))
+    """Whether ``text`` is exactly a calendar month ``YYYY-MM`` (ASCII digits, month 01-12)."""
+    return bool(_MONTH_RE.fullmatch(text))
 
 
 class _Strict(BaseModel):
@@ -116,15 +147,15 @@ class _Strict(BaseModel):
 
 class Horizon(_Strict):
     start: Month
-    months: int = Field(ge=1, le=240, description="Number of months planned, typically 24-60")
+    months: Integer = Field(ge=1, le=240, description="Number of months planned, typically 24-60")
 
 
 class Staff(_Strict):
     id: Identifier
-    name: str | None = None
+    name: Text | None = None
     role: Identifier = Field(description="Primary role")
     secondary_roles: list[Identifier] = Field(default_factory=list)
-    fte: float = Field(1.0, description="Contracted FTE, in [0.001, 1]")
+    fte: Number = Field(1.0, description="Contracted FTE, in [0.001, 1]")
     monthly_cost: NonNegative = Field(
         description="Cost of one month at the person's full FTE; at most 1e8 x fte (1e8 per full-time month)"
     )
@@ -134,7 +165,7 @@ class Staff(_Strict):
     available_from: Month | None = None
     available_to: Month | None = None
     leave: list[Month] = Field(default_factory=list, description="Months of leave (no work at all)")
-    max_concurrent_trials: int = Field(3, ge=1, description="Most distinct trials worked on in one month")
+    max_concurrent_trials: Integer = Field(3, ge=1, le=1000, description="Most distinct trials worked on in one month")
 
 
 ServiceKind = Literal["site_management", "site_network", "dct", "central_lab", "other"]
@@ -142,10 +173,10 @@ ServiceKind = Literal["site_management", "site_network", "dct", "central_lab", "
 
 class Service(_Strict):
     id: Identifier
-    name: str | None = None
+    name: Text | None = None
     kind: ServiceKind = "other"
-    unit: str = "unit"
-    capacity: float | list[float] = Field(
+    unit: Text = "unit"
+    capacity: Number | list[Number] = Field(
         description="Units per month: a constant, or one value per horizon month; each in 0..1e9"
     )
     unit_cost: NonNegative = Field(0.0, description="Cost per unit, at most 1e8")
@@ -160,19 +191,19 @@ class Flex(_Strict):
 
 
 class Stage(_Strict):
-    name: str = "stage"
-    months: int = Field(ge=1, description="Length in months")
-    demand: dict[Identifier, float] = Field(
+    name: Text = "stage"
+    months: Integer = Field(ge=1, description="Length in months")
+    demand: dict[Identifier, Number] = Field(
         default_factory=dict, description="FTE per role per month: each 0 or 0.001..1000"
     )
-    services: dict[Identifier, float] = Field(
+    services: dict[Identifier, Number] = Field(
         default_factory=dict, description="Service units per month: each 0..1e6"
     )
 
 
 class ExecutionOption(_Strict):
     id: Identifier
-    name: str | None = None
+    name: Text | None = None
     stages: list[Stage]
     fixed_cost: NonNegative = Field(
         0.0, description="External price (e.g. FSO), spread over the active months; at most 1e12"
@@ -185,7 +216,7 @@ class ExecutionOption(_Strict):
 
 class Predecessor(_Strict):
     trial: Identifier
-    lag: int = Field(0, ge=0, description="Whole months between the predecessor's end and this start")
+    lag: Integer = Field(0, ge=0, le=240, description="Whole months between the predecessor's end and this start")
 
 
 Phase = Literal["I", "II", "III", "IV"]
@@ -193,12 +224,12 @@ Phase = Literal["I", "II", "III", "IV"]
 
 class Trial(_Strict):
     id: Identifier
-    name: str | None = None
+    name: Text | None = None
     phase: Phase = "II"
-    indication: str = ""
+    indication: Text = ""
     regions: list[Identifier] = Field(default_factory=list)
     value: NonNegative = Field(0.0, description="Expected portfolio value, at most 1e12")
-    mandatory: bool = False
+    mandatory: Boolean = False
     earliest_start: Month | None = None
     latest_start: Month | None = None
     deadline: Month | None = Field(None, description="Month by which the trial must have ended")
@@ -268,9 +299,9 @@ class Objective(_Strict):
     """
 
     kind: Literal["value", "cost", "makespan", "weighted_completion"] = "value"
-    discount_rate: float = Field(0.01, ge=0, lt=1, description="Share of value lost per month of delay, in [0, 1)")
+    discount_rate: Number = Field(0.01, ge=0, lt=1, description="Share of value lost per month of delay, in [0, 1)")
     weights: Weights = Field(default_factory=Weights)
-    penalty_scale: float = Field(
+    penalty_scale: Number = Field(
         1e-9,
         ge=0, description="Factor on costs and penalties added to makespan/weighted_completion, at most 1"
     )
@@ -278,7 +309,7 @@ class Objective(_Strict):
 
 class TrialPin(_Strict):
     trial: Identifier
-    run: bool | None = None
+    run: Boolean | None = None
     option: Identifier | None = None
     start: Month | None = None
 
@@ -289,7 +320,7 @@ class AssignmentPin(_Strict):
     role: Identifier
     start: Month
     end: Month
-    fte: float = Field(gt=0, le=1, description="FTE of the pinned assignment, in [0.001, 1]")
+    fte: Number = Field(gt=0, le=1, description="FTE of the pinned assignment, in [0.001, 1]")
 
 
 class Pins(_Strict):
@@ -300,11 +331,11 @@ class Pins(_Strict):
 
 
 class Settings(_Strict):
-    time_limit: float = Field(60.0, gt=0, description="Wall-clock seconds for the whole solve")
-    mip_gap: float = Field(0.01, ge=0, le=1, description="Relative MIP gap at which HiGHS stops")
-    threads: int | None = Field(None, ge=1)
-    seed: int = 0
-    reproducible: bool = Field(
+    time_limit: Number = Field(60.0, gt=0, description="Wall-clock seconds for the whole solve")
+    mip_gap: Number = Field(0.01, ge=0, le=1, description="Relative MIP gap at which HiGHS stops")
+    threads: Integer | None = Field(None, ge=1, le=1024, description="HiGHS threads; the service uses at most its machine's cores")
+    seed: Integer = Field(0, ge=0, le=2**31 - 1, description="HiGHS random seed")
+    reproducible: Boolean = Field(
         False,
         description="The same plan on every run of one machine, whatever its load: work limits instead of "
         "wall-clock ones and no stages racing on a second thread (usually a looser bound, sometimes a worse plan)",
@@ -312,7 +343,7 @@ class Settings(_Strict):
 
 
 class Problem(_Strict):
-    name: str = "portfolio"
+    name: Text = "portfolio"
     horizon: Horizon
     roles: list[Identifier]
     regional_roles: list[Identifier] = Field(

@@ -132,6 +132,7 @@ Everything is linear in the size of the input (dicts and sets, no pairwise loops
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import deque
@@ -383,6 +384,7 @@ class _Checker:
         self.options: list[dict[str, int]] = []  # per trial: option id -> index (first)
         self.min_duration: list[int | None] = []  # shortest non-empty option per trial
         self.lo: list[int] = []  # earliest start index per trial, clamped at 0
+        self.deadline_reported: set[int] = set()  # trials whose deadline precedes their earliest start
         self.trial_roles: list[set[str]] = []  # roles demanded in some option
         self.demanded: dict[str, tuple[Loc, int]] = {}  # role -> (first demand loc, count)
         for i, t in enumerate(p.trials):
@@ -414,6 +416,14 @@ class _Checker:
                 loc + ("latest_start",),
                 f"latest_start {t.latest_start} is before earliest_start {t.earliest_start}",
             )
+        if t.deadline is not None and (ok or t.earliest_start is None):
+            first, what = (t.earliest_start, "its earliest_start") if t.earliest_start else (self.first, "the horizon start")
+            if t.deadline < first:
+                self.deadline_reported.add(loc[1])
+                self.add(
+                    loc + ("deadline",),
+                    f"deadline {t.deadline} is before {what} {first}: the trial cannot end before it starts",
+                )
         return max(0, self.idx(t.earliest_start)) if t.earliest_start else 0
 
     def check_options(self, loc: Loc, t: Trial, lo: int) -> int | None:
@@ -652,6 +662,8 @@ class _Checker:
         d = self.min_duration[i]
         if self.p.objective.kind != "cost" or not t.mandatory or t.deadline is None or d is None:
             return
+        if i in self.deadline_reported:
+            return
         end = es + d - 1
         if self.idx(t.deadline) < end:
             after = f" after predecessor '{self.p.trials[binding[1]].id}'" if binding else ""
@@ -848,16 +860,55 @@ def parse_problem(data: dict | str | bytes) -> Problem:
     Raises :class:`ProblemInvalid` listing every error with its field path; never
     returns a half-valid problem.
     """
-    try:
-        if isinstance(data, (str, bytes)):
-            problem = Problem.model_validate_json(data)
-        else:
-            problem = Problem.model_validate(data)
-    except ValidationError as exc:
-        raise ProblemInvalid(
-            [FieldError(path=json_path(err["loc"]), message=err["msg"]) for err in exc.errors()]
-        ) from None
+    problem = parse_structure(data)
     errors = semantic_errors(problem)
     if errors:
         raise ProblemInvalid(errors)
     return problem
+
+
+def parse_structure(data: dict | str | bytes) -> Problem:
+    """The structure alone (pydantic), with :func:`structure_errors` as the reasons.
+
+    JSON text is read strictly: nothing is coerced (``"yes"`` is not ``true``, ``"12"``
+    is not ``12``), in the plan a problem may embed as well; a Python dict goes through
+    the problem's own strict fields (booleans and numbers never from text).
+    """
+    try:
+        if isinstance(data, (str, bytes)):
+            return Problem.model_validate_json(data, strict=True)
+        return Problem.model_validate(data)
+    except ValidationError as exc:
+        raise ProblemInvalid(structure_errors(exc)) from None
+
+
+#: Error types whose message is clearer with the value that was sent.
+_SHOW_INPUT = {"bool_type", "int_type", "float_type", "string_type", "finite_number", "int_parsing", "float_parsing"}
+
+
+def structure_errors(exc: ValidationError, prefix: Loc = ()) -> list[FieldError]:
+    """Pydantic's errors as field paths; a type error names what was sent (``got "yes"``)."""
+    out: list[FieldError] = []
+    for err in exc.errors():
+        message = str(err["msg"])
+        if err["type"] == "json_invalid":
+            message = f"invalid JSON: {err.get('ctx', {}).get('error', message)}"
+        elif err["type"] == "bool_type":
+            message = "Input should be a valid boolean (true or false)"
+        if err["type"] in _SHOW_INPUT:
+            message += f", got {_shown_input(err.get('input'))}"
+        out.append(FieldError(path=json_path(prefix + tuple(err["loc"])), message=message))
+    return out
+
+
+def _shown_input(value: object) -> str:
+    """A sent value as JSON, cut short: ``"yes"``, ``12.5``, ``null``, ``an object``."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    try:
+        text = json.dumps(value, allow_nan=True, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "..."
