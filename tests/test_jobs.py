@@ -129,7 +129,7 @@ def test_a_hanging_solve_is_killed_after_its_time_limit_or_a_cancel_and_grace(da
         assert client.get("/healthz").status_code == 200
 
         deaf = client.post("/v1/jobs", content=problem_json(SMALL, time_limit=600), headers=JSON).json()
-        wait_for_job(_poller(client, deaf), lambda j: j["state"] == "running", timeout=60)
+        wait_for_job(_poller(client, deaf), lambda j: any(p["stage"] == "hang" for p in j["progress"]), timeout=60)
         assert client.delete(deaf["links"]["self"]).status_code == 202
         done = wait_for_job(_poller(client, deaf), finished, timeout=60)
         assert done["state"] == "cancelled"

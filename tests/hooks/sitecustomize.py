@@ -7,7 +7,8 @@ imports this module at start-up and replaces ``models.pipeline.solve`` with the 
 - ``crash``: the process dies of SIGSEGV, as a crash in native code would;
 - ``memory``: it allocates 256 MiB blocks until its address-space limit stops it
   (or 4 GiB, after which it solves normally, so a missing limit fails the test);
-- ``hang``: it sleeps far beyond any time limit.
+- ``hang``: it reports one progress observation (stage ``hang``, so a test knows the
+  solve has begun) and then sleeps far beyond any time limit, deaf to any stop request.
 """
 
 import os
@@ -29,6 +30,10 @@ if _FAULT:
             hoard = [bytearray(256 * 2**20) for _ in range(16)]
             del hoard
         elif _FAULT == "hang":
+            if kwargs.get("progress") is not None:
+                from models.solver.progress import Progress
+
+                kwargs["progress"](Progress(0.0, "hang", None, None, None))
             time.sleep(3600)
         return _solve(*args, **kwargs)
 
