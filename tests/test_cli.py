@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from app.cli import EXIT_INFEASIBLE, EXIT_INVALID, EXIT_VIOLATIONS, cli
@@ -111,3 +114,25 @@ def test_import_psplib_of_a_missing_file_exits_2_with_a_plain_message(tmp_path):
     assert result.exit_code == EXIT_INVALID
     assert str(missing) in result.output
     assert "[red]" not in result.output
+
+
+PACE = str(Path(sys.executable).with_name("pace"))
+
+
+def test_solve_piped_to_a_file_writes_nothing_but_the_plan(tmp_path):
+    """Issue 20: `pace solve P.json > plan.json` had HiGHS's banner ahead of the plan."""
+    problem = _write(tmp_path, "p.json", base_problem(settings={"time_limit": 10}))
+    result = subprocess.run([PACE, "solve", str(problem)], capture_output=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr.decode()
+    plan = Plan.model_validate_json(result.stdout)
+    assert check_plan(parse_problem(problem.read_text()), plan) == []
+    assert b"HiGHS" in result.stderr, "the solver's banner still shows, on standard error"
+
+
+@pytest.mark.parametrize("staff", [5, 8])
+def test_generate_with_fewer_staff_than_roles_exits_2_naming_the_option(tmp_path, staff):
+    """Issue 20: `pace generate --staff 5` ended in a Python traceback."""
+    result = subprocess.run([PACE, "generate", "--staff", str(staff)], capture_output=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == EXIT_INVALID
+    assert result.stdout == b""
+    assert result.stderr.decode().strip() == f"--staff: staff must be at least 11 (one person per role), got {staff}"

@@ -162,3 +162,17 @@ def test_stopping_the_server_puts_its_running_jobs_back_in_the_queue(database_ur
         assert (after.state, after.attempts) == ("queued", 1)
     finally:
         store.dispose()
+
+
+def test_a_problem_asking_for_1000_threads_solves_as_a_job_and_synchronously(database_url: str):  # noqa: F811
+    """Issue 20: ``settings.threads: 1000`` failed the job with a 500 under the memory limit
+    (HiGHS reserved a stack per thread); the service now uses at most the machine's cores."""
+    problem = problem_json(SMALL, threads=1000)
+    with client_for(settings_for(database_url)) as client:
+        job = client.post("/v1/jobs", content=problem, headers=JSON).json()
+        done = wait_for_job(_poller(client, job), finished, timeout=120)
+        assert (done["state"], done["error"]) == ("succeeded", None), done
+        assert_checker_clean(problem, client.get(job["links"]["plan"]).json())
+        sync = client.post("/v1/solve", content=problem, headers=JSON)
+        assert sync.status_code == 200, sync.text
+        assert assert_checker_clean(problem, sync.json()).status == "optimal"
