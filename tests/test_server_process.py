@@ -177,3 +177,37 @@ def test_pace_serve_answers_probes_metrics_and_openapi(servers: list[Server], tm
         plan = client.post("/v1/solve", content=problem_json(SMALL), headers=JSON)
         assert plan.status_code == 200
         assert_checker_clean(problem_json(SMALL), plan.text)
+
+
+def test_a_second_server_on_the_same_database_never_takes_over_the_first_ones_running_job(servers: list[Server], tmp_path: Path):
+    """Issue 20: a second `pace serve` that could not bind its port first re-ran the first's
+    job (attempts 1 -> 3) and left a zombie. Now it stops before touching the database, and a
+    second server on a free port leaves the first's leased job alone."""
+    problem = problem_json(REFERENCE, time_limit=10)
+    first = _serve(servers, tmp_path)
+    with first.client() as client:
+        job = client.post("/v1/jobs", content=problem, headers=JSON).json()
+        wait_for_job(lambda: _job(client, job), lambda j: j["state"] == "running", timeout=120)
+
+        clash = subprocess.run(
+            [PACE, "serve", "--host", "127.0.0.1", "--port", str(first.port)],
+            cwd=tmp_path,
+            env=first.env,
+            capture_output=True,
+            timeout=60,
+        )
+        assert clash.returncode == 6
+        assert f"cannot listen on 127.0.0.1:{first.port}" in clash.stderr.decode()
+        assert "is another server running there?" in clash.stderr.decode()
+        assert "Traceback" not in clash.stderr.decode()
+
+        second = _serve(servers, tmp_path)
+        with second.client() as other:
+            assert _job(other, job)["attempts"] == 1
+            done = wait_for_job(lambda: _job(other, job), finished, timeout=120)
+        assert (done["state"], done["attempts"]) == ("succeeded", 1), done
+        assert_checker_clean(problem, client.get(job["links"]["plan"]).text)
+    assert first.process is not None and second.process is not None
+    for server in (first, second):
+        zombies = [pid for pid in _children_of(server.process.pid) if _state(pid) == "Z"]
+        assert zombies == [], f"zombie children of the server: {zombies}"
