@@ -171,7 +171,7 @@ def test_no_portfolio_round_is_given_more_time_than_is_left():
 @pytest.mark.parametrize(
     ("change", "named"),
     [
-        ({"budget": {"per_year": {"2027": 20_000}}}, "the budget"),  # T1 costs at least 30,000
+        ({"budget": {"per_year": {"2027": 20_000}}}, "budget 2027 short by 10,000"),  # T1 costs at least 30,000
         ({"services": [{"id": "lab", "capacity": 1}]}, "service capacity"),  # T1 needs 2 units a month
     ],
 )

@@ -102,6 +102,32 @@ class Explanation(_Out):
     reason: str
 
 
+class ExtraFte(_Out):
+    role: str
+    month: str
+    fte: float = Field(gt=0, description="FTE of the role to add that month")
+
+
+class Relaxation(_Out):
+    """A change to an infeasible problem after which the portfolio stage finds a plan: the
+    least of its ``kind`` it can find (extra money in a ``budget`` relaxation, FTE-months in
+    ``capacity``, months of slip in ``deadlines``; ``combined`` weighs all three, money in
+    FTE-months at the mean staff rate). Extra FTE is bought as flex at ``flex_rate`` (the
+    role's flex rate, or its dearest person's rate where it has no flex), and its cost counts
+    against the budget. ``verified`` says whether the engine, solving the problem with the
+    change applied, found a plan (None: not tried in the time left). Apply it with
+    ``models.formulation.elastic.apply_relaxation``."""
+
+    kind: Literal["budget", "capacity", "deadlines", "combined"]
+    summary: str = Field(description="The change in plain words")
+    budget_per_year: dict[str, float] = Field(default_factory=dict, description="Year -> money to add to its budget")
+    budget_total: float = Field(0.0, description="Money to add to the total budget")
+    extra_fte: list[ExtraFte] = Field(default_factory=list)
+    flex_rate: dict[str, float] = Field(default_factory=dict, description="Role -> rate the extra FTE is bought at")
+    deadline_slips: dict[str, int] = Field(default_factory=dict, description="Trial -> months its deadline moves later")
+    verified: bool | None = None
+
+
 class StageTiming(_Out):
     """Wall time of one stage: ``seconds`` in all, of which ``build_seconds`` building the
     Pyomo model and ``solver_seconds`` inside HiGHS (the rest is handing over and reading back).
@@ -152,4 +178,7 @@ class Plan(_Out):
     service_months: list[ServiceMonth] = Field(default_factory=list)
     budget: BudgetReport = Field(default_factory=BudgetReport)
     explanations: list[Explanation] = Field(default_factory=list)
+    relaxations: list[Relaxation] = Field(
+        default_factory=list, description="For an infeasible problem: changes after which a plan exists, the least of each kind"
+    )
     kpis: Kpis = Field(default_factory=Kpis)

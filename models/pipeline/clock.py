@@ -47,6 +47,12 @@ MIN_BOUND_SEARCH_SECONDS = 2.0
 #: with one roster's room, at 10x it started at 97 s of 120 and the plan came back at 116 s,
 #: 119.5 s wall with start-up, parsing and writing.
 LATE_ROSTER_MARGIN = 1.5
+#: Share of the time left that an infeasible problem's diagnosis (which rules bind, the least
+#: changes that fix it) may take; the rest solves the problem again with each change applied,
+#: to say whether it is enough.
+DIAGNOSIS_SHARE = 0.5
+#: Least time a check of a change (a solve of the changed problem) must have to start.
+MIN_VERIFY_SECONDS = 1.0
 #: Least time left under the limit for the marginal-value LP to run (it re-solves a model
 #: already loaded in HiGHS, with every start fixed: well under a second on the reference).
 MARGINAL_SECONDS = 1.0

@@ -1,13 +1,15 @@
-"""Which rule makes a portfolio infeasible: each family of rules relaxed in turn.
+"""Why a portfolio is infeasible and the least change that fixes it.
 
 When the portfolio stage proves that no plan exists, a planner needs to know what to
-change. Each family of rules of §2 is relaxed on its own (budgets dropped, demand allowed
-to go uncovered, services unlimited, windows and deadlines open, predecessors dropped,
-pins dropped, no limit on concurrent trials) and the portfolio stage solved again for any
-schedule at all: a family whose relaxation alone admits one is named as what makes the
-portfolio infeasible. Stage 1 is a relaxation of the whole problem, so the verdict is the
-same one the engine reached: it says what stage 1 needs relaxed, which the full problem
-needs at least.
+change. For the changes the model can measure (extra budget per year, extra FTE per role
+and month, deadline slips) the elastic portfolio stage
+(:mod:`models.formulation.elastic`) finds the least change of each kind that admits a
+plan; every other family of rules of §2 is relaxed on its own (services unlimited,
+windows and deadlines open, predecessors dropped, pins dropped, no limit on concurrent
+trials) and the portfolio stage solved again for any schedule at all: a family whose
+relaxation alone admits one is named. Stage 1 is a relaxation of the whole problem, so
+what it needs the full problem needs at least; the pipeline then solves the problem with
+each change applied to say whether it is enough (:func:`models.pipeline.run.verify_relaxations`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from models.formulation.instance import compile_instance
-from models.contract.plan import Explanation
+from models.contract.plan import Explanation, Plan, Relaxation, StageTiming
+from models.pipeline.clock import DIAGNOSIS_SHARE
+from models.pipeline.state import SolveState
+from models.formulation.elastic import kinds_for, smallest_relaxation
 from models.formulation.portfolio import Reserve, solve_portfolio
 from models.contract.problem import Problem
 from models.solver.settings import EngineSettings
@@ -62,6 +67,9 @@ def _unlimited_concurrency(p: Problem) -> None:
         s.max_concurrent_trials = max(1, len(p.trials))
 
 
+#: Families the elastic model measures instead of only naming (family -> kind of change).
+ELASTIC_FAMILIES = {"budget": "budget", "capacity": "capacity"}
+
 #: (what is relaxed, how to say it binds, the relaxation), in the order they are tried.
 RELAXATIONS: tuple[tuple[str, str, Callable[[Problem], None]], ...] = (
     ("budget", "the budget: with no yearly or total cap a plan exists", _no_budget),
@@ -74,26 +82,76 @@ RELAXATIONS: tuple[tuple[str, str, Callable[[Problem], None]], ...] = (
 )
 
 
-def infeasibility(problem: Problem, settings: EngineSettings, deadline: float) -> list[Explanation]:
-    """What makes ``problem`` infeasible, one explanation per rule family whose relaxation
-    alone admits a plan of the portfolio stage (each is a way out: a budget too small for
-    the mandatory trials is named, and so is covering all their demand, where leaving some
-    uncovered would fit the budget); a note that none alone does otherwise. The families
+def infeasibility(problem: Problem, settings: EngineSettings, deadline: float) -> tuple[list[Explanation], list[Relaxation]]:
+    """What makes ``problem`` infeasible and what would fix it.
+
+    First the least change of each kind the elastic model measures (budget, capacity,
+    deadlines: :mod:`models.formulation.elastic`), then one explanation per other rule
+    family whose relaxation alone admits a plan of the portfolio stage (each is a way out);
+    where no single kind or family does, all three kinds of change together. The steps
     share the time left until ``deadline``; one not tried in time is not named."""
     found: list[Explanation] = []
+    relaxations: list[Relaxation] = []
+    kinds = kinds_for(problem)
+    families = [f for f in RELAXATIONS if f[0] not in ELASTIC_FAMILIES or ELASTIC_FAMILIES[f[0]] not in kinds]
+    steps = len(kinds) + len(families) + (1 if len(kinds) > 1 else 0)
     tried = 0
-    for index, (_, reason, relax) in enumerate(RELAXATIONS):
+    for kind in kinds:
+        left = deadline - time.perf_counter()
+        if left <= 0.05:
+            break
+        tried += 1
+        relaxation = smallest_relaxation(problem, settings, [kind], left / (steps - tried + 1))
+        if relaxation is not None:
+            relaxations.append(relaxation)
+    for _, reason, relax in families:
         left = deadline - time.perf_counter()
         if left <= 0.05:
             break
         relaxed = problem.model_copy(deep=True)
         relax(relaxed)
         tried += 1
-        if _feasible(relaxed, settings, left / (len(RELAXATIONS) - index)):
+        if _feasible(relaxed, settings, left / (steps - tried + 1)):
             found.append(Explanation(reason=f"infeasible because of {reason}"))
-    if not found and tried == len(RELAXATIONS):
+    if not found and not relaxations and len(kinds) > 1 and (left := deadline - time.perf_counter()) > 0.05:
+        tried += 1
+        combined = smallest_relaxation(problem, settings, kinds, left)
+        if combined is not None:
+            relaxations.append(combined)
+    if not found and not relaxations and tried == steps:
         found.append(Explanation(reason="no single family of rules makes it infeasible on its own: several bind together"))
-    return found
+    return found, relaxations
+
+
+def diagnosed(s: SolveState, message: str, why: list[Explanation]) -> Plan:
+    """The infeasible plan with what makes it so and the least changes that fix it, found in
+    up to ``DIAGNOSIS_SHARE`` of the time left (the rest checks the changes: see
+    :func:`models.pipeline.run.verify_relaxations`). Not at all when ``settings.diagnose`` is off."""
+    relaxations: list[Relaxation] = []
+    if s.settings.diagnose:
+        began = time.perf_counter()
+        found, relaxations = infeasibility(s.problem, s.settings, began + DIAGNOSIS_SHARE * s.clock.left())
+        why = [*why, *found]
+        s.timings.append(StageTiming(stage="diagnosis", seconds=time.perf_counter() - began))
+    plan = s.empty("infeasible", message, why)
+    plan.relaxations = relaxations
+    return plan
+
+
+def relaxation_explanation(relaxation: Relaxation) -> Explanation:
+    """A relaxation in plain words, with whether the engine found a plan once it was applied."""
+    what = {
+        "budget": "the least extra budget",
+        "capacity": "the least extra FTE",
+        "deadlines": "the least deadline slips",
+        "combined": "the least change of budget, FTE and deadlines together",
+    }[relaxation.kind]
+    checked = {
+        True: " (checked: with it the engine finds a plan)",
+        False: " (at least this: with it alone the engine still found no plan; staffing needs more)",
+        None: "",
+    }[relaxation.verified]
+    return Explanation(reason=f"infeasible as stated; {what} that makes a plan possible: {relaxation.summary}{checked}")
 
 
 def _feasible(problem: Problem, settings: EngineSettings, seconds: float) -> bool:

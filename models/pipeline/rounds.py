@@ -31,7 +31,7 @@ from models.pipeline.clock import (
     staffing_seconds,
     timing,
 )
-from models.pipeline.diagnose import infeasibility
+from models.pipeline.diagnose import diagnosed
 from models.pipeline.repair import repair
 from models.pipeline.roster import staff_schedule
 from models.pipeline.state import SolveState
@@ -105,10 +105,7 @@ def portfolio_rounds(s: SolveState) -> Plan | None:
             aim(s.search, s.first, best.objective, settings)
         if not stage1.outcome.has_solution:
             if stage1.outcome.infeasible and round_ == 0:
-                diagnosing = time.perf_counter()
-                why = infeasibility(s.problem, settings, deadline)
-                timings.append(StageTiming(stage="diagnosis", seconds=time.perf_counter() - diagnosing))
-                return s.empty("infeasible", "no plan satisfies every rule (portfolio stage proved it)", why)
+                return diagnosed(s, "no plan satisfies every rule (portfolio stage proved it)", [])
             s.ended = "rounds" if stage1.outcome.infeasible else "time"
             break
         if time.perf_counter() >= clock.fallback_by(best.solved is not None):

@@ -19,18 +19,21 @@ rule lives with its reason).
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from models.contract.plan import Explanation, Plan, StageTiming
 from models.contract.problem import Problem, ProblemInvalid
 from models.contract.validation import semantic_errors
+from models.formulation.elastic import apply_relaxation
 from models.formulation.instance import compile_instance
 from models.formulation.portfolio import exact_lp_bound
 from models.heuristics.constructive import constructive_schedule
 from models.heuristics.sgs import tighten_for_makespan
 from models.pipeline.bound import finish_bound_search, proven_within_gap, prove_exactly, start_bound_search
 from models.pipeline.candidates import Candidates
-from models.pipeline.clock import REPRODUCIBLE_BOUND_SHARE, Clock, timing
+from models.pipeline.clock import MIN_VERIFY_SECONDS, REPRODUCIBLE_BOUND_SHARE, Clock, timing
 from models.pipeline.construct import HeuristicBeside, serial, staff_heuristic
+from models.pipeline.diagnose import diagnosed, relaxation_explanation
 from models.pipeline.finish import add_marginal_values, checked_plan, fall_back, message, reproducible_note, why_gap
 from models.pipeline.rounds import portfolio_rounds
 from models.pipeline.state import SolveState
@@ -61,10 +64,10 @@ def solve(
         raise ProblemInvalid(errors)
     s = compile_stage(problem, settings or EngineSettings.from_problem(problem.settings), Monitor(progress, stop, began), began)
     if (unschedulable := _unschedulable(s)) is not None:
-        return unschedulable
+        return verify_relaxations(s, unschedulable)
     construct_stage(s)
     if (infeasible := portfolio_rounds(s)) is not None:
-        return infeasible
+        return verify_relaxations(s, infeasible)
     fall_back(s)
     if s.best.solved is None:
         if s.ended == "time" or not s.converged:
@@ -91,7 +94,26 @@ def _unschedulable(s: SolveState) -> Plan | None:
     if not unschedulable:
         return None
     why = [Explanation(trial=t, reason="no start month satisfies its window, deadline, predecessors and pins") for t in unschedulable]
-    return s.empty("infeasible", "trials that must run have no feasible start", why)
+    return diagnosed(s, "trials that must run have no feasible start", why)
+
+
+def verify_relaxations(s: SolveState, plan: Plan) -> Plan:
+    """Each least change of an infeasible plan checked by solving the problem with it applied
+    (an equal share of the time left each, at least ``MIN_VERIFY_SECONDS``; no diagnosis of
+    its own), then said in plain words among the explanations."""
+    pending = plan.relaxations
+    for index, relaxation in enumerate(pending):
+        seconds = (s.clock.deadline - time.perf_counter()) / (len(pending) - index)
+        if seconds < MIN_VERIFY_SECONDS or s.monitor.stopped():
+            continue
+        began = time.perf_counter()
+        settings = replace(s.settings, time_limit=seconds, diagnose=False)
+        check = solve(apply_relaxation(s.problem, relaxation), settings, stop=s.monitor.stopped)
+        relaxation.verified = check.status in ("optimal", "feasible")
+        plan.stages.append(StageTiming(stage=f"check-change[{relaxation.kind}]", seconds=time.perf_counter() - began, status=check.status))
+    plan.explanations.extend(relaxation_explanation(r) for r in pending)
+    plan.solve_seconds = time.perf_counter() - s.clock.began
+    return plan
 
 
 def construct_stage(s: SolveState) -> None:

@@ -49,6 +49,8 @@ class EngineSettings:
     HiGHS run is limited by work (``nodes_per_second`` branch-and-bound nodes per second of
     its nominal share of the limit, :meth:`work_limit`) instead of by the clock, which then
     only guards the planner's limit.
+    With ``diagnose`` an infeasible problem is diagnosed (which rules bind, the least changes
+    that fix it); off when the engine checks such a change by solving the changed problem.
     Repair rounds run HiGHS without presolve unless ``repair_presolve``: on the reference's
     dense cut model, presolve and the restarts it triggers took most of a round's 6-8 s,
     and without them HiGHS finished the same rounds in 2-4 s.
@@ -79,6 +81,7 @@ class EngineSettings:
     repair_presolve: bool = False
     reproducible: bool = False
     nodes_per_second: float = 200.0
+    diagnose: bool = True
 
     @classmethod
     def from_problem(cls, settings: Settings) -> "EngineSettings":

@@ -1,0 +1,151 @@
+"""Explanations (§3): what binds for each trial left out or late, and for an infeasible
+problem the least change that makes it feasible, checked by solving again with it applied."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from models.contract.plan import Plan
+from models.contract.validation import parse_problem
+from models.formulation.elastic import apply_relaxation
+from tests.conftest import base_problem, solve_checked, trial_plan
+
+
+def _trial(tid: str, months: int, demand: dict[str, float], **extra: Any) -> dict[str, Any]:
+    return {"id": tid, "options": [{"id": "std", "stages": [{"months": months, "demand": demand}]}], **extra}
+
+
+def _reasons(plan: Plan) -> dict[str | None, str]:
+    return {e.trial: e.reason for e in plan.explanations}
+
+
+def _two_roles(**overrides: Any) -> dict[str, Any]:
+    """Two CRAs (ana, ben) and one DM (dee), 10,000 a month each."""
+    return base_problem(
+        roles=["CRA", "DM"],
+        staff=[
+            {"id": "ana", "role": "CRA", "monthly_cost": 10000},
+            {"id": "ben", "role": "CRA", "monthly_cost": 10000},
+            {"id": "dee", "role": "DM", "monthly_cost": 10000},
+        ],
+        objective={"kind": "value", "discount_rate": 0, "weights": {"fragmentation": 0}},
+        **overrides,
+    )
+
+
+def test_trial_dropped_only_for_one_roles_capacity_names_that_role_and_those_months():
+    # T1 (mandatory, fixed to 2027-02..2027-04) takes both CRAs; T2 may only start in
+    # 2027-02 and needs a CRA and the DM for 3 months. The DM is free: only CRA binds.
+    problem = _two_roles(
+        trials=[
+            _trial("T1", 3, {"CRA": 2.0}, mandatory=True, value=1_000_000, earliest_start="2027-02", latest_start="2027-02"),
+            _trial("T2", 3, {"CRA": 1.0, "DM": 1.0}, value=900_000, earliest_start="2027-02", latest_start="2027-02"),
+        ]
+    )
+    plan = solve_checked(problem)
+    assert trial_plan(plan, "T1").run and not trial_plan(plan, "T2").run
+    reason = _reasons(plan)["T2"]
+    assert "role CRA short in 2027-02..2027-04" in reason
+    assert "DM" not in reason and "budget" not in reason
+
+
+def test_late_trial_names_the_predecessor_that_keeps_it_from_starting_on_time():
+    # A runs 2027-01..2027-06 (one CRA); B follows A and must end by 2027-08, but needs 3
+    # months after A: it ends 2027-09 at the earliest, one month late.
+    problem = base_problem(
+        staff=[{"id": "ana", "role": "CRA", "monthly_cost": 10000}, {"id": "ben", "role": "CRA", "monthly_cost": 10000}],
+        trials=[
+            _trial("A", 6, {"CRA": 1.0}, mandatory=True, value=1_000_000),
+            _trial("B", 3, {"CRA": 1.0}, mandatory=True, value=1_000_000, deadline="2027-08",
+                   tardiness_penalty=1000, predecessors=[{"trial": "A"}]),
+        ],
+        objective={"kind": "value", "discount_rate": 0, "weights": {"fragmentation": 0}},
+    )
+    plan = solve_checked(problem)
+    assert trial_plan(plan, "B").months_late == 1
+    reason = _reasons(plan)["B"]
+    assert reason.startswith("1 month(s) late against deadline 2027-08")
+    assert "predecessor A ends 2027-06" in reason
+
+
+def test_late_trial_names_the_role_that_keeps_it_from_starting_on_time():
+    # One CRA: T1 (mandatory, worth more, fixed to 2027-01..2027-04) holds her; T2 must end
+    # by 2027-04 but can only run after T1 for lack of a CRA.
+    problem = base_problem(
+        staff=[{"id": "ana", "role": "CRA", "monthly_cost": 10000}],
+        trials=[
+            _trial("T1", 4, {"CRA": 1.0}, mandatory=True, value=1_000_000, latest_start="2027-01"),
+            _trial("T2", 2, {"CRA": 1.0}, mandatory=True, value=1_000_000, deadline="2027-04", tardiness_penalty=10),
+        ],
+        objective={"kind": "value", "discount_rate": 0, "weights": {"fragmentation": 0}},
+    )
+    plan = solve_checked(problem)
+    assert trial_plan(plan, "T2").months_late == 2
+    reason = _reasons(plan)["T2"]
+    assert "on time needs option std from 2027-03" in reason
+    assert "role CRA short in 2027-03..2027-04" in reason
+
+
+def _check_relaxation_fixes(problem_dict: dict[str, Any], kind: str) -> Plan:
+    """Solve, find the relaxation of ``kind``, apply it and solve again: a checker-clean plan."""
+    plan = solve_checked(problem_dict)
+    assert plan.status == "infeasible"
+    relaxation = next(r for r in plan.relaxations if r.kind == kind)
+    assert relaxation.verified is True
+    assert any(relaxation.summary in e.reason for e in plan.explanations)
+    fixed = solve_checked(apply_relaxation(parse_problem(problem_dict), relaxation))
+    assert fixed.status in ("optimal", "feasible")
+    return plan
+
+
+def test_a_budget_too_small_reports_the_least_extra_budget_and_that_fixes_it():
+    # T1 costs at least 3 x 10,000 (ana); the 2027 budget is 25,000: 5,000 short.
+    problem = base_problem(budget={"per_year": {"2027": 25_000}}, objective={"kind": "cost", "weights": {"fragmentation": 0}})
+    plan = _check_relaxation_fixes(problem, "budget")
+    relaxation = next(r for r in plan.relaxations if r.kind == "budget")
+    assert relaxation.budget_per_year == {"2027": pytest.approx(5_000)}
+    assert "budget 2027 short by 5,000" in relaxation.summary
+
+
+def test_too_few_people_report_the_extra_fte_per_month_and_that_fixes_it():
+    # T1 needs 3 CRA for 4 months from 2027-02 at the latest; ana and ben give 2: 1 FTE short
+    # in each of its 4 months, bought at the dearest CRA's 12,000.
+    problem = base_problem(
+        trials=[_trial("T1", 4, {"CRA": 3.0}, mandatory=True, value=1_000_000, earliest_start="2027-02", latest_start="2027-02")]
+    )
+    plan = _check_relaxation_fixes(problem, "capacity")
+    relaxation = next(r for r in plan.relaxations if r.kind == "capacity")
+    assert [(e.month, e.fte) for e in relaxation.extra_fte] == [(m, pytest.approx(1.0)) for m in ("2027-02", "2027-03", "2027-04", "2027-05")]
+    assert relaxation.summary == "CRA short by 1 FTE in 2027-02..2027-05 (4 FTE-months, bought at 12,000 each)"
+
+
+def test_a_deadline_that_cannot_be_met_reports_the_least_slip_and_that_fixes_it():
+    # Under cost, mandatory deadlines are hard. One CRA: A holds her 2027-01..2027-04, so B
+    # (3 months) ends 2027-07 at the earliest against its 2027-05 deadline: a 2-month slip.
+    problem = base_problem(
+        staff=[{"id": "ana", "role": "CRA", "monthly_cost": 10000}],
+        trials=[
+            _trial("A", 4, {"CRA": 1.0}, mandatory=True, latest_start="2027-01"),
+            _trial("B", 3, {"CRA": 1.0}, mandatory=True, deadline="2027-05"),
+        ],
+        objective={"kind": "cost", "weights": {"fragmentation": 0}},
+    )
+    plan = _check_relaxation_fixes(problem, "deadlines")
+    relaxation = next(r for r in plan.relaxations if r.kind == "deadlines")
+    assert relaxation.deadline_slips == {"B": 2}
+    assert "B's deadline 2027-05 moved 2 month(s) later (to 2027-07)" in relaxation.summary
+
+
+def test_when_no_single_change_suffices_budget_and_people_are_relaxed_together():
+    # Capacity alone would need a 4th CRA bought at 12,000 a month, which the 2027 budget
+    # (40,000) cannot pay; the budget alone cannot create people. Together they fix it.
+    problem = base_problem(
+        trials=[_trial("T1", 2, {"CRA": 3.0}, mandatory=True, value=1_000_000, latest_start="2027-01")],
+        budget={"per_year": {"2027": 40_000}},
+        objective={"kind": "cost", "weights": {"fragmentation": 0}},
+    )
+    plan = _check_relaxation_fixes(problem, "combined")
+    relaxation = next(r for r in plan.relaxations if r.kind == "combined")
+    assert relaxation.budget_per_year and relaxation.extra_fte
