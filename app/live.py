@@ -25,7 +25,7 @@ class ProgressLine:
 
     def __call__(self, p: Progress) -> None:
         gap = f"{p.gap:7.2%}" if p.gap is not None else "    n/a"
-        text = f"{p.elapsed:7.1f} s  {p.stage:<13} incumbent {_money(p.incumbent)}  bound {_money(p.bound)}  gap {gap}"
+        text = f"{p.elapsed:7.1f} s  {p.activity[:60]:<60} incumbent {_money(p.incumbent)}  bound {_money(p.bound)}  gap {gap}"
         self._out.write(f"\r\x1b[K{text}" if self._tty else f"{text}\n")
 
     def close(self) -> None:

@@ -60,6 +60,7 @@ def test_job_is_accepted_polled_to_completion_and_its_plan_is_checker_clean(data
         assert done["created_at"] <= done["started_at"] <= done["finished_at"]
         assert done["attempts"] == 1 and done["error"] is None
         assert done["progress"] and done["progress"][-1]["stage"] == "done"
+        assert done["progress"][-1]["activity"] == "done: plan checked and ready"
         plan = assert_checker_clean(problem, client.get(job["links"]["plan"]).json())
         assert done["result"] == {"status": plan.status, "objective": plan.objective, "gap": plan.gap}
         assert 'pace_jobs{state="succeeded"} 1.0' in client.get("/metrics").text

@@ -17,7 +17,7 @@ from models.formulation.assemble import build_plan
 from models.heuristics.shed import shed
 from models.contract.plan import Plan
 from models.contract.validation import parse_problem
-from models.solver.progress import Monitor, Progress, relative_gap
+from models.solver.progress import Monitor, Progress, activity, relative_gap
 from tests.conftest import ROOT, base_problem
 from tests.test_heuristic import heuristic_plan
 
@@ -164,7 +164,7 @@ def test_cli_progress_line_shows_incumbent_bound_and_gap(tmp_path):
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    done = [line for line in result.stderr.splitlines() if " done " in line]
+    done = [line for line in result.stderr.splitlines() if " done: plan checked and ready " in line]
     assert done and "gap" in done[0] and "incumbent" in done[0]
     _assert_clean(parse_problem((ROOT / "data" / "example-small.json").read_text()), Plan.model_validate_json(out.read_text()))
 
@@ -179,7 +179,7 @@ def test_ctrl_c_stops_the_cli_solve_and_writes_the_best_plan_so_far(tmp_path):
     )
     assert proc.stderr is not None
     for line in proc.stderr:
-        if "portfolio[0]" in line and "incumbent" in line and line.split("incumbent")[1].split()[0] != "-":
+        if "choosing trials, options and start months " in line and "incumbent" in line and line.split("incumbent")[1].split()[0] != "-":
             break
     proc.send_signal(signal.SIGINT)
     _, rest = proc.communicate(timeout=120)
@@ -216,3 +216,14 @@ def test_an_error_while_staffing_the_constructive_plan_beside_round_0_reaches_th
     problem = parse_problem(base_problem(trials=[_trial("T1", mandatory=True), _trial("T2", value=500_000)]))
     with pytest.raises(RuntimeError, match="roster failed"):
         solve(problem)
+
+
+def test_every_stage_a_solve_reports_has_plain_words_for_planners():
+    problem = parse_problem(base_problem(trials=[_trial("T1", mandatory=True), _trial("T2", value=500_000)]))
+    seen: list[Progress] = []
+    _assert_clean(problem, solve(problem, progress=seen.append))
+    assert seen
+    for p in seen:
+        assert p.activity != p.stage and "[" not in p.activity, p.stage
+    assert activity("portfolio[0]") == "choosing trials, options and start months"
+    assert activity("portfolio[2]") == "choosing trials, options and start months (repair round 2)"

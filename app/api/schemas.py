@@ -19,6 +19,9 @@ class ProgressPoint(BaseModel):
 
     elapsed: float = Field(description="Seconds since the solve started")
     stage: str = Field(examples=["portfolio[0]"])
+    activity: str = Field(
+        "", description="What the stage does, in plain words", examples=["choosing trials, options and start months"]
+    )
     incumbent: float | None = Field(None, description="Best objective found so far")
     bound: float | None = Field(None, description="Best bound so far")
     gap: float | None = Field(None, description="Relative gap between the two")

@@ -14,6 +14,7 @@ from app.db.store import JobStore
 from app.db.tables import Job
 from app.services.problems import read_problem
 from app.settings import ServiceSettings
+from models.solver.progress import activity
 
 JOBS_PATH = "/v1/jobs"
 
@@ -79,7 +80,7 @@ class JobService:
         record = self._store.plan(job.id)
         result = None if record is None else PlanSummary(status=record.status, objective=record.objective, gap=record.gap)  # type: ignore[arg-type]
         progress = [
-            ProgressPoint(elapsed=p.elapsed, stage=p.stage, incumbent=p.incumbent, bound=p.bound, gap=p.gap)
+            ProgressPoint(elapsed=p.elapsed, stage=p.stage, activity=activity(p.stage), incumbent=p.incumbent, bound=p.bound, gap=p.gap)
             for p in self._store.progress(job.id, job.attempts)
         ]
         return JobOut(**_summary(job).model_dump(), result=result, progress=progress)

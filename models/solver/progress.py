@@ -29,6 +29,35 @@ class Progress:
     bound: float | None
     gap: float | None
 
+    @property
+    def activity(self) -> str:
+        """The stage in a planner's words (see :func:`activity`)."""
+        return activity(self.stage)
+
+
+#: Plain words for each stage a solve reports, by the stage's name before any ``[round]``.
+ACTIVITIES = {
+    "portfolio": "choosing trials, options and start months",
+    "staffing": "assigning people to trials",
+    "shed": "dropping what staffing could not cover and assigning people again",
+    "heuristic": "building a first plan quickly",
+    "serial": "building a plan that runs trials one after another",
+    "exact": "proving the plan with the exact model",
+    "done": "done: plan checked and ready",
+}
+
+
+def activity(stage: str) -> str:
+    """What a stage does, in a planner's words ("choosing trials, options and start months
+    (repair round 2)" for ``portfolio[2]``: chosen again, holding back what staffing could
+    not deliver); the stage's own name where it has none."""
+    name, _, rest = stage.partition("[")
+    words = ACTIVITIES.get(name, stage)
+    round_ = rest.rstrip("]")
+    if round_.isdigit() and int(round_) > 0:
+        words += f" (repair round {round_})"
+    return words
+
 
 #: Receives progress; called from the solving thread, at most a few times per second.
 ProgressSink = Callable[[Progress], None]
