@@ -197,7 +197,15 @@ def _cost(inst: Instance, room: _Room, trial: str, option: str, start: int) -> d
 
 
 def _span(inst: Instance, months: list[int]) -> str:
-    return inst.month(months[0]) if len(months) == 1 else f"{inst.month(months[0])}..{inst.month(months[-1])} ({len(months)} months)"
+    """Months as contiguous runs: "2027-03", "2027-03..2027-05 (3 months)", "2028-12, 2029-03..2029-04 (3 months)"."""
+    runs: list[list[int]] = []
+    for m in sorted(set(months)):
+        if runs and m == runs[-1][-1] + 1:
+            runs[-1].append(m)
+        else:
+            runs.append([m])
+    text = ", ".join(inst.month(r[0]) if len(r) == 1 else f"{inst.month(r[0])}..{inst.month(r[-1])}" for r in runs)
+    return text if len(months) == 1 else f"{text} ({len(set(months))} months)"
 
 
 def _mean_rates(inst: Instance) -> dict[str, float]:
