@@ -25,6 +25,8 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from app.cli_batch import register as register_batch
+from app.cli_reports import register as register_reports
 from models.contract.plan import Plan
 from models.contract.problem import Problem, ProblemInvalid, Settings, json_path
 from models.contract.validation import parse_problem
@@ -213,6 +215,10 @@ def serve(
     except PortInUse as exc:
         err.print(f"pace serve: {exc}; is another server running there?", markup=False, highlight=False)
         raise typer.Exit(EXIT_UNAVAILABLE) from None
+
+
+register_batch(cli)
+register_reports(cli)
 
 
 def main() -> None:

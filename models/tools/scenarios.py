@@ -134,10 +134,7 @@ class ChangeError(ValueError):
 def read_scenario_file(data: str | bytes | dict[str, Any]) -> ScenarioFile:
     """The scenario file in ``data`` (JSON, YAML or already parsed); :class:`ProblemInvalid` with field paths if not one."""
     if not isinstance(data, dict):
-        try:
-            data = yaml.safe_load(data)
-        except yaml.YAMLError as exc:
-            raise ProblemInvalid([FieldError(path="$", message=f"not JSON or YAML: {exc}")]) from None
+        data = _document(data)
     if not isinstance(data, dict):
         raise ProblemInvalid([FieldError(path="$", message="a scenario file is an object with base, scenarios and/or sweep")])
     try:
@@ -153,6 +150,18 @@ def read_scenario_file(data: str | bytes | dict[str, Any]) -> ScenarioFile:
     if errors:
         raise ProblemInvalid(errors)
     return parsed
+
+
+def _document(text: str | bytes) -> Any:
+    """JSON read as JSON (YAML would read ``1e-09`` as text), anything else as YAML."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ProblemInvalid([FieldError(path="$", message=f"not JSON or YAML: {exc}")]) from None
 
 
 def load_scenario_file(path: Path) -> tuple[ScenarioFile, dict[str, Any]]:
