@@ -180,6 +180,11 @@ class Service(_Strict):
         description="Units per month: a constant, or one value per horizon month; each in 0..1e9"
     )
     unit_cost: NonNegative = Field(0.0, description="Cost per unit, at most 1e8")
+    contract_volume: NonNegative | None = Field(
+        None,
+        description="Most units over the whole horizon (a contract's committed volume: an MSA's patient slots, "
+        "home-nursing visits), counting stage units and options' service_totals; at most 1e12; None: no cap",
+    )
 
 
 class Flex(_Strict):
@@ -207,6 +212,12 @@ class ExecutionOption(_Strict):
     stages: list[Stage]
     fixed_cost: NonNegative = Field(
         0.0, description="External price (e.g. FSO), spread over the active months; at most 1e12"
+    )
+    service_totals: dict[Identifier, Number] = Field(
+        default_factory=dict,
+        description="Service units the option uses over its whole run, in no particular month: they count against "
+        "the service's contract_volume (not its monthly capacity) and cost unit_cost each, spread over the active "
+        "months like fixed_cost; each 0..1e9",
     )
 
     @property
