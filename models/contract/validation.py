@@ -183,7 +183,12 @@ def _show(items: Sequence[str]) -> str:
 
 
 def _num(x: float) -> str:
-    return f"{x:g}"
+    """Short, but never so short that a value just over a limit reads as the limit itself."""
+    short = f"{x:g}"
+    if float(short) == x:
+        return short
+    exact = repr(float(x))
+    return exact[:-2] if exact.endswith(".0") else exact
 
 
 class _Checker:
