@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from starlette.concurrency import run_in_threadpool
 
-from app.api import checks, docs, errors, health, jobs, solve
+from app.api import checks, docs, errors, health, jobs, reports, solve
 from app.api.auth import KeyRing
 from app.api.body_limit import BodySizeLimit
 from app.api.deps import Services
@@ -91,7 +91,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.services = services
     errors.install(app)
     docs.install(app)
-    for router in (solve.router, jobs.router, checks.router, health.router):
+    for router in (solve.router, jobs.router, reports.router, checks.router, health.router):
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:

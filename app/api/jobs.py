@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -14,6 +14,7 @@ from app.api.errors import COMMON_RESPONSES, JSON_BODY_RESPONSES
 from app.api.examples import JOB_ID, problem_examples
 from app.api.schemas import JobOut, JobPage, JobState
 from models.contract.plan import Plan
+from models.tools.xlsx import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, plan_to_xlsx, plan_trials_csv
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -86,11 +87,34 @@ def get_job(job_id: JobId, owner: Owner, app: AppServices) -> JobOut:
     response_model=Plan,
     summary="A job's plan",
     operation_id="get_plan",
-    responses={**COMMON_RESPONSES, **_NOT_FOUND, 409: {"description": "The job has no plan (yet)"}},
+    responses={
+        200: {
+            "description": "The plan: JSON, an Excel workbook of every table, or the trials table as CSV",
+            "content": {XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}, CSV_MEDIA_TYPE: {"schema": {"type": "string"}}},
+        },
+        **COMMON_RESPONSES,
+        **_NOT_FOUND,
+        409: {"description": "The job has no plan (yet)"},
+    },
 )
-def get_plan(job_id: JobId, owner: Owner, app: AppServices) -> Response:
+def get_plan(
+    job_id: JobId,
+    owner: Owner,
+    app: AppServices,
+    format: Annotated[
+        Literal["json", "xlsx", "csv"],
+        Query(description="json (the plan), xlsx (every table, one sheet each) or csv (the trials table)", openapi_examples={"json": {"value": "json"}, "xlsx": {"value": "xlsx"}}),
+    ] = "json",
+) -> Response:
     """The plan of a succeeded job, or the best plan a cancelled job kept."""
-    return Response(app.jobs.plan_json(owner, job_id), media_type="application/json")
+    body = app.jobs.plan_json(owner, job_id)
+    if format == "json":
+        return Response(body, media_type="application/json")
+    plan = Plan.model_validate_json(body)
+    attachment = {"Content-Disposition": f'attachment; filename="plan-{job_id}.{format}"'}
+    if format == "xlsx":
+        return Response(plan_to_xlsx(plan), media_type=XLSX_MEDIA_TYPE, headers=attachment)
+    return Response(plan_trials_csv(plan), media_type=f"{CSV_MEDIA_TYPE}; charset=utf-8", headers=attachment)
 
 
 @router.delete(

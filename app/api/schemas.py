@@ -48,6 +48,11 @@ class JobSummary(BaseModel):
     attempts: int = Field(description="Runs started (more than one if a server stopped during a run)")
     cancel_requested: bool
     error: str | None = Field(None, description="Why it failed, or why it was cancelled without a plan")
+    name: str | None = Field(None, description="The problem's name", examples=["PACE reference portfolio"])
+    objective_kind: str | None = Field(None, description="What the plan optimises (the problem's objective.kind)", examples=["value"])
+    status: Status | None = Field(None, description="The plan's status, once it has one")
+    objective: float | None = Field(None, description="The plan's objective, once it has one")
+    trials_run: int | None = Field(None, description="Trials the plan runs, once it has one")
     links: JobLinks
 
 

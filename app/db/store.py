@@ -137,6 +137,14 @@ class JobStore:
         with self._sessions() as session:
             return session.get(PlanRecord, job_id)
 
+    def bodies(self, job_ids: Iterable[str]) -> dict[str, tuple[str | None, str | None]]:
+        """Each job's stored problem and plan JSON (None where there is none), in two queries for a page of jobs."""
+        ids = list(job_ids)
+        with self._sessions() as session:
+            problems = {j: b for j, b in session.execute(select(ProblemRecord.job_id, ProblemRecord.body).where(ProblemRecord.job_id.in_(ids)))}
+            plans = {j: b for j, b in session.execute(select(PlanRecord.job_id, PlanRecord.body).where(PlanRecord.job_id.in_(ids)))}
+        return {i: (problems.get(i), plans.get(i)) for i in ids}
+
     def cancel(self, job_id: str, owner: str) -> Job | None:
         """Cancel a job: a queued one ends now; a running one is asked to stop.
 

@@ -6,6 +6,7 @@ even learn that a job id exists.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from app.api.errors import JOB_FINISHED, PLAN_NOT_AVAILABLE, ApiError
@@ -45,7 +46,8 @@ class JobService:
         if offset + len(jobs) < total:
             query = f"limit={limit}&offset={offset + limit}" + (f"&state={state}" if state else "")
             following = f"{JOBS_PATH}?{query}"
-        return JobPage(items=[_summary(j) for j in jobs], total=total, limit=limit, offset=offset, next=following)
+        bodies = self._store.bodies(j.id for j in jobs)
+        return JobPage(items=[_summary(j, *bodies[j.id]) for j in jobs], total=total, limit=limit, offset=offset, next=following)
 
     def plan_json(self, owner: str, job_id: str) -> str:
         """The stored plan's JSON; 409 while the job has none (yet)."""
@@ -83,11 +85,21 @@ class JobService:
             ProgressPoint(elapsed=p.elapsed, stage=p.stage, activity=activity(p.stage), incumbent=p.incumbent, bound=p.bound, gap=p.gap)
             for p in self._store.progress(job.id, job.attempts)
         ]
-        return JobOut(**_summary(job).model_dump(), result=result, progress=progress)
+        summary = _summary(job, *self._store.bodies([job.id])[job.id])
+        return JobOut(**summary.model_dump(), result=result, progress=progress)
 
 
-def _summary(job: Job) -> JobSummary:
+def _summary(job: Job, problem_json: str | None, plan_json: str | None) -> JobSummary:
+    """The job as a list shows it: with its problem's name and objective and its plan's status,
+    objective and trials run, read from the stored JSON (a planner knows jobs by name, not id)."""
+    problem = json.loads(problem_json) if problem_json else {}
+    plan = json.loads(plan_json) if plan_json else {}
     return JobSummary(
+        name=problem.get("name"),
+        objective_kind=problem.get("objective", {}).get("kind"),
+        status=plan.get("status"),
+        objective=plan.get("objective"),
+        trials_run=plan.get("kpis", {}).get("trials_run") if plan else None,
         id=job.id,
         state=job.state,  # type: ignore[arg-type]
         created_at=job.created_at,

@@ -599,6 +599,9 @@ def problem_from_xlsx(data: bytes) -> Problem:
         wb = load_workbook(io.BytesIO(data), data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
         raise WorkbookInvalid([CellError("workbook", "$", f"not an Excel workbook (.xlsx): {exc}")]) from None
+    if "Problem" not in wb.sheetnames:
+        found = ", ".join(wb.sheetnames)
+        raise WorkbookInvalid([CellError("workbook", "$", f"no Problem sheet (sheets: {found}); pace template writes a problem workbook")])
     reader = _Reader(wb)
     document = _document(reader)
     if reader.errors:
