@@ -185,10 +185,9 @@ def _show(items: Sequence[str]) -> str:
 def _num(x: float) -> str:
     """Short, but never so short that a value just over a limit reads as the limit itself."""
     short = f"{x:g}"
-    if float(short) == x:
+    if not math.isfinite(x) or abs(float(short) - x) <= 1e-9 * abs(x):
         return short
-    exact = repr(float(x))
-    return exact[:-2] if exact.endswith(".0") else exact
+    return f"{x:.12g}"
 
 
 class _Checker:
