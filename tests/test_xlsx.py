@@ -5,11 +5,16 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from collections.abc import Iterator
 from typing import Any
 
 import openpyxl
 import pytest
+from fastapi.testclient import TestClient
 from pydantic import BaseModel
+from typer.testing import CliRunner
+
+from app.cli import cli
 
 from models.contract import problem as contract
 from models.contract.plan import Plan
@@ -17,6 +22,7 @@ from models.contract.problem import Problem
 from models.contract.validation import parse_problem
 from models.tools.generate import generate
 from models.tools.xlsx import (
+    XLSX_MEDIA_TYPE,
     WorkbookInvalid,
     plan_to_xlsx,
     plan_trials_csv,
@@ -25,6 +31,7 @@ from models.tools.xlsx import (
     problem_to_xlsx,
 )
 from tests.conftest import ROOT, base_problem, solve_checked
+from tests.service import client_for, settings_for
 
 REFERENCE = ROOT / "data" / "pace-reference.json"
 SMALL = ROOT / "data" / "example-small.json"
@@ -60,7 +67,7 @@ def every_field_problem() -> Problem:
         ],
         "services": [
             {"id": "lab", "name": "Central lab", "kind": "central_lab", "unit": "sample", "capacity": lab, "unit_cost": 12.5},
-            {"id": "smo", "kind": "site_management", "capacity": 40, "unit_cost": 2500},
+            {"id": "smo", "kind": "site_management", "capacity": 40, "unit_cost": 2500, "contract_volume": 300},
         ],
         "flex": [{"role": "CRA", "monthly_rate": 20000, "max_fte": 0.5}],
         "trials": [
@@ -87,7 +94,7 @@ def every_field_problem() -> Problem:
                             {"name": "treatment", "months": 2, "demand": {"CRA": 1.0}, "services": {"lab": 10, "smo": 0}},
                         ],
                     },
-                    {"id": "fso", "fixed_cost": 900_000, "stages": [{"months": 4, "demand": {"DM": 0.2}}]},
+                    {"id": "fso", "fixed_cost": 900_000, "service_totals": {"smo": 40}, "stages": [{"months": 4, "demand": {"DM": 0.2}}]},
                 ],
             },
             {
@@ -327,3 +334,66 @@ def test_the_csv_export_is_the_trials_table_one_row_per_trial():
         assert row["run"] == str(trial.run) and row["option"] == (trial.option or "")
         assert float(row["cost"]) == pytest.approx(trial.cost)
 
+
+
+def test_pace_template_import_xlsx_and_export_round_trip_through_files(tmp_path):
+    runner = CliRunner()
+    workbook = tmp_path / "problem.xlsx"
+    result = runner.invoke(cli, ["template", "--from", str(SMALL), "-o", str(workbook)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["import-xlsx", str(workbook), "-o", str(tmp_path / "problem.json")])
+    assert result.exit_code == 0, result.output
+    problem = parse_problem((tmp_path / "problem.json").read_bytes())
+    assert problem == parse_problem(SMALL.read_bytes())
+    assert runner.invoke(cli, ["template", "-o", str(tmp_path / "empty.xlsx")]).exit_code == 0
+    assert problem_from_xlsx((tmp_path / "empty.xlsx").read_bytes()).trials == []
+
+    problem.settings.time_limit = 10
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(solve_checked(problem).model_dump_json())
+    assert runner.invoke(cli, ["export", str(plan_file), "-o", str(tmp_path / "plan.xlsx")]).exit_code == 0
+    assert openpyxl.load_workbook(tmp_path / "plan.xlsx").sheetnames[0] == "Summary"
+    assert runner.invoke(cli, ["export", str(plan_file), "-o", str(tmp_path / "plan.csv")]).exit_code == 0
+    assert (tmp_path / "plan.csv").read_text().startswith("trial,run,option,start,end")
+    assert runner.invoke(cli, ["export", str(plan_file), "--format", "pdf"]).exit_code == 2
+
+
+def test_pace_import_xlsx_lists_each_error_at_its_cell_and_exits_2(tmp_path):
+    problem = parse_problem(SMALL.read_bytes())
+
+    def edit(wb: openpyxl.Workbook) -> None:
+        wb["Staff"]["E14"] = 1.4
+
+    workbook = tmp_path / "bad.xlsx"
+    workbook.write_bytes(_edited(problem, edit))
+    result = CliRunner().invoke(cli, ["import-xlsx", str(workbook)])
+    assert result.exit_code == 2
+    assert "Staff!E14: fte must be in (0, 1], got 1.4" in result.output and "Traceback" not in result.output
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    with client_for(settings_for(f"sqlite:///{tmp_path_factory.mktemp('xlsx') / 'pace.db'}")) as c:
+        yield c
+
+
+def test_a_workbook_posted_to_the_service_comes_back_as_the_problem_json(client: TestClient):
+    problem = parse_problem(SMALL.read_bytes())
+    response = client.post("/v1/problems:import", content=problem_to_xlsx(problem), headers={"content-type": XLSX_MEDIA_TYPE})
+    assert response.status_code == 200, response.text
+    assert parse_problem(response.content) == problem
+
+
+def test_an_invalid_workbook_posted_is_422_with_each_error_at_its_cell(client: TestClient):
+    problem = parse_problem(SMALL.read_bytes())
+
+    def edit(wb: openpyxl.Workbook) -> None:
+        wb["Staff"]["E14"] = 1.4
+
+    response = client.post("/v1/problems:import", content=_edited(problem, edit), headers={"content-type": XLSX_MEDIA_TYPE})
+    assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"] == [{"path": "Staff!E14", "message": "fte must be in (0, 1], got 1.4"}]
+    garbage = client.post("/v1/problems:import", content=b"not a workbook", headers={"content-type": XLSX_MEDIA_TYPE})
+    assert garbage.status_code == 422 and garbage.json()["errors"][0]["path"] == "workbook"
+    as_json = client.post("/v1/problems:import", content=b"{}", headers={"content-type": "application/json"})
+    assert as_json.status_code == 415

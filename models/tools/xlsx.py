@@ -19,7 +19,8 @@ The problem workbook
       ``ServiceCapacity`` (``service``, ``month``, ``capacity``).
     - ``Predecessors`` (``trial``, ``predecessor``, ``lag``) and ``RequiredSkills``
       (``trial``, ``role``, ``skills``): rows of the trial they belong to.
-    - ``Options`` (``trial``, ``option``, ``name``, ``fixed_cost``) and ``Stages``
+    - ``Options`` (``trial``, ``option``, ``name``, ``fixed_cost``, then ``<service> total
+      units`` columns: the option's ``service_totals``) and ``Stages``
       (``trial``, ``option``, ``stage``, ``months``, then ``<role> FTE`` and
       ``<service> units`` columns): stages in row order; a blank demand cell means
       the stage does not demand that role, a 0 that it demands 0.
@@ -97,6 +98,7 @@ _HEADER_FILL = PatternFill("solid", fgColor="DDE6F0")
 _HELP_FONT = Font(italic=True, color="808080")
 _DEMAND_SUFFIX = " FTE"
 _UNITS_SUFFIX = " units"
+_TOTAL_SUFFIX = " total units"
 
 
 # --- the problem's sheets ------------------------------------------------------------
@@ -155,6 +157,7 @@ _SERVICES = _columns(
         ("unit", "text", "What one unit is (site-month, sample, ...)"),
         ("capacity", "number", ""),
         ("unit_cost", "number", ""),
+        ("contract_volume", "number", ""),
     ],
 )
 _SERVICES = tuple(
@@ -366,8 +369,17 @@ def problem_to_xlsx(problem: Problem) -> bytes:
         _REQUIRED_SKILLS,
         ((t.id, role, skills) for t in problem.trials for role, skills in t.required_skills.items()),
     )
-    _sheet(wb, "Options", _OPTIONS, ((t.id, o.id, o.name, o.fixed_cost) for t in problem.trials for o in t.options))
     roles, services = _stage_keys(problem)
+    _sheet(
+        wb,
+        "Options",
+        _OPTIONS + tuple(_Column(sid + _TOTAL_SUFFIX, "number", f"Units of {sid} over the whole run (blank: none)") for sid in services),
+        (
+            [t.id, o.id, o.name, o.fixed_cost] + [o.service_totals.get(sid) for sid in services]
+            for t in problem.trials
+            for o in t.options
+        ),
+    )
     stage_columns = _STAGE_BASE + tuple(
         _Column(role + _DEMAND_SUFFIX, "number", f"FTE of {role} per month (blank: none)") for role in roles
     ) + tuple(_Column(sid + _UNITS_SUFFIX, "number", f"Units of {sid} per month (blank: none)") for sid in services)
@@ -406,6 +418,7 @@ def _stage_keys(problem: Problem) -> tuple[list[str], list[str]]:
             for stage in option.stages:
                 roles += [r for r in stage.demand if r not in roles]
                 services += [s for s in stage.services if s not in services]
+            services += [s for s in option.service_totals if s not in services]
     return roles, services
 
 
@@ -764,7 +777,7 @@ def _trials(reader: _Reader) -> list[dict[str, Any]]:
         skills[role] = reader.read("list", row.values["skills"]) if "skills" in row.values else []
         reader.cells[f"trials[{t}].required_skills.{role}"] = row.ref("skills")
     options: dict[tuple[int, str], int] = {}
-    for row in reader.rows("Options", _OPTIONS):
+    for row in reader.rows("Options", _OPTIONS, extra=lambda header: header.endswith(_TOTAL_SUFFIX)):
         t = owner(row)
         if t is None:
             continue
@@ -774,6 +787,11 @@ def _trials(reader: _Reader) -> list[dict[str, Any]]:
             option["id"] = _text(row.values["option"])
             reader.cells[f"trials[{t}].options[{j}].id"] = row.ref("option")
             options.setdefault((t, option["id"]), j)
+        for header, value in row.values.items():
+            if header.endswith(_TOTAL_SUFFIX):
+                key = header[: -len(_TOTAL_SUFFIX)]
+                option.setdefault("service_totals", {})[key] = value
+                reader.cells[f"trials[{t}].options[{j}].service_totals.{key}"] = row.ref(header)
         option["stages"] = []
         trials[t]["options"].append(option)
     demand = lambda header: header.endswith(_DEMAND_SUFFIX) or header.endswith(_UNITS_SUFFIX)  # noqa: E731
