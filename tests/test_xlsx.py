@@ -11,6 +11,7 @@ from typing import Any
 import openpyxl
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, assume, given, settings
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
@@ -18,7 +19,7 @@ from app.cli import cli
 
 from models.contract import problem as contract
 from models.contract.plan import Plan
-from models.contract.problem import Problem
+from models.contract.problem import Problem, ProblemInvalid
 from models.contract.validation import parse_problem
 from models.tools.generate import generate
 from models.tools.xlsx import (
@@ -32,6 +33,7 @@ from models.tools.xlsx import (
 )
 from tests.conftest import ROOT, base_problem, solve_checked
 from tests.service import client_for, settings_for
+from tests.test_any_portfolio import problems as portfolios
 
 REFERENCE = ROOT / "data" / "pace-reference.json"
 SMALL = ROOT / "data" / "example-small.json"
@@ -172,6 +174,17 @@ def test_the_reference_portfolio_survives_the_xlsx_round_trip():
 def test_generated_portfolios_survive_the_xlsx_round_trip(seed: int):
     problem = generate(staff=40 * seed, trials=4 + 2 * seed, months=24 + 6 * seed, seed=seed)
     assert problem_from_xlsx(problem_to_xlsx(problem)) == problem
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=portfolios())
+def test_any_valid_portfolio_hypothesis_draws_survives_the_xlsx_round_trip(data: dict[str, Any]):
+    try:
+        problem: Problem | None = parse_problem(data)
+    except ProblemInvalid:
+        problem = None
+    assume(problem is not None)
+    assert problem is not None and problem_from_xlsx(problem_to_xlsx(problem)) == problem
 
 
 def _edited(problem: Problem, edit: Any) -> bytes:
