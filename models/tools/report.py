@@ -174,11 +174,11 @@ def _heatmap(plan: Plan) -> go.Figure | None:
     ]
     fig.update_layout(
         title="Roles × months: utilisation",
-        updatemenus=[{"type": "buttons", "direction": "right", "buttons": buttons, "x": 0, "y": 1.12, "xanchor": "left"}],
+        updatemenus=[{"type": "buttons", "direction": "left", "buttons": buttons, "x": 1, "y": 1.02, "xanchor": "right", "yanchor": "bottom"}],
         height=160 + 28 * len(roles),
         xaxis={"type": "category", "title": "month"},
         yaxis={"autorange": "reversed"},
-        margin={"l": 10, "r": 10, "t": 80, "b": 40},
+        margin={"l": 10, "r": 10, "t": 60, "b": 40},
     )
     return fig
 
@@ -210,11 +210,10 @@ def _budget(plan: Plan) -> go.Figure | None:
         fig.add_trace(
             go.Scatter(
                 name="budget",
-                mode="markers+lines",
+                mode="markers",
                 x=[y.year for y in budgeted],
                 y=[y.budget for y in budgeted],
-                line={"color": "#222", "dash": "dash"},
-                marker={"symbol": "line-ew-open", "size": 30, "line": {"width": 3}},
+                marker={"symbol": "line-ew-open", "size": 60, "color": "#222", "line": {"width": 3}},
                 hovertemplate="%{x}: budget %{y:,.0f}<extra></extra>",
             )
         )
