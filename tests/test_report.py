@@ -66,12 +66,18 @@ def _chromium(html: str, tmp_path: Path, name: str) -> tuple[Path, list[str]]:
     return png, errors
 
 
-def _traces(page: str, chart: str) -> list[dict[str, Any]]:
-    """The data of one chart as the page hands it to Plotly.newPlot."""
+def _figure(page: str, chart: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The data and layout of one chart as the page hands them to Plotly.newPlot."""
     start = re.search(rf'Plotly\.newPlot\(\s*"{chart}",\s*', page)
     assert start is not None, chart
-    traces, _ = json.JSONDecoder().raw_decode(page, start.end())
-    return traces
+    decoder = json.JSONDecoder()
+    traces, end = decoder.raw_decode(page, start.end())
+    layout, _ = decoder.raw_decode(page, page.index("{", end))
+    return traces, layout
+
+
+def _traces(page: str, chart: str) -> list[dict[str, Any]]:
+    return _figure(page, chart)[0]
 
 
 def _png_size(png: Path) -> tuple[int, int]:
@@ -136,13 +142,16 @@ def test_a_late_trial_is_outlined_and_its_deadline_and_predecessor_named():
     plan = solve_checked(problem)
     late = next(t for t in plan.trials if t.id == "B")
     assert late.months_late > 0
-    traces = _traces(render_report(plan, problem), "chart0")
+    traces, layout = _figure(render_report(plan, problem), "chart0")
     bar = next(t for t in traces if t["type"] == "bar" and "B" in t["y"])
     hover = bar["customdata"][bar["y"].index("B")]
     assert f"{late.months_late} month(s) late</b> (deadline 2027-04)" in hover and "after A + 1 month(s)" in hover
     assert bar["marker"]["line"]["width"][bar["y"].index("B")] > 0, "a late trial's bar is outlined"
     deadline = next(t for t in traces if t["name"] == "deadline (late trials)")
-    assert deadline["y"] == ["B"] and deadline["x"] == ["2027-04-01"]
+    assert deadline["y"] == ["B"] and deadline["x"] == ["2027-05-01"], "the deadline is the end of its month"
+    a_end = next(t for t in plan.trials if t.id == "A").end
+    arrows = [(n["ay"], n["y"], n["ax"]) for n in layout["annotations"]]
+    assert arrows == [("A", "B", f"{a_end[:5]}{int(a_end[5:]) + 1:02d}-01")], "an arrow from A's end to B's start"
 
 
 def test_text_from_the_plan_is_escaped_not_run_as_html(small: tuple[Problem, Plan]):

@@ -6,8 +6,9 @@ Planners read a plan as pictures before tables, so the report shows, from the pl
 - the headline: status, objective, bound and gap, the KPIs;
 - a Gantt chart of the trials that run: a bar per trial from its first to its last
   month, coloured by execution option; hovering names the option, the months late,
-  the deadline and the predecessors (with the problem); late trials are outlined in
-  red and their deadline marked; trials left out are listed under the chart;
+  the deadline and the predecessors (with the problem), and an arrow runs from each
+  predecessor's end to the start of the trial waiting for it; late trials are outlined
+  in red and their deadline marked; trials left out are listed under the chart;
 - a heatmap of roles × months, switchable between utilisation, flex FTE and shortfall
   FTE;
 - budget burn per year: spend against the year's budget;
@@ -40,11 +41,14 @@ def _first_day(month: str) -> str:
     return f"{month}-01"
 
 
+def _month_after(month: str) -> str:
+    y, m = int(month[:4]), int(month[5:7])
+    return f"{y + (m == 12):04d}-{m % 12 + 1:02d}"
+
+
 def _bar_length_ms(start: str, end: str) -> float:
     """A bar from the 1st of ``start`` to the 1st of the month after ``end``, in milliseconds (Plotly's date unit)."""
-    y, m = int(end[:4]), int(end[5:7])
-    after = f"{y + (m == 12):04d}-{m % 12 + 1:02d}"
-    days = sum(_days_in(month) for month in _months(start, after))
+    days = sum(_days_in(month) for month in _months(start, _month_after(end)))
     return days * _DAY_MS
 
 
@@ -88,6 +92,7 @@ def _gantt(plan: Plan, problem: Problem | None) -> go.Figure:
                 hovertemplate="%{customdata}<extra></extra>",
             )
         )
+    fig.update_layout(annotations=_precedence_arrows(running, trials))
     late = [t for t in running if t.months_late and trials.get(t.id) and trials[t.id].deadline]
     if late:
         fig.add_trace(
@@ -95,9 +100,10 @@ def _gantt(plan: Plan, problem: Problem | None) -> go.Figure:
                 name="deadline (late trials)",
                 mode="markers",
                 y=[_label(t, trials) for t in late],
-                x=[_first_day(trials[t.id].deadline or "") for t in late],
+                x=[_first_day(_month_after(trials[t.id].deadline or "")) for t in late],
+                customdata=[trials[t.id].deadline for t in late],
                 marker={"symbol": "line-ns-open", "size": 18, "color": _LATE, "line": {"width": 3}},
-                hovertemplate="deadline %{x|%Y-%m}<extra></extra>",
+                hovertemplate="must end by %{customdata}<extra></extra>",
             )
         )
     height = 160 + 26 * max(1, len(running))
@@ -111,6 +117,35 @@ def _gantt(plan: Plan, problem: Problem | None) -> go.Figure:
         margin={"l": 10, "r": 10, "t": 50, "b": 40},
     )
     return fig
+
+
+def _precedence_arrows(running: list[TrialPlan], trials: dict[str, Trial]) -> list[dict[str, object]]:
+    """An arrow from the end of each running predecessor's bar to the start of the trial waiting for it."""
+    placed = {t.id: t for t in running}
+    arrows: list[dict[str, object]] = []
+    for t in running:
+        for link in trials[t.id].predecessors if t.id in trials else []:
+            before = placed.get(link.trial)
+            if before is None or before.end is None:
+                continue
+            arrows.append(
+                {
+                    "x": _first_day(t.start or ""),
+                    "y": _label(t, trials),
+                    "ax": _first_day(_month_after(before.end)),
+                    "ay": _label(before, trials),
+                    "xref": "x",
+                    "yref": "y",
+                    "axref": "x",
+                    "ayref": "y",
+                    "showarrow": True,
+                    "arrowhead": 2,
+                    "arrowwidth": 1.2,
+                    "arrowcolor": "#444",
+                    "text": "",
+                }
+            )
+    return arrows
 
 
 def _label(trial: TrialPlan, problem_trials: dict[str, Trial]) -> str:
