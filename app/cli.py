@@ -179,14 +179,16 @@ def generate(
 
 @cli.command("import-psplib")
 def import_psplib(
-    file: Annotated[Path, typer.Argument(help="PSPLIB .sm file")],
+    file: Annotated[Path, typer.Argument(help="PSPLIB .sm (single-mode) or .mm (multi-mode) file")],
     output: Annotated[Optional[Path], typer.Option("-o", "--output")] = None,
 ) -> None:
-    """Convert a PSPLIB single-mode instance into a problem (objective: makespan)."""
+    """Convert a PSPLIB instance into a problem (objective: makespan); a .mm file's modes become
+    options and its nonrenewable resources services with a contract volume."""
     from models.tools.psplib import load_sm
+    from models.tools.psplib_mm import load_mm
 
     try:
-        problem = load_sm(file)
+        problem = load_mm(file) if file.suffix.lower() == ".mm" else load_sm(file)
     except (OSError, ValueError) as exc:
         err.print(f"{file}: {exc}", markup=False, highlight=False)
         raise typer.Exit(EXIT_INVALID) from None

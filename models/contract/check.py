@@ -23,7 +23,8 @@ Rule codes (``Violation.rule``)
     ``horizon``, ``trial_inactive``, ``role_match``, ``skill_match``, ``region_match``,
     ``availability``, ``leave``; per person and month: ``staff_capacity``,
     ``max_concurrent_trials``; demand: ``over_assignment``, ``flex_limit``,
-    ``demand_coverage``; ``service_capacity``; ``budget_year``, ``budget_total``;
+    ``demand_coverage``; ``service_capacity``; ``service_volume`` (units over the horizon
+    above a contract volume, monthly and total units alike); ``budget_year``, ``budget_total``;
     re-planning: ``pin``, ``frozen``; reports: ``report_mismatch`` (and ``duplicate`` /
     ``unknown_reference`` for repeated or foreign role-, service- or budget-lines; also
     each trial's ``value`` and every KPI); ``objective_mismatch`` (the reported objective
@@ -253,6 +254,8 @@ class _Checker:
         self.trial_demand: dict[tuple[str, str, int], float] = defaultdict(float)
         self.named: dict[tuple[str, str, int], float] = defaultdict(float)
         self.trial_total_demand: dict[str, float] = defaultdict(float)
+        # units per service over the horizon (monthly units and options' service_totals)
+        self.volume_used: dict[str, float] = defaultdict(float)
         # per trial and part ("staff", "flex", "services", "external", "named", "flex_fte"): plain floats
         # in the loops, turned into TrialCost / TrialCoverage once per trial at the end
         self.sums: dict[tuple[str, str], float] = defaultdict(float)
@@ -300,6 +303,7 @@ class _Checker:
         self.compute_capacity()
         self.check_roles()
         self.check_services()
+        self.check_service_volumes()
         self.check_budget()
         self.check_trial_reports()
         self.check_kpis()
@@ -480,9 +484,17 @@ class _Checker:
                     amount = units * self.unit_cost.get(service, 0.0)
                     self.sums[(trial_id, "services")] += amount
                     self.spend(month, amount)
+                    self.volume_used[service] += units
                     if self.in_horizon(month):
                         key = (service, month)
                         self.out.service_used[key] = self.out.service_used.get(key, 0.0) + units
+            for service, units in schedule.option.service_totals.items():
+                # Units in no particular month: against the contract volume; paid like the fixed cost.
+                amount = units * self.unit_cost.get(service, 0.0)
+                self.sums[(trial_id, "services")] += amount
+                for offset in range(months):
+                    self.spend(schedule.start + offset, amount / months)
+                self.volume_used[service] += units
 
     def check_assignments(self) -> None:
         """Per-assignment rules (references, months, role, skills, region, trial activity,
@@ -761,6 +773,27 @@ class _Checker:
                 if not _close(reported_value, value):
                     self.add("report_mismatch", f"service_months {name!r} {entry.month}: {what} reported "
                              f"{reported_value:.6g}, recomputed {value:.6g}", month=month)
+
+    def check_service_volumes(self) -> None:
+        """Units used over the horizon within each contract volume; the service-volume report."""
+        volumes = {s.id: s.contract_volume for s in self.problem.services if s.contract_volume is not None}
+        reported: dict[str, tuple[float, float]] = {}
+        for entry in self.plan.service_volumes:
+            if entry.service not in volumes:
+                self.add("report_mismatch", f"service_volumes names {entry.service!r}, which has no contract volume")
+            elif entry.service in reported:
+                self.add("duplicate", f"service_volumes lists {entry.service!r} twice")
+            reported[entry.service] = (entry.used, entry.contract_volume)
+        for service, volume in volumes.items():
+            used = self.volume_used.get(service, 0.0)
+            if self.over(used, volume):
+                self.add("service_volume", f"service {service!r} uses {used:.6g} units over the horizon, "
+                         f"contract volume {volume:.6g}")
+            if service not in reported:
+                self.add("report_mismatch", f"no service_volumes entry for {service!r}, which has a contract volume")
+            elif not (_close(reported[service][0], used) and _close(reported[service][1], volume)):
+                self.add("report_mismatch", f"service_volumes {service!r}: reported {reported[service][0]:.6g} of "
+                         f"{reported[service][1]:.6g}, recomputed {used:.6g} of {volume:.6g}")
 
     def check_budget(self) -> None:
         """Spend per calendar year and in total within the budget; the budget report."""

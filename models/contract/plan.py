@@ -85,6 +85,15 @@ class ServiceMonth(_Out):
     capacity: float
 
 
+class ServiceVolume(_Out):
+    """Units of a service with a contract volume used over the whole horizon (every month's
+    units plus the options' ``service_totals``), against that volume."""
+
+    service: str
+    used: float
+    contract_volume: float
+
+
 class YearSpend(_Out):
     year: str
     spend: float
@@ -176,6 +185,9 @@ class Plan(_Out):
     assignments: list[Assignment] = Field(default_factory=list)
     role_months: list[RoleMonth] = Field(default_factory=list)
     service_months: list[ServiceMonth] = Field(default_factory=list)
+    service_volumes: list[ServiceVolume] = Field(
+        default_factory=list, description="Each service with a contract volume: units used over the horizon against it"
+    )
     budget: BudgetReport = Field(default_factory=BudgetReport)
     explanations: list[Explanation] = Field(default_factory=list)
     relaxations: list[Relaxation] = Field(

@@ -50,6 +50,8 @@ Magnitudes
     ``services[i].capacity`` (each value)       <= 1e9         units per month
     ``...stages[k].demand[role]``               0 or 1e-3..1e3 FTE per month
     ``...stages[k].services[service]``          <= 1e6         units per month
+    ``services[i].contract_volume``             <= 1e12        units over the horizon
+    ``trials[i].options[j].service_totals[s]``  <= 1e9         units over the option's run
     ``trials[i].options[j].fixed_cost``         <= 1e12        per option
     ``trials[i].value``                         <= 1e12        per trial
     ``trials[i].tardiness_penalty``             <= 1e12        per month late
@@ -168,6 +170,8 @@ MAX_FLEX_FTE = 1e5
 MAX_UNITS = 1e6
 """Stage service units per month."""
 MAX_CAPACITY = 1e9
+MAX_VOLUME = 1e12
+"""Service ``contract_volume``: units over the horizon."""
 """Service capacity per month (the constant or each value of the series)."""
 MIN_FTE = 1e-3
 """Smallest positive FTE: staff ``fte``, stage demand and ``flex.max_fte`` are 0 or at least this."""
@@ -363,6 +367,9 @@ class _Checker:
                 self.at_most(loc, s.capacity, MAX_CAPACITY, "capacity", "units per month")
             self.finite(("services", i, "unit_cost"), s.unit_cost, "unit_cost")
             self.at_most(("services", i, "unit_cost"), s.unit_cost, MAX_RATE, "unit_cost", "per unit")
+            if s.contract_volume is not None:
+                self.finite(("services", i, "contract_volume"), s.contract_volume, "contract_volume")
+                self.at_most(("services", i, "contract_volume"), s.contract_volume, MAX_VOLUME, "contract_volume", "units")
 
     def check_flex(self) -> None:
         self.flex_roles: set[str] = set()
@@ -465,6 +472,14 @@ class _Checker:
                     )
                 self.check_stage_amounts(sloc, st.demand, roles, demand=True)
                 self.check_stage_amounts(sloc, st.services, roles, demand=False)
+            for svc, units in o.service_totals.items():
+                loc = oloc + ("service_totals", svc)
+                if svc not in self.services:
+                    self.add(loc, f"unknown service '{svc}' (services are: {self.services_shown})")
+                if not math.isfinite(units) or units < 0:
+                    self.add(loc, f"service_totals must be a finite number of units >= 0, got {_num(units)}")
+                else:
+                    self.at_most(loc, units, MAX_CAPACITY, "service_totals", "units")
             d = o.duration
             shortest = d if shortest is None else min(shortest, d)
             if stage_too_long:

@@ -20,6 +20,7 @@ from models.contract.plan import (
     Plan,
     RoleMonth,
     ServiceMonth,
+    ServiceVolume,
     StageTiming,
     TrialCost,
     TrialCoverage,
@@ -108,6 +109,10 @@ def build_plan(
         ],
         role_months=role_months,
         service_months=service_months,
+        service_volumes=[
+            ServiceVolume(service=svc, used=sum(inst.profiles[(t, o)].volume(svc) for t, (o, _) in schedule.items()), contract_volume=v)
+            for svc, v in inst.service_volume.items()
+        ],
         budget=budget,
         explanations=explain(inst, schedule, role_months, service_months, spend) if explained else [],
         kpis=Kpis(

@@ -26,6 +26,12 @@ class OptionProfile:
     demand: tuple[dict[str, float], ...]
     services: tuple[dict[str, float], ...]
     fixed_cost: float
+    #: Service units over the whole run, in no particular month (count only against contract volumes).
+    service_totals: dict[str, float] = field(default_factory=dict)
+
+    def volume(self, service: str) -> float:
+        """Units of ``service`` the option uses over its run: every month's plus its total."""
+        return sum(month.get(service, 0.0) for month in self.services) + self.service_totals.get(service, 0.0)
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,8 @@ class Instance:
     flex_rate: dict[str, float]
     service_capacity: dict[str, list[float]]
     service_cost: dict[str, float]
+    #: Contract volume over the horizon, for services that have one.
+    service_volume: dict[str, float]
     years: list[str]
     year_of: list[str]
     earliest: dict[str, int]
@@ -174,9 +182,13 @@ class Instance:
         return set(self.problem.regional_roles)
 
     def services_cost(self, trial: str, option: str) -> float:
-        """Cost of all service units an option uses, whatever the start."""
+        """Cost of all service units an option uses, whatever the start (monthly and total)."""
         prof = self.profiles[(trial, option)]
-        return sum(units * self.service_cost[svc] for month in prof.services for svc, units in month.items())
+        monthly = sum(units * self.service_cost[svc] for month in prof.services for svc, units in month.items())
+        return monthly + self._totals_cost(prof)
+
+    def _totals_cost(self, prof: OptionProfile) -> float:
+        return sum(units * self.service_cost[svc] for svc, units in prof.service_totals.items())
 
     def option_cost(self, trial: str, option: str) -> float:
         """External cost of an option: fixed price plus all service units."""
@@ -191,10 +203,11 @@ class Instance:
         return spend
 
     def month_spend(self, trial: str, option: str, offset: int) -> float:
-        """External spend of an option in its ``offset``-th active month (fixed cost spread evenly)."""
+        """External spend of an option in its ``offset``-th active month (fixed cost and the
+        service totals' cost spread evenly)."""
         prof = self.profiles[(trial, option)]
         services = sum(units * self.service_cost[svc] for svc, units in prof.services[offset].items())
-        return prof.fixed_cost / prof.duration + services
+        return (prof.fixed_cost + self._totals_cost(prof)) / prof.duration + services
 
 
 def _profile(trial: Trial, option_index: int) -> OptionProfile:
@@ -213,6 +226,7 @@ def _profile(trial: Trial, option_index: int) -> OptionProfile:
         demand=tuple(demand),
         services=tuple(services),
         fixed_cost=option.fixed_cost,
+        service_totals={s: v for s, v in option.service_totals.items() if v > 0},
     )
 
 
@@ -342,6 +356,7 @@ def compile_instance(problem: Problem) -> Instance:
         flex_rate={f.role: f.monthly_rate for f in problem.flex},
         service_capacity=capacity,
         service_cost={svc.id: svc.unit_cost for svc in problem.services},
+        service_volume={svc.id: svc.contract_volume for svc in problem.services if svc.contract_volume is not None},
         years=years,
         year_of=[problem.month(m)[:4] for m in range(n)],
         earliest=earliest,

@@ -432,12 +432,21 @@ class PortfolioModel:
                     add_row(m.slots, linear(terms) <= slots)
 
     def _service_capacity(self) -> None:
-        """Service units used per month stay within capacity: sum units*x <= cap[svc,m]."""
+        """Service units used per month stay within capacity: sum units*x <= cap[svc,m]; and
+        over the horizon within a contract volume: sum volume[t,o,svc]*x[t,o,s] <= volume[svc]
+        (stated only where the starts could exceed it)."""
         m, inst = self.m, self.inst
         m.service_cap = pyo.ConstraintList()
         for (svc, mo), terms in self.service_terms.items():
             if sum(u for _, u in terms) > inst.service_capacity[svc][mo]:
                 add_row(m.service_cap, sum(u * m.x[i] for i, u in terms) <= inst.service_capacity[svc][mo])
+        for svc, volume in sorted(inst.service_volume.items()):
+            terms = [(i, u) for i, (t, o, _) in enumerate(self.keys) if (u := inst.profiles[(t, o)].volume(svc)) > 0]
+            most: dict[str, float] = defaultdict(float)
+            for i, u in terms:
+                most[self.keys[i][0]] = max(most[self.keys[i][0]], u)
+            if sum(most.values()) > volume:
+                add_row(m.service_cap, sum(u * m.x[i] for i, u in terms) <= volume)
 
     def _predecessors(self) -> None:
         """B starts only after A has ended plus the lag, and only if A runs (disaggregated, one row per B start):

@@ -26,7 +26,9 @@ LABOUR_ESTIMATE_MARGIN = 1.05
 
 
 class BudgetLedger:
-    """Estimated spend per calendar year of what is placed so far, against the yearly and total caps."""
+    """Estimated spend per calendar year of what is placed so far, against the yearly and
+    total caps, and service units against contract volumes (both span many months, which
+    the month-by-month capacity check cannot see)."""
 
     def __init__(self, inst: Instance):
         self.inst = inst
@@ -34,6 +36,7 @@ class BudgetLedger:
         budget = inst.problem.budget
         self.left = dict(budget.per_year)
         self.total_left = budget.total
+        self.volume_left = dict(inst.service_volume)
 
     def spend(self, trial: str, option: str, start: int) -> dict[str, float]:
         inst = self.inst
@@ -45,12 +48,18 @@ class BudgetLedger:
         return out
 
     def fits(self, trial: str, option: str, start: int) -> bool:
+        prof = self.inst.profiles[(trial, option)]
+        if any(prof.volume(svc) > left + 1e-9 for svc, left in self.volume_left.items()):
+            return False
         spend = self.spend(trial, option, start)
         if self.total_left is not None and sum(spend.values()) > self.total_left:
             return False
         return all(v <= self.left[y] for y, v in spend.items() if y in self.left)
 
     def book(self, trial: str, option: str, start: int) -> None:
+        prof = self.inst.profiles[(trial, option)]
+        for svc in self.volume_left:
+            self.volume_left[svc] -= prof.volume(svc)
         spend = self.spend(trial, option, start)
         for y, v in spend.items():
             if y in self.left:
@@ -68,7 +77,18 @@ def constructive_schedule(inst: Instance) -> dict[str, tuple[str, int]] | None:
     if applies(inst):
         return inst.sgs_schedule if inst.sgs_schedule is not None else best_schedule(inst)
     order, optional = _priority(inst)
-    return serial_schedule(inst, order, optional=optional, ledger=BudgetLedger(inst))
+    schedule = serial_schedule(inst, order, optional=optional, ledger=BudgetLedger(inst))
+    if schedule is not None and not volumes_hold(inst, schedule):
+        return None  # trials that must run were placed in options that overrun a contract volume
+    return schedule
+
+
+def volumes_hold(inst: Instance, schedule: dict[str, tuple[str, int]]) -> bool:
+    """Whether the schedule's service units over the horizon fit every contract volume."""
+    return all(
+        sum(inst.profiles[(t, o)].volume(svc) for t, (o, _) in schedule.items()) <= volume + 1e-9
+        for svc, volume in inst.service_volume.items()
+    )
 
 
 def serial_plan(inst: Instance, deadline: float = math.inf) -> Staffed | None:

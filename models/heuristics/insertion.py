@@ -100,6 +100,7 @@ def _candidates(inst: Instance, solved: Staffed, deadline: float) -> list[_Candi
         for k, units in enumerate(inst.profiles[(t, o)].services):
             for svc, u in units.items():
                 used[svc][s + k] += u
+    volume_left = {svc: v - sum(inst.profiles[(t, o)].volume(svc) for t, (o, _) in schedule.items()) for svc, v in inst.service_volume.items()}
     slack = _budget_slack(inst, solved)
     ends = {t: s + inst.profiles[(t, o)].duration for t, (o, s) in schedule.items()}
     objective = inst.problem.objective
@@ -112,6 +113,8 @@ def _candidates(inst: Instance, solved: Staffed, deadline: float) -> list[_Candi
         ready = max((ends[p.trial] + p.lag for p in trial.predecessors), default=0)
         for option in trial.options:
             prof = inst.profiles[(t, option.id)]
+            if any(prof.volume(svc) > left + 1e-9 for svc, left in volume_left.items()):
+                continue
             for s in inst.starts[(t, option.id)]:
                 if s < ready:
                     continue

@@ -12,7 +12,8 @@ where every month of it can be staffed from what the trials placed before left o
   roles, skills, regions), and on fewer trials than their limit (or on this trial already);
 - then flex within what is left of the role's monthly limit, then, where the objective
   prices it, shortfall;
-- services within what is left of their capacity, and the spend it adds (people at their
+- services within what is left of their capacity (each month, and over the horizon where a
+  contract volume caps them), and the spend it adds (people at their
   own rates) within what is left of every year's budget and the total.
 
 A month is covered greedily (the roles with the fewest people first; people already on
@@ -57,6 +58,7 @@ class _Pool:
             self.on[(p, m)] |= trials
         self.flex_left = {r: [inst.flex_max.get(r, 0.0)] * inst.months for r in inst.roles}
         self.service_left = {svc: list(cap) for svc, cap in inst.service_capacity.items()}
+        self.volume_left = dict(inst.service_volume)
         budget = inst.problem.budget
         self.budget_left = dict(budget.per_year)
         self.total_left = budget.total
@@ -89,6 +91,8 @@ class _Pool:
         for k, units in enumerate(prof.services):
             if any(self.service_left[svc][start + k] < u - TOLERANCE for svc, u in units.items()):
                 return None
+        if any(prof.volume(svc) > left + TOLERANCE for svc, left in self.volume_left.items()):
+            return None
         covers: list[Cover] = []
         spend: dict[str, float] = defaultdict(float)
         for k, month_demand in enumerate(prof.demand):
@@ -110,6 +114,8 @@ class _Pool:
     def book(self, trial: str, option: str, start: int, covers: list[Cover]) -> None:
         inst = self.inst
         prof = inst.profiles[(trial, option)]
+        for svc in self.volume_left:
+            self.volume_left[svc] -= prof.volume(svc)
         for k, (named, flex, short) in enumerate(covers):
             m = start + k
             for svc, u in prof.services[k].items():

@@ -43,6 +43,7 @@ def _uncovered_allowed(p: Problem) -> None:
 def _unlimited_services(p: Problem) -> None:
     for svc in p.services:
         svc.capacity = 1e9
+        svc.contract_volume = None
 
 
 def _open_windows(p: Problem) -> None:
@@ -74,7 +75,7 @@ ELASTIC_FAMILIES = {"budget": "budget", "capacity": "capacity"}
 RELAXATIONS: tuple[tuple[str, str, Callable[[Problem], None]], ...] = (
     ("budget", "the budget: with no yearly or total cap a plan exists", _no_budget),
     ("capacity", "covering all demand with named people and flex: with demand allowed to go uncovered, a plan exists", _uncovered_allowed),
-    ("services", "service capacity: with unlimited services a plan exists", _unlimited_services),
+    ("services", "service capacity or contract volumes: with unlimited services a plan exists", _unlimited_services),
     ("windows", "start windows and deadlines: with no latest start or deadline a plan exists", _open_windows),
     ("predecessors", "predecessors: without them a plan exists", _no_predecessors),
     ("pins", "pins: without the pinned trials, assignments and frozen months a plan exists", _no_pins),
@@ -90,7 +91,7 @@ def infeasibility(problem: Problem, settings: EngineSettings, deadline: float) -
     family whose relaxation alone admits a plan of the portfolio stage (each is a way out);
     where no single kind or family does, all three kinds of change together. The steps
     share the time left until ``deadline``; one not tried in time is not named."""
-    found: list[Explanation] = []
+    found: list[Explanation] = _volumes_short(problem)
     relaxations: list[Relaxation] = []
     kinds = kinds_for(problem)
     families = [f for f in RELAXATIONS if f[0] not in ELASTIC_FAMILIES or ELASTIC_FAMILIES[f[0]] not in kinds]
@@ -121,6 +122,18 @@ def infeasibility(problem: Problem, settings: EngineSettings, deadline: float) -
     if not found and not relaxations and tried == steps:
         found.append(Explanation(reason="no single family of rules makes it infeasible on its own: several bind together"))
     return found, relaxations
+
+
+def _volumes_short(problem: Problem) -> list[Explanation]:
+    """Each contract volume below what the trials that must run need at the least (each in
+    its option using the fewest units): a proof of infeasibility naming the service."""
+    inst = compile_instance(problem)
+    out = []
+    for svc, volume in sorted(inst.service_volume.items()):
+        need = sum(min((inst.profiles[(t, o.id)].volume(svc) for o in inst.trials[t].options), default=0.0) for t in sorted(inst.forced_run))
+        if need > volume * (1 + 1e-9) + 1e-9:
+            out.append(Explanation(reason=f"infeasible because of service {svc}: the trials that must run need at least {need:,.6g} units over the horizon, its contract volume is {volume:,.6g}"))
+    return out
 
 
 def diagnosed(s: SolveState, message: str, why: list[Explanation]) -> Plan:

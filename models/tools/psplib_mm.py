@@ -1,0 +1,174 @@
+"""PSPLIB multi-mode RCPSP instances (``.mm`` files) as PACE problems.
+
+The multi-mode sets (Kolisch & Sprecher 1997: j10 .. j30 ``.mm``; MMLIB uses the same
+format) give each job several modes, each with its own duration and requests, plus
+nonrenewable resources: a stock consumed once per job over the whole project. That is a
+portfolio's execution options and contracted service volumes:
+
+- one mandatory trial per job, id ``J<job number>``, with one option per mode
+  (``m1``, ``m2``, ...) of one stage lasting the mode's duration in months, demanding its
+  request of each renewable resource ``R1`` .. ``Rk`` in every month; a mode requesting
+  more of a renewable resource than exists can never run and is left out;
+- each renewable resource is a role of ``availability`` named people of FTE 1.0 at no
+  cost, as in the single-mode mapping (:mod:`models.tools.psplib`); no flex, no budget;
+- each nonrenewable resource ``N1`` .. ``Nm`` is a service with a contract volume equal
+  to its availability (no monthly capacity needed: an option states its consumption as
+  ``service_totals``, units in no particular month);
+- precedence arcs as predecessors with lag 0; jobs whose every mode lasts 0 (the dummy
+  source and sink) are contracted as in the single-mode mapping;
+- the horizon starts in ``2000-01`` and is the makespan of a quick feasible schedule:
+  each job in the mode that uses the least of the nonrenewable stock (relative to each
+  availability), scheduled by the serial scheme. Where those modes overrun a stock (no
+  quick mode choice fits), the horizon is the serial schedule of each job's shortest
+  mode, and the engine decides whether any choice fits (it proves it infeasible if none
+  does, naming the resource);
+- objective ``makespan``.
+
+Doubly constrained resources and a job mixing zero-length and positive-length modes are
+rejected with a :class:`~models.tools.psplib.PsplibError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from models.contract.problem import ExecutionOption, Horizon, Objective, Predecessor, Problem, Service, Stage, Staff, Trial
+from models.tools.psplib import HORIZON_START, MAX_MONTHS, PsplibError, _Job, _contracted_predecessors, _number, _section, serial_schedule
+
+
+@dataclass
+class _Mode:
+    number: int
+    duration: int
+    renewable: list[int]
+    nonrenewable: list[int]
+
+
+@dataclass
+class _MultiJob:
+    number: int
+    modes: list[_Mode] = field(default_factory=list)
+    successors: list[int] = field(default_factory=list)
+
+
+def parse_mm(text: str, name: str = "psplib-mm") -> Problem:
+    """The PACE problem of a PSPLIB multi-mode ``.mm`` instance given as text."""
+    renewable = _number(text, r"-\s*renewable\s*:\s*(\d+)", "renewable resources")
+    nonrenewable = _number(text, r"-\s*nonrenewable\s*:\s*(\d+)", "nonrenewable resources")
+    if _number(text, r"-\s*doubly constrained\s*:\s*(\d+)", "doubly constrained resources") > 0:
+        raise PsplibError("doubly constrained resources are not supported")
+    jobs = _jobs(text, renewable, nonrenewable)
+    capacities, stocks = _availabilities(text, renewable, nonrenewable)
+    roles = [f"R{k + 1}" for k in range(renewable)]
+    services = [f"N{k + 1}" for k in range(nonrenewable)]
+
+    for job in jobs.values():
+        lengths = {m.duration > 0 for m in job.modes}
+        if len(lengths) > 1:
+            raise PsplibError(f"job {job.number} mixes modes of zero and positive duration")
+        usable = [m for m in job.modes if all(q <= cap for q, cap in zip(m.renewable, capacities))]
+        if not usable:
+            raise PsplibError(f"every mode of job {job.number} requests more of a renewable resource than exists")
+        job.modes = usable
+    single = {n: _Job(n, duration=j.modes[0].duration, successors=j.successors) for n, j in jobs.items()}
+    predecessors = _contracted_predecessors(single)
+    real = {n: j for n, j in jobs.items() if j.modes[0].duration > 0}
+
+    months = _quick_makespan(real, capacities, stocks, predecessors)
+    if months > MAX_MONTHS:
+        raise PsplibError(f"the quickest schedule found takes {months} months; PACE plans at most {MAX_MONTHS} months")
+    trials = [
+        Trial(
+            id=f"J{job.number}",
+            name=f"job {job.number}",
+            mandatory=True,
+            predecessors=[Predecessor(trial=f"J{p}", lag=0) for p in predecessors[job.number]],
+            options=[
+                ExecutionOption(
+                    id=f"m{mode.number}",
+                    stages=[Stage(name="work", months=mode.duration, demand={r: float(q) for r, q in zip(roles, mode.renewable) if q > 0})],
+                    service_totals={s: float(q) for s, q in zip(services, mode.nonrenewable) if q > 0},
+                )
+                for mode in job.modes
+            ],
+        )
+        for job in real.values()
+    ]
+    staff = [
+        Staff(id=f"{role}-{i + 1:02d}", role=role, fte=1.0, monthly_cost=0.0, max_concurrent_trials=max(1, capacity))
+        for role, capacity in zip(roles, capacities)
+        for i in range(capacity)
+    ]
+    return Problem(
+        name=name,
+        horizon=Horizon(start=HORIZON_START, months=max(1, months)),
+        roles=roles,
+        staff=staff,
+        services=[Service(id=s, unit="unit", capacity=0.0, contract_volume=float(stock)) for s, stock in zip(services, stocks)],
+        trials=trials,
+        objective=Objective(kind="makespan"),
+    )
+
+
+def load_mm(path: str | Path) -> Problem:
+    """The PACE problem of a ``.mm`` file, named after the file (``j102_2``)."""
+    path = Path(path)
+    return parse_mm(path.read_text(encoding="utf-8", errors="replace"), name=path.stem)
+
+
+def _quick_makespan(
+    real: dict[int, _MultiJob], capacities: list[int], stocks: list[int], predecessors: dict[int, list[int]]
+) -> int:
+    """A feasible schedule's makespan: each job in its mode using the least stock, else its shortest mode."""
+
+    def thrift(mode: _Mode) -> tuple[float, int]:
+        return (sum(q / stock for q, stock in zip(mode.nonrenewable, stocks) if stock > 0), mode.duration)
+
+    thrifty = {n: min(j.modes, key=thrift) for n, j in real.items()}
+    fits = all(sum(m.nonrenewable[k] for m in thrifty.values()) <= stock for k, stock in enumerate(stocks))
+    chosen = thrifty if fits else {n: min(j.modes, key=lambda m: m.duration) for n, j in real.items()}
+    starts = serial_schedule(
+        {n: m.duration for n, m in chosen.items()},
+        {n: m.renewable for n, m in chosen.items()},
+        capacities,
+        predecessors,
+    )
+    return max((starts[n] + chosen[n].duration for n in chosen), default=1)
+
+
+def _jobs(text: str, renewable: int, nonrenewable: int) -> dict[int, _MultiJob]:
+    jobs: dict[int, _MultiJob] = {}
+    announced: dict[int, int] = {}
+    for row in _section(text, "PRECEDENCE RELATIONS:"):
+        number, modes, count = row[0], row[1], row[2]
+        if len(row) != 3 + count:
+            raise PsplibError(f"job {number} announces {count} successors but lists {len(row) - 3}")
+        jobs[number] = _MultiJob(number, successors=row[3:])
+        announced[number] = modes
+    width = 2 + renewable + nonrenewable  # mode, duration, requests
+    current: int | None = None
+    for row in _section(text, "REQUESTS/DURATIONS:"):
+        if len(row) == width + 1:
+            current, row = row[0], row[1:]
+        elif len(row) != width or current is None:
+            raise PsplibError(f"REQUESTS/DURATIONS: a line of {len(row)} numbers, expected {width} or {width + 1}")
+        if current not in jobs:
+            raise PsplibError(f"job {current} has modes but no precedence line")
+        mode, duration, requests = row[0], row[1], row[2:]
+        jobs[current].modes.append(_Mode(mode, duration, requests[:renewable], requests[renewable:]))
+    for number, job in jobs.items():
+        if len(job.modes) != announced[number]:
+            raise PsplibError(f"job {number} announces {announced[number]} modes but lists {len(job.modes)}")
+    unknown = {s for job in jobs.values() for s in job.successors} - set(jobs)
+    if unknown:
+        raise PsplibError(f"successors {sorted(unknown)} are not jobs")
+    return jobs
+
+
+def _availabilities(text: str, renewable: int, nonrenewable: int) -> tuple[list[int], list[int]]:
+    rows = _section(text, "RESOURCEAVAILABILITIES:")
+    if len(rows) != 1 or len(rows[0]) < renewable + nonrenewable:
+        raise PsplibError("RESOURCEAVAILABILITIES: expected one row of availabilities")
+    return rows[0][:renewable], rows[0][renewable : renewable + nonrenewable]
+
