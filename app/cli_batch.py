@@ -245,7 +245,8 @@ def _slug(name: str) -> str:
 
 def _write_comparison(scenarios: list[Scenario], plans: dict[str, Plan], files_of: dict[str, str], output: Path) -> None:
     links = {name: {"plan": path} for name, path in files_of.items() if name in plans}
-    compared = compare(plans.get(BASE), [(s.name, plans.get(s.name)) for s in scenarios], links)
+    shown: list[tuple[str, Plan | str]] = [(s.name, plans.get(s.name) or ("invalid" if not s.valid else "not run")) for s in scenarios]
+    compared = compare(plans.get(BASE), shown, links)
     columns, rows = comparison_table(compared)
     with (output / "comparison.csv").open("w", newline="") as handle:
         write_csv(rows, columns, handle)

@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from starlette.concurrency import run_in_threadpool
 
-from app.api import checks, docs, errors, health, jobs, reports, solve
+from app.api import batches, checks, docs, errors, health, jobs, reports, solve
 from app.api.auth import KeyRing
 from app.api.body_limit import BodySizeLimit
 from app.api.deps import Services
@@ -31,14 +31,17 @@ from app.api.errors import PROBLEM_JSON, ProblemDetails
 from app.api.metrics import Metrics, RequestMetrics
 from app.api.ratelimit import RateLimiter
 from app.api.schemas import CheckIn
+from app.db.batches import BatchStore
 from app.db.migrate import upgrade
 from app.db.store import JobStore
 from app.execution.supervisor import Supervisor
 from app.execution.sync import SyncSolver
+from app.services.batches import BatchService, DaskRunner
 from app.services.jobs import JobService
 from app.services.solving import SolveService
 from app.settings import ServiceSettings, get_settings
 from models.contract.problem import Problem
+from models.tools.scenarios import ScenarioFile
 
 DESCRIPTION = """\
 Plans a clinical-trial portfolio: which trials run, when, in which execution option
@@ -70,13 +73,19 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         solving=SolveService(SyncSolver(settings), settings, metrics),
     )
 
+    batch_store = BatchStore(store.engine)
+    dask = DaskRunner(settings.dask_scheduler, batch_store) if settings.dask_scheduler else None
+    batch_service = BatchService(store, batch_store, settings, supervisor.wake, dask)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(upgrade, store.engine)
         await run_in_threadpool(supervisor.start)
+        await run_in_threadpool(batch_service.start)
         try:
             yield
         finally:
+            await run_in_threadpool(batch_service.stop)
             await run_in_threadpool(supervisor.stop)
             store.dispose()
 
@@ -89,9 +98,10 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = services
+    app.state.batches = batch_service
     errors.install(app)
     docs.install(app)
-    for router in (solve.router, jobs.router, reports.router, checks.router, health.router):
+    for router in (solve.router, jobs.router, batches.router, reports.router, checks.router, health.router):
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
@@ -135,7 +145,7 @@ def _finish_openapi(app: FastAPI, keys_required: bool) -> None:
                             response["content"] = problem
             for unused in ("HTTPValidationError", "ValidationError"):
                 components.pop(unused, None)
-            _add_schemas(components, Problem, CheckIn)
+            _add_schemas(components, Problem, CheckIn, ScenarioFile)
             app.openapi_schema = schema
         return app.openapi_schema
 

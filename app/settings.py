@@ -62,6 +62,9 @@ class ServiceSettings(BaseSettings):
         description="Comma-separated API keys, or sha256:<hex> of a key; empty: the service is open",
     )
     cors_origins: CommaList = Field(default_factory=list, description="Comma-separated origins allowed by CORS")
+    dask_scheduler: str | None = Field(
+        None, description="Run batch scenarios on this Dask cluster (tcp://host:8786) instead of as jobs of this server"
+    )
 
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod

@@ -109,3 +109,37 @@ class ProgressRecord(Base):
     incumbent: Mapped[float | None] = mapped_column(Float)
     bound: Mapped[float | None] = mapped_column(Float)
     gap: Mapped[float | None] = mapped_column(Float)
+
+
+class BatchRecord(Base):
+    """A batch of what-if scenarios (``POST /v1/batches``), owned like a job by the API key that sent it."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    #: Where its scenarios run: ``jobs`` (the job queue) or ``dask`` (the service's Dask cluster).
+    executor: Mapped[str] = mapped_column(String(16))
+
+    __table_args__ = (Index("ix_batches_owner_created", "owner", "created_at"),)
+
+
+class BatchScenarioRecord(Base):
+    """One scenario of a batch. ``state`` is ``invalid`` (``errors`` says why), ``pending``
+    (not yet handed over, or running on Dask), ``job`` (the job ``job_id`` runs it and has
+    its state and plan), or ``succeeded``/``failed`` (run on Dask: ``plan`` or ``errors``).
+    ``summary`` caches the plan's summary row and comparison figures once it has a plan."""
+
+    __tablename__ = "batch_scenarios"
+
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    errors: Mapped[str | None] = mapped_column(Text)
+    problem: Mapped[str | None] = mapped_column(Text)
+    plan: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[str | None] = mapped_column(Text)

@@ -214,24 +214,24 @@ def _fte_per_role(plan: Plan) -> dict[str, float]:
     return {role: round(total / months, 6) for role, total in totals.items()}
 
 
-def compare(base: Plan | None, plans: Sequence[tuple[str, Plan | None]], links: dict[str, dict[str, str]] | None = None) -> list[Compared]:
-    """Each (scenario, plan) beside ``base``; a scenario without a plan (invalid, not run) gets empty figures."""
+def compare(base: Plan | None, plans: Sequence[tuple[str, Plan | str]], links: dict[str, dict[str, str]] | None = None) -> list[Compared]:
+    """Each (scenario, plan) beside ``base``; a scenario without a plan is given with its
+    status instead (``invalid``, ``not run``, ...) and gets empty figures."""
     base_objective = base.objective if base is not None and base.status in ("optimal", "feasible") else None
     out = []
     for name, plan in plans:
-        solved = plan is not None and plan.status in ("optimal", "feasible")
-        row = summary_row(name, plan) if plan is not None else None
-        objective = plan.objective if solved and plan is not None else None
+        solved = plan if isinstance(plan, Plan) and plan.status in ("optimal", "feasible") else None
+        objective = solved.objective if solved is not None else None
         out.append(
             Compared(
                 scenario=name,
-                status=plan.status if plan is not None else "invalid",
+                status=plan.status if isinstance(plan, Plan) else plan,
                 objective=objective,
                 objective_change=None if objective is None or base_objective is None else objective - base_objective,
-                cost_per_year={y.year: y.spend for y in plan.budget.per_year} if solved and plan is not None else {},
-                trials_run=row.trials_run if row is not None else None,
-                trials_late=row.trials_late if row is not None else None,
-                fte_per_role=_fte_per_role(plan) if solved and plan is not None else {},
+                cost_per_year={y.year: y.spend for y in solved.budget.per_year} if solved is not None else {},
+                trials_run=solved.kpis.trials_run if solved is not None else None,
+                trials_late=sum(1 for t in solved.trials if t.run and t.months_late > 0) if solved is not None else None,
+                fte_per_role=_fte_per_role(solved) if solved is not None else {},
                 links=(links or {}).get(name, {}),
             )
         )
