@@ -74,8 +74,10 @@ def batch(
     scheduler: Annotated[Optional[str], typer.Option(help="Run on this Dask scheduler instead, e.g. tcp://10.0.0.5:8786")] = None,
     time_limit: Annotated[Optional[float], typer.Option(help="Override every problem's settings.time_limit (seconds)")] = None,
     progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Progress bar on stderr (default: on a terminal)")] = None,
+    reports: Annotated[bool, typer.Option("--reports", help="Also write each scenario's HTML report (a few MB each)")] = False,
 ) -> None:
-    """Solve many problems or scenarios in parallel; write every plan, summary.csv and (for a scenario file) comparison.csv."""
+    """Solve many problems or scenarios in parallel; write every plan, summary.csv and (for a
+    scenario file) comparison.csv with each scenario's diff against the base."""
     scenarios = _scenarios(files)
     if time_limit is not None:
         scenarios = _with_time_limit(scenarios, time_limit)
@@ -133,7 +135,7 @@ def batch(
     summary = [rows.get(s.name) or not_run_row(s.name) for s in scenarios]
     write_summary(summary, output / "summary.csv")
     if scenarios and scenarios[0].name == BASE:
-        _write_comparison(scenarios, plans, files_of, output)
+        _write_comparison(scenarios, plans, files_of, output, reports)
     _print_table(summary)
     err.print(f"plans and summary.csv in {output}", markup=False, highlight=False)
     if interrupted:
@@ -243,8 +245,30 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")[:80] or "scenario"
 
 
-def _write_comparison(scenarios: list[Scenario], plans: dict[str, Plan], files_of: dict[str, str], output: Path) -> None:
+def _write_comparison(scenarios: list[Scenario], plans: dict[str, Plan], files_of: dict[str, str], output: Path, reports: bool) -> None:
+    """comparison.csv and .json: each scenario beside the base, linked to its plan, its diff
+    against the base's plan (diffs/, text) and, with ``--reports``, its HTML report (reports/)."""
+    from models.tools.diff import diff_plans, render_diff
+
     links = {name: {"plan": path} for name, path in files_of.items() if name in plans}
+    base = plans.get(BASE)
+    solved = {name: plan for name, plan in plans.items() if plan.status in ("optimal", "feasible")}
+    if base is not None and BASE in solved:
+        (output / "diffs").mkdir(exist_ok=True)
+        for name, plan in solved.items():
+            if name != BASE:
+                path = files_of[name].replace("plans/", "diffs/").removesuffix(".json") + ".txt"
+                (output / path).write_text(render_diff(diff_plans(base, plan)) + "\n")
+                links[name]["diff"] = path
+    if reports:
+        from models.tools.report import render_report
+
+        (output / "reports").mkdir(exist_ok=True)
+        for s in scenarios:
+            if s.name in solved:
+                path = files_of[s.name].replace("plans/", "reports/").removesuffix(".json") + ".html"
+                (output / path).write_text(render_report(solved[s.name], s.problem))
+                links[s.name]["report"] = path
     shown: list[tuple[str, Plan | str]] = [(s.name, plans.get(s.name) or ("invalid" if not s.valid else "not run")) for s in scenarios]
     compared = compare(plans.get(BASE), shown, links)
     columns, rows = comparison_table(compared)

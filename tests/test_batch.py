@@ -183,6 +183,9 @@ def test_pace_batch_writes_every_plan_and_the_same_summary_locally_and_on_the_cl
             continue
         plan_file = tmp_path / "dask" / comparison[name]["plan"]
         assert_checker_clean(problem, plan_file.read_text())
+    diff = (tmp_path / "dask" / comparison["budget x0.6"]["diff"]).read_text()
+    assert "trials run: 3 -> 1" in diff
+    assert comparison[BASE]["diff"] == "" and comparison["T01 mandatory"]["diff"] == ""
 
 
 def test_a_scenario_file_that_is_not_one_exits_2_naming_the_field(tmp_path):
