@@ -49,7 +49,6 @@ import csv
 import io
 import json
 import re
-import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -81,6 +80,7 @@ from models.contract.problem import (
     Trial,
     TrialPin,
     Weights,
+    is_month,
     month_at,
     month_index,
 )
@@ -486,7 +486,7 @@ class _Row:
 class _Reader:
     """Builds the problem's JSON document from a workbook, remembering the cell behind each field path."""
 
-    wb: Any
+    wb: Workbook
     errors: list[CellError] = field(default_factory=list)
     cells: dict[str, str] = field(default_factory=dict)
     start: str | None = None
@@ -553,14 +553,9 @@ class _Reader:
         if kind == "month":
             return _month_text(value)
         if kind in ("list", "months"):
-            items = value if isinstance(value, (list, tuple)) else [value]
-            out: list[Any] = []
-            for item in items:
-                if isinstance(item, str):
-                    out += [part.strip() for part in item.split(",") if part.strip()]
-                else:
-                    out.append(_month_text(item) if kind == "months" else _text(item))
-            return out
+            if isinstance(value, str):
+                return [part.strip() for part in value.split(",") if part.strip()]
+            return [_month_text(value) if kind == "months" else _text(value)]
         return value
 
 
@@ -610,7 +605,7 @@ def problem_from_xlsx(data: bytes) -> Problem:
     """The problem in a workbook, validated like JSON; :class:`WorkbookInvalid` with every error at its cell."""
     try:
         wb = load_workbook(io.BytesIO(data), data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds on a damaged file; all mean "not a workbook"
         raise WorkbookInvalid([CellError("workbook", "$", f"not an Excel workbook (.xlsx): {exc}")]) from None
     if "Problem" not in wb.sheetnames:
         found = ", ".join(wb.sheetnames)
@@ -658,7 +653,8 @@ def _document(reader: _Reader) -> dict[str, Any]:
         elif "value" in row.values:
             _put(document, name, reader.read(scalars[name], row.values["value"]))
             reader.cells[name] = row.ref("value")
-    reader.start = document.get("horizon", {}).get("start")
+    start = document.get("horizon", {}).get("start")
+    reader.start = start if isinstance(start, str) and is_month(start) else None
     document["staff"] = [reader.fields(row, _STAFF, f"staff[{i}]") for i, row in enumerate(reader.rows("Staff", _STAFF))]
     document["services"] = _services(reader)
     document["flex"] = [reader.fields(row, _FLEX, f"flex[{i}]") for i, row in enumerate(reader.rows("Flex", _FLEX))]
@@ -689,6 +685,8 @@ def _document(reader: _Reader) -> dict[str, Any]:
             pins["previous_plan"] = json.loads(text)
         except json.JSONDecodeError as exc:
             reader.error(chunks[0].ref("json"), "pins.previous_plan", f"the previous plan is not JSON: {exc.msg}")
+        except RecursionError:
+            reader.error(chunks[0].ref("json"), "pins.previous_plan", "the previous plan is nested too deeply")
     return document
 
 
@@ -711,7 +709,7 @@ def _services(reader: _Reader) -> list[dict[str, Any]]:
             reader.error(row.ref("service"), "", f"service '{sid}' has a constant capacity on {owner.ref('capacity')}; give one or the other")
             continue
         months = series.setdefault(sid, {})
-        index = month_index(month, reader.start) if isinstance(month, str) and reader.start and _is_month(month) and _is_month(reader.start) else None
+        index = month_index(month, reader.start) if isinstance(month, str) and reader.start and is_month(month) else None
         if index is None or index < 0:
             reader.error(row.ref("month"), "", f"'{month}' is not a month of the horizon (from {reader.start})")
             continue
@@ -728,10 +726,6 @@ def _services(reader: _Reader) -> list[dict[str, Any]]:
             continue
         services[i]["capacity"] = [months[k] for k in range(len(months))]
     return services
-
-
-def _is_month(text: str) -> bool:
-    return bool(re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", text))
 
 
 def _trials(reader: _Reader) -> list[dict[str, Any]]:
