@@ -410,3 +410,16 @@ def test_an_invalid_workbook_posted_is_422_with_each_error_at_its_cell(client: T
     assert garbage.status_code == 422 and garbage.json()["errors"][0]["path"] == "workbook"
     as_json = client.post("/v1/problems:import", content=b"{}", headers={"content-type": "application/json"})
     assert as_json.status_code == 415
+
+
+def test_a_horizon_start_that_is_not_a_month_is_an_error_not_a_crash():
+    problem = parse_problem(SMALL.read_bytes())
+    assert any(isinstance(s.capacity, list) for s in problem.services), "the per-month capacities need the start"
+
+    def edit(wb: openpyxl.Workbook) -> None:
+        wb["Problem"]["B4"] = 202701
+
+    errors = _errors(_edited(problem, edit))
+    assert any(cell.startswith("ServiceCapacity!B") and "not a month of the horizon" in m for cell, m in errors.items())
+    wb = openpyxl.load_workbook(io.BytesIO(problem_to_xlsx(problem)))
+    assert wb["Problem"]["A4"].value == "horizon.start"

@@ -708,11 +708,12 @@ def _services(reader: _Reader) -> list[dict[str, Any]]:
         if "capacity" in services[i] and not isinstance(services[i]["capacity"], list):
             reader.error(row.ref("service"), "", f"service '{sid}' has a constant capacity on {owner.ref('capacity')}; give one or the other")
             continue
-        months = series.setdefault(sid, {})
         index = month_index(month, reader.start) if isinstance(month, str) and reader.start and is_month(month) else None
         if index is None or index < 0:
-            reader.error(row.ref("month"), "", f"'{month}' is not a month of the horizon (from {reader.start})")
+            where = f"from {reader.start}" if reader.start else "horizon.start is not a month"
+            reader.error(row.ref("month"), "", f"'{month}' is not a month of the horizon ({where})")
             continue
+        months = series.setdefault(sid, {})
         if index in months:
             reader.error(row.ref("month"), "", f"{month} is given twice for service '{sid}'")
             continue
