@@ -10,9 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
+from models.contract.problem import Settings
 from models.contract.validation import parse_problem
 from models.tools.psplib import PsplibError
-from models.tools.psplib_mm import load_mm, parse_mm
+from models.tools.psplib_mm import generate_mm, load_mm, parse_mm
 from tests.conftest import solve_checked, trial_plan
 
 DATA = Path(__file__).parent / "data" / "psplib"
@@ -68,3 +69,12 @@ def test_a_mode_asking_more_of_a_renewable_resource_than_exists_is_left_out():
     text = (DATA / "two-modes.mm").read_text().replace("  2      1     2       2    3", "  2      1     2       3    3", 1)
     problem = parse_mm(text)
     assert [o.id for o in problem.trials[0].options] == ["m2"]
+
+
+def test_generated_instances_are_reproducible_and_a_short_stock_is_proven_infeasible():
+    assert generate_mm(8, seed=3) == generate_mm(8, seed=3)
+    feasible = solve_checked(parse_mm(generate_mm(8, seed=3)).model_copy(update={"settings": Settings(time_limit=10)}))
+    assert feasible.status in ("optimal", "feasible")
+    short = solve_checked(parse_mm(generate_mm(8, seed=3, stock_tightness=-1)).model_copy(update={"settings": Settings(time_limit=10)}))
+    assert short.status == "infeasible"
+    assert any("service N1" in e.reason for e in short.explanations)

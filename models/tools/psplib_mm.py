@@ -30,6 +30,7 @@ rejected with a :class:`~models.tools.psplib.PsplibError`.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -172,3 +173,123 @@ def _availabilities(text: str, renewable: int, nonrenewable: int) -> tuple[list[
         raise PsplibError("RESOURCEAVAILABILITIES: expected one row of availabilities")
     return rows[0][:renewable], rows[0][renewable : renewable + nonrenewable]
 
+
+
+def generate_mm(
+    jobs: int,
+    seed: int,
+    modes: int = 3,
+    renewable: int = 2,
+    nonrenewable: int = 2,
+    resource_strength: float = 0.5,
+    stock_tightness: float = 0.5,
+    name: str | None = None,
+) -> str:
+    """A multi-mode instance in PSPLIB's ``.mm`` layout, drawn from ``random.Random(seed)``.
+
+    Shaped like the j10-j30 multi-mode sets: ``jobs`` non-dummy jobs between a dummy source
+    and sink, 1-3 successors each; every job has ``modes`` modes, durations 1-10 in
+    ascending order, each mode requesting one renewable and one nonrenewable resource with
+    amounts that fall as the duration grows (the time-resource trade-off the modes
+    express). A renewable capacity is the largest least request plus ``resource_strength``
+    of the way to the largest request; a nonrenewable stock is the least total use plus
+    ``stock_tightness`` of the way to the largest total use. A negative ``stock_tightness``
+    puts the first stock one unit below the least total use: no mode choice fits, the
+    instance is infeasible.
+    """
+    rng = random.Random(seed)
+    n = jobs
+    last = n + 2
+    successors: dict[int, list[int]] = {j: [] for j in range(1, last + 1)}
+    has_pred = set()
+    for j in range(2, n + 2):
+        later = list(range(j + 1, n + 2))
+        for s in sorted(rng.sample(later, min(len(later), rng.randint(1, 3)))):
+            successors[j].append(s)
+            has_pred.add(s)
+    for j in range(2, n + 2):
+        if j not in has_pred:
+            successors[1].append(j)
+        if not successors[j]:
+            successors[j].append(last)
+    table: dict[int, list[tuple[int, list[int], list[int]]]] = {1: [(0, [0] * renewable, [0] * nonrenewable)], last: [(0, [0] * renewable, [0] * nonrenewable)]}
+    for j in range(2, n + 2):
+        durations = sorted(rng.randint(1, 10) for _ in range(modes))
+        r_res, n_res = rng.randrange(renewable), rng.randrange(nonrenewable)
+        r_amounts = sorted((rng.randint(1, 10) for _ in range(modes)), reverse=True)
+        n_amounts = sorted((rng.randint(1, 10) for _ in range(modes)), reverse=True)
+        rows = []
+        for d, ra, na in zip(durations, r_amounts, n_amounts):
+            rows.append((d, [ra if k == r_res else 0 for k in range(renewable)], [na if k == n_res else 0 for k in range(nonrenewable)]))
+        table[j] = rows
+    real = [table[j] for j in range(2, n + 2)]
+    capacity = []
+    for k in range(renewable):
+        least = max(min(m[1][k] for m in rows) for rows in real)
+        most = max(m[1][k] for rows in real for m in rows)
+        capacity.append(max(1, least + round(resource_strength * (most - least))))
+    stock = []
+    for k in range(nonrenewable):
+        least = sum(min(m[2][k] for m in rows) for rows in real)
+        most = sum(max(m[2][k] for m in rows) for rows in real)
+        stock.append(least + round(max(0.0, stock_tightness) * (most - least)))
+    if stock_tightness < 0:
+        stock[0] = max(0, sum(min(m[2][0] for m in rows) for rows in real) - 1)
+    return _format_mm(name or f"mm{n}_{seed}", seed, n, successors, table, capacity, stock)
+
+
+def _format_mm(
+    basedata: str,
+    seed: int,
+    n: int,
+    successors: dict[int, list[int]],
+    table: dict[int, list[tuple[int, list[int], list[int]]]],
+    capacity: list[int],
+    stock: list[int],
+) -> str:
+    """PSPLIB's ``.mm`` layout."""
+    stars = "*" * 72
+    r, m = len(capacity), len(stock)
+    horizon = sum(max(d for d, _, _ in rows) for rows in table.values())
+    lines = [
+        stars,
+        f"file with basedata            : {basedata}",
+        f"initial value random generator: {seed}",
+        stars,
+        "projects                      :  1",
+        f"jobs (incl. supersource/sink ):  {n + 2}",
+        f"horizon                       :  {horizon}",
+        "RESOURCES",
+        f"  - renewable                 :  {r}   R",
+        f"  - nonrenewable              :  {m}   N",
+        "  - doubly constrained        :  0   D",
+        stars,
+        "PROJECT INFORMATION:",
+        "pronr.  #jobs rel.date duedate tardcost  MPM-Time",
+        f"    1 {n:6d} {0:6d} {horizon:8d} {0:8d} {horizon:8d}",
+        stars,
+        "PRECEDENCE RELATIONS:",
+        "jobnr.    #modes  #successors   successors",
+    ]
+    for j in range(1, n + 3):
+        succ = "".join(f"{s:4d}" for s in successors[j])
+        lines.append(f"{j:4d}{len(table[j]):9d}{len(successors[j]):11d}        {succ}".rstrip())
+    lines += [
+        stars,
+        "REQUESTS/DURATIONS:",
+        "jobnr. mode duration" + "".join(f"  R{k + 1:2d}" for k in range(r)) + "".join(f"  N{k + 1:2d}" for k in range(m)),
+        "-" * 72,
+    ]
+    for j in range(1, n + 3):
+        for index, (d, ren, non) in enumerate(table[j]):
+            head = f"{j:3d}" if index == 0 else "   "
+            amounts = "".join(f"{q:5d}" for q in [*ren, *non])
+            lines.append(f"{head}{index + 1:7d}{d:6d}   {amounts}")
+    lines += [
+        stars,
+        "RESOURCEAVAILABILITIES:",
+        "".join(f"  R{k + 1:2d}" for k in range(r)) + "".join(f"  N{k + 1:2d}" for k in range(m)),
+        "".join(f"{c:5d}" for c in [*capacity, *stock]),
+        stars,
+    ]
+    return "\n".join(lines) + "\n"
