@@ -6,10 +6,7 @@ runs, start it again on the same database and expect the job to finish there.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,70 +19,22 @@ from app.db.store import JobStore
 
 from tests.service import (
     JSON,
+    PACE,
     REFERENCE,
     SMALL,
+    Server,
     assert_checker_clean,
+    children_of,
     finished,
-    free_port,
     problem_json,
+    process_state,
     wait_for,
     wait_for_job,
 )
 
-PACE = str(Path(sys.executable).with_name("pace"))
-
-
-class Server:
-    """One `pace serve` process; its output goes to a log file shown when a test fails."""
-
-    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
-        self.workdir = workdir
-        self.env = {**os.environ, **env}
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = workdir / "server.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> "Server":
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [PACE, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-                cwd=self.workdir,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        wait_for(self._ready, timeout=60, what=lambda: f"`pace serve` to answer; its log:\n{self.log.read_text()}")
-        return self
-
-    def _ready(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            pytest.fail(f"`pace serve` exited with {self.process.returncode}:\n{self.log.read_text()}")
-        try:
-            return httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def client(self, **headers: str) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
-
 
 @pytest.fixture
-def servers(tmp_path: Path) -> Iterator[list[Server]]:
+def servers() -> Iterator[list[Server]]:
     """Servers a test starts; each is stopped at the end whatever happened."""
     started: list[Server] = []
     yield started
@@ -103,19 +52,6 @@ def _job(client: httpx.Client, job: dict[str, Any]) -> dict[str, Any]:
     return client.get(job["links"]["self"]).json()
 
 
-def _children_of(pid: int) -> list[int]:
-    children = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                children.append(int(entry.name))
-    return children
-
-
 def test_a_job_survives_its_server_being_killed_mid_solve(servers: list[Server], tmp_path: Path):
     problem = problem_json(REFERENCE, time_limit=8)
     first = _serve(servers, tmp_path)
@@ -124,7 +60,7 @@ def test_a_job_survives_its_server_being_killed_mid_solve(servers: list[Server],
         wait_for_job(lambda: _job(client, job), lambda j: j["state"] == "running", timeout=120)
     time.sleep(2)  # let the solve process get into the solve
     assert first.process is not None
-    solver_pids = _children_of(first.process.pid)
+    solver_pids = children_of(first.process.pid)
     assert solver_pids, "the solve runs in a child process of the server"
     first.kill()
     store = JobStore.from_url(first.env["PACE_DATABASE_URL"])
@@ -133,7 +69,7 @@ def test_a_job_survives_its_server_being_killed_mid_solve(servers: list[Server],
     finally:
         store.dispose()
     wait_for(
-        lambda: not any(Path(f"/proc/{pid}").exists() and "Z" not in _state(pid) for pid in solver_pids),
+        lambda: all(process_state(pid) in ("Z", "X") for pid in solver_pids),
         timeout=30,
         what="the orphaned solve process to die with its server",
     )
@@ -144,13 +80,6 @@ def test_a_job_survives_its_server_being_killed_mid_solve(servers: list[Server],
         assert done["state"] == "succeeded", done
         assert done["attempts"] == 2
         assert_checker_clean(problem, client.get(job["links"]["plan"]).text)
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "Z"
 
 
 def test_over_http_a_key_cannot_see_another_keys_job(servers: list[Server], tmp_path: Path):
@@ -209,5 +138,5 @@ def test_a_second_server_on_the_same_database_never_takes_over_the_first_ones_ru
         assert_checker_clean(problem, client.get(job["links"]["plan"]).text)
     assert first.process is not None and second.process is not None
     for server in (first, second):
-        zombies = [pid for pid in _children_of(server.process.pid) if _state(pid) == "Z"]
+        zombies = [pid for pid in children_of(server.process.pid) if process_state(pid) == "Z"]
         assert zombies == [], f"zombie children of the server: {zombies}"
