@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +13,7 @@ import openpyxl
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
@@ -423,3 +425,30 @@ def test_a_horizon_start_that_is_not_a_month_is_an_error_not_a_crash():
     assert any(cell.startswith("ServiceCapacity!B") and "not a month of the horizon" in m for cell, m in errors.items())
     wb = openpyxl.load_workbook(io.BytesIO(problem_to_xlsx(problem)))
     assert wb["Problem"]["A4"].value == "horizon.start"
+
+
+_SMALL_WORKBOOK = problem_to_xlsx(parse_problem(SMALL.read_bytes()))
+_CELL_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-10**6, 10**13),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=12),
+    st.sampled_from(["2027-13", "T99", "CRA, ,DM", "=1+1", "#DIV/0!", "1e6"]),
+    st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2100, 1, 1)),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(edits=st.lists(st.tuples(st.integers(0, 12), st.integers(1, 25), st.integers(1, 20), _CELL_VALUES), min_size=1, max_size=4))
+def test_whatever_a_planner_types_into_any_cell_reads_as_a_problem_or_errors_at_cells(edits: list[tuple[int, int, int, Any]]):
+    wb = openpyxl.load_workbook(io.BytesIO(_SMALL_WORKBOOK))
+    for sheet, row, column, value in edits:
+        text = value if not isinstance(value, str) else "".join(c for c in value if c.isprintable())
+        wb.worksheets[sheet % len(wb.worksheets)].cell(row, column).value = text
+    out = io.BytesIO()
+    wb.save(out)
+    try:
+        problem_from_xlsx(out.getvalue())
+    except WorkbookInvalid as exc:
+        assert exc.errors and all(re.fullmatch(r"(workbook|[A-Za-z]+![A-Z]+[0-9]+)", e.cell) for e in exc.errors), exc.errors
