@@ -1,11 +1,12 @@
 """Batch throughput: 32 reference-size scenarios through `pace batch` on 1 and on 2 local workers.
 
 The scenarios are a sweep of the reference portfolio's yearly budgets (factors spread
-over 0.80-1.20), each solved in reproducible mode with a short time limit: work limits,
-not the clock, end each solve, so every run does the same work whatever the machine's
-load and gives the same plans, and the wall time of a run measures throughput. Each run
-is a fresh `pace batch` process timed from outside; the summaries of the runs must agree
-(seconds aside), and every plan goes through the independent checker. Prints the median
+over 0.80-1.20), each with a short time limit (10 s): the clock ends each solve (the
+reference needs about 29 s to prove its plan), so a run measures how long a batch of
+time-limited solves takes, and its plans' statuses and gaps say what the shared cores
+cost each solve. Each run is a fresh `pace batch` process timed from outside; every plan
+goes through the independent checker. The load average is written before and after
+each run: another process on the machine makes the figures worthless. Prints the median
 wall time per worker count and the speed-up, and writes bench/results/batch.csv.
 
     python bench/batch.py [--scenarios 32] [--time-limit 10] [--workers 1 2] [--repeats 1]
@@ -41,7 +42,7 @@ def scenario_file(count: int, time_limit: float) -> dict[str, object]:
     factors = [round(0.8 + 0.4 * i / max(1, count - 2), 4) for i in range(count - 1)]
     return {
         "base": json.loads(REFERENCE.read_text()),
-        "settings": {"time_limit": time_limit, "reproducible": True},
+        "settings": {"time_limit": time_limit},
         "sweep": {"path": "budget.per_year.*", "op": "scale", "values": factors, "name": "budget x{value}"},
     }
 
@@ -77,7 +78,6 @@ def main() -> None:
     spec = scenario_file(args.scenarios, args.time_limit)
     machine = describe()
     rows: list[dict[str, object]] = []
-    summaries: list[list[dict[str, str]]] = []
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "scenarios.json"
         path.write_text(json.dumps(spec))
@@ -86,8 +86,8 @@ def main() -> None:
                 out = Path(tmp) / f"w{workers}-r{repeat}"
                 load = os.getloadavg()[0]
                 wall, summary = run(path, workers, out)
-                summaries.append([{k: v for k, v in r.items() if k != "seconds"} for r in summary])
                 statuses = {s: sum(1 for r in summary if r["status"] == s) for s in sorted({r["status"] for r in summary})}
+                gaps = [float(r["gap"]) for r in summary if r["gap"]]
                 rows.append(
                     {
                         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
@@ -97,20 +97,25 @@ def main() -> None:
                         "wall_seconds": round(wall, 2),
                         "solve_seconds_median": round(statistics.median(float(r["seconds"]) for r in summary if r["seconds"]), 2),
                         "statuses": json.dumps(statuses),
+                        "gap_median": round(statistics.median(gaps), 5) if gaps else "",
                         "violations": checked(spec, out),
                         "load_before": round(load, 2),
+                        "load_after": round(os.getloadavg()[0], 2),
                         "machine": machine,
                     }
                 )
-                print(f"{workers} worker(s): {wall:.1f} s wall, {rows[-1]['statuses']}, load {load:.2f} before", flush=True)
+                print(
+                    f"{workers} worker(s): {wall:.1f} s wall, {rows[-1]['statuses']}, median gap {rows[-1]['gap_median']}, "
+                    f"load {load:.2f} before, {rows[-1]['load_after']} after",
+                    flush=True,
+                )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     medians = {w: statistics.median(float(r["wall_seconds"]) for r in rows if r["workers"] == w) for w in args.workers}  # type: ignore[arg-type]
-    same = all(s == summaries[0] for s in summaries)
-    print(f"median wall: {', '.join(f'{w} worker(s) {m:.1f} s' for w, m in medians.items())}; plans identical across runs: {same}")
+    print(f"median wall: {', '.join(f'{w} worker(s) {m:.1f} s' for w, m in medians.items())}")
     if len(args.workers) > 1:
         first, last = args.workers[0], args.workers[-1]
         print(f"speed-up {first} -> {last} workers: {medians[first] / medians[last]:.2f}x")

@@ -231,3 +231,22 @@ def test_ctrl_c_stops_the_batch_and_keeps_what_finished(tmp_path):
         assert "stopped on request" in rows["slow-0"]["message"]
         assert_checker_clean(slow, (out / "plans" / "001-slow-0.json").read_text())
     assert [rows[n]["status"] for n in names[2:]] == ["not run", "not run"]
+
+
+def test_pace_batch_of_problem_files_reports_an_invalid_file_and_solves_the_others(tmp_path):
+    good = json.loads(SMALL.read_text())
+    (tmp_path / "good.json").write_text(json.dumps(good))
+    (tmp_path / "bad.json").write_text(json.dumps({**good, "roles": "CRA"}))
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [PACE, "batch", str(tmp_path / "good.json"), str(tmp_path / "bad.json"), "-o", str(out), "--workers", "1", "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = {r["scenario"]: r for r in _summary_csv(out)}
+    assert rows["good"]["status"] == "optimal" and rows["bad"]["status"] == "invalid"
+    assert rows["bad"]["message"].startswith("roles:")
+    assert_checker_clean(json.dumps(good), (out / "plans" / "000-good.json").read_text())
+    assert not (out / "comparison.csv").exists()

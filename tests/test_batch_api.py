@@ -11,6 +11,9 @@ import pytest
 from distributed import LocalCluster
 from fastapi.testclient import TestClient
 
+from app.db.batches import BatchStore, NewScenario
+from app.db.migrate import upgrade
+from app.db.store import create_db_engine
 from models.tools.scenarios import expand, read_scenario_file
 from tests.service import JSON, SMALL, assert_checker_clean, client_for, settings_for, wait_for_job
 
@@ -151,3 +154,17 @@ def test_a_scenario_over_the_server_limits_is_invalid_and_the_others_still_run(s
         states = {s["name"]: s for s in batch["scenarios"]}
         assert states["long"]["state"] == "invalid" and states["long"]["errors"][0]["path"] == "settings.time_limit"
         assert states["base"]["state"] in ("queued", "running", "succeeded")
+
+
+def test_a_scenario_a_stopped_server_left_pending_runs_when_the_next_server_starts(sqlite_url):
+    """A server that stopped between storing a batch and handing its scenarios over leaves them
+    pending; the next server to start hands them to its job queue."""
+    engine = create_db_engine(sqlite_url)
+    upgrade(engine)
+    problem = problems()["base"]
+    batch = BatchStore(engine).create("anonymous", "left over", "jobs", [NewScenario("base", problem.model_dump_json(), None)])
+    engine.dispose()
+    with client_for(settings_for(sqlite_url)) as client:
+        done = wait_for_job(lambda: client.get(f"/v1/batches/{batch.id}").json(), lambda b: b["state"] == "finished", timeout=120)
+        assert done["scenarios"][0]["state"] == "succeeded" and done["scenarios"][0]["job_id"] is not None
+        assert_checker_clean(problem, client.get(done["scenarios"][0]["links"]["plan"]).json())
