@@ -95,8 +95,8 @@ def _differs(a: float, b: float) -> bool:
     return abs(a - b) > _TOL
 
 
-def _trial_change(old: TrialPlan | None, new: TrialPlan | None, reasons: dict[str, str]) -> TrialChange | None:
-    trial = (new or old).id  # type: ignore[union-attr]
+def _trial_change(trial: str, old: TrialPlan | None, new: TrialPlan | None, reasons: dict[str, str]) -> TrialChange | None:
+    """The trial's change, or None if it runs the same way in both (a trial missing from a plan does not run there)."""
     before = old or TrialPlan(id=trial, run=False)
     after = new or TrialPlan(id=trial, run=False)
     same = (
@@ -158,7 +158,7 @@ def diff_plans(old: Plan, new: Plan) -> PlanDiff:
     old_trials = {t.id: t for t in old.trials}
     new_trials = {t.id: t for t in new.trials}
     order = list(dict.fromkeys([*old_trials, *new_trials]))
-    trials = [c for tid in order if (c := _trial_change(old_trials.get(tid), new_trials.get(tid), reasons)) is not None]
+    trials = [c for tid in order if (c := _trial_change(tid, old_trials.get(tid), new_trials.get(tid), reasons)) is not None]
 
     old_rm = {(r.role, r.month): r for r in old.role_months}
     new_rm = {(r.role, r.month): r for r in new.role_months}
