@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import asdict
 from pathlib import Path
@@ -87,7 +88,7 @@ def batch(
     rows: dict[str, SummaryRow] = {s.name: invalid_row(s.name, s.errors) for s in scenarios if not s.valid}
     plans: dict[str, Plan] = {}
     todo = [s for s in scenarios if s.valid]
-    executor, stop_running, close = _executor(scheduler, workers, len(todo))
+    executor, stop_running, close = _executor(scheduler, workers)
     bar = Progress(
         TextColumn("[bold]batch"),
         BarColumn(),
@@ -142,7 +143,7 @@ def batch(
         raise typer.Exit(EXIT_INTERRUPTED)
 
 
-def _solver() -> Any:
+def _solver() -> Callable[..., Plan]:
     """The engine's solve, imported when a batch runs (the CLI's other commands start faster without it)."""
     from models.pipeline import solve
 
@@ -224,7 +225,7 @@ def _with_time_limit(scenarios: list[Scenario], seconds: float) -> list[Scenario
     return out
 
 
-def _executor(scheduler: str | None, workers: int | None, jobs: int) -> tuple[Executor, Any, Any]:
+def _executor(scheduler: str | None, workers: int | None) -> tuple[Executor, Callable[[], None], Callable[[], None]]:
     """(executor, ask running solves to stop, close): a local pool, or a Dask client's executor."""
     if scheduler is None:
         from models.tools.batch import LocalPool
