@@ -1,4 +1,7 @@
-"""POST /v1/batches and GET /v1/batches/{id}: scenarios as jobs of the caller, or on a Dask cluster."""
+"""POST /v1/batches and GET /v1/batches/{id}: scenarios as jobs of the caller, or on a Dask cluster.
+
+The batch tables are exercised on SQLite and on PostgreSQL by the start-up hand-over test;
+the others run on SQLite."""
 
 from __future__ import annotations
 
@@ -15,7 +18,16 @@ from app.db.batches import BatchStore, NewScenario
 from app.db.migrate import upgrade
 from app.db.store import create_db_engine
 from models.tools.scenarios import expand, read_scenario_file
-from tests.service import JSON, SMALL, assert_checker_clean, client_for, settings_for, wait_for_job
+from tests.service import (  # noqa: F401 (database_url, postgres_admin_url: fixtures)
+    JSON,
+    SMALL,
+    assert_checker_clean,
+    client_for,
+    database_url,
+    postgres_admin_url,
+    settings_for,
+    wait_for_job,
+)
 
 FACTORS = [0.6, 0.8, 1.0, 1.2]
 
@@ -156,15 +168,15 @@ def test_a_scenario_over_the_server_limits_is_invalid_and_the_others_still_run(s
         assert states["base"]["state"] in ("queued", "running", "succeeded")
 
 
-def test_a_scenario_a_stopped_server_left_pending_runs_when_the_next_server_starts(sqlite_url):
+def test_a_scenario_a_stopped_server_left_pending_runs_when_the_next_server_starts(database_url: str):  # noqa: F811
     """A server that stopped between storing a batch and handing its scenarios over leaves them
     pending; the next server to start hands them to its job queue."""
-    engine = create_db_engine(sqlite_url)
+    engine = create_db_engine(database_url)
     upgrade(engine)
     problem = problems()["base"]
     batch = BatchStore(engine).create("anonymous", "left over", "jobs", [NewScenario("base", problem.model_dump_json(), None)])
     engine.dispose()
-    with client_for(settings_for(sqlite_url)) as client:
+    with client_for(settings_for(database_url)) as client:
         done = wait_for_job(lambda: client.get(f"/v1/batches/{batch.id}").json(), lambda b: b["state"] == "finished", timeout=120)
         assert done["scenarios"][0]["state"] == "succeeded" and done["scenarios"][0]["job_id"] is not None
         assert_checker_clean(problem, client.get(done["scenarios"][0]["links"]["plan"]).json())
