@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from models.contract.plan import Plan
+from models.contract.plan import ExtraFte, Plan, Relaxation
 from models.contract.validation import parse_problem
-from models.formulation.elastic import apply_relaxation
+from models.formulation.elastic import apply_relaxation, scaled
+from models.pipeline.diagnose import relaxation_explanation
 from tests.conftest import base_problem, solve_checked, trial_plan
 
 
@@ -149,3 +150,19 @@ def test_when_no_single_change_suffices_budget_and_people_are_relaxed_together()
     plan = _check_relaxation_fixes(problem, "combined")
     relaxation = next(r for r in plan.relaxations if r.kind == "combined")
     assert relaxation.budget_per_year and relaxation.extra_fte
+
+
+def test_a_change_scaled_for_staffing_keeps_its_slips_and_says_how_far_above_the_least_it_is():
+    problem = parse_problem(base_problem(trials=[_trial("T1", 3, {"CRA": 1.0}, mandatory=True, deadline="2027-06")]))
+    least = Relaxation(
+        kind="combined", summary="", budget_per_year={"2027": 1000.0}, extra_fte=[ExtraFte(role="CRA", month="2027-02", fte=0.5)],
+        flex_rate={"CRA": 12000.0}, deadline_slips={"T1": 2},
+    )
+    change = scaled(problem, least, 1.1)
+    assert change.scale == 1.1 and change.budget_per_year == {"2027": 1100.0}
+    assert change.extra_fte[0].fte == pytest.approx(0.55) and change.deadline_slips == {"T1": 2}
+    assert change.summary.startswith("budget 2027 short by 1,100; CRA short by 0.55 FTE in 2027-02")
+    change.verified = True
+    reason = relaxation_explanation(change).reason
+    assert reason.startswith("infeasible as stated; change of budget, FTE and deadlines together that makes a plan possible")
+    assert reason.endswith("(checked: with it the engine finds a plan; with 91% of it, the least the portfolio stage needs, staffing found none)")

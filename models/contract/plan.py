@@ -124,7 +124,8 @@ class Relaxation(_Out):
     FTE-months at the mean staff rate). Extra FTE is bought as flex at ``flex_rate`` (the
     role's flex rate, or its dearest person's rate where it has no flex), and its cost counts
     against the budget. ``verified`` says whether the engine, solving the problem with the
-    change applied, found a plan (None: not tried in the time left). Apply it with
+    change applied, found a plan (None: not tried in the time left); where the least change
+    alone gave none, a scaled one that did is reported with its ``scale``. Apply it with
     ``models.formulation.elastic.apply_relaxation``."""
 
     kind: Literal["budget", "capacity", "deadlines", "combined"]
@@ -134,6 +135,9 @@ class Relaxation(_Out):
     extra_fte: list[ExtraFte] = Field(default_factory=list)
     flex_rate: dict[str, float] = Field(default_factory=dict, description="Role -> rate the extra FTE is bought at")
     deadline_slips: dict[str, int] = Field(default_factory=dict, description="Trial -> months its deadline moves later")
+    scale: float = Field(
+        1.0, description="Money and FTE as a multiple of the portfolio stage's least change (above 1 where staffing needed more)"
+    )
     verified: bool | None = None
 
 

@@ -183,6 +183,21 @@ def smallest_relaxation(problem: Problem, settings: EngineSettings, kinds: Itera
     return model.relaxation(kinds[0] if len(kinds) == 1 else "combined", outcome.proven_optimal)
 
 
+def scaled(problem: Problem, relaxation: Relaxation, factor: float) -> Relaxation:
+    """The change with its money and FTE multiplied by ``factor`` (deadline slips kept: a
+    month more each would move trials the change never named), described again."""
+    if factor == 1.0:
+        return relaxation
+    change = relaxation.model_copy(deep=True)
+    change.budget_per_year = {y: float(math.ceil(v * factor)) for y, v in relaxation.budget_per_year.items()}
+    change.budget_total = float(math.ceil(relaxation.budget_total * factor))
+    for e in change.extra_fte:
+        e.fte = math.ceil(e.fte * factor / FTE_STEP - 1e-6) * FTE_STEP
+    change.scale = factor
+    change.summary = describe(problem, change)
+    return change
+
+
 def apply_relaxation(problem: Problem, relaxation: Relaxation) -> Problem:
     """``problem`` with the change made: budgets raised, each role's flex raised by the most
     extra FTE any month needs (a new flex entry at ``flex_rate`` for a role without one),

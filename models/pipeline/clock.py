@@ -30,6 +30,12 @@ MAX_ASSEMBLY_SHARE = 0.25
 LAST_CALL_SECONDS = 0.5
 #: Least time left under the limit for a HiGHS run (a portfolio round, the staffing MIP) to start.
 MIN_SOLVER_SECONDS = 0.5
+#: Share of the time left that the schedule core (CP-SAT, :mod:`models.heuristics.cp_schedule`)
+#: may take before the portfolio stage on a pure scheduling problem. On PSPLIB j30 it
+#: proves most optima within a second and returns; where it does not, HiGHS's
+#: time-indexed model has not finished its root node either (the scarce-resource classes),
+#: so the half it gives up costs the portfolio stage little.
+SCHEDULE_CORE_SHARE = 0.5
 #: Share of the time left kept for the roster after a pure scheduling problem's only round.
 PURE_STAFFING_SHARE = 0.1
 #: Most of the time left that the staffing MIP may take: it competes with rosters already
@@ -53,6 +59,10 @@ LATE_ROSTER_MARGIN = 1.5
 DIAGNOSIS_SHARE = 0.5
 #: Least time a check of a change (a solve of the changed problem) must have to start.
 MIN_VERIFY_SECONDS = 1.0
+#: Scales a change is checked at, in turn, until one gives a plan: the portfolio stage's
+#: least change prices staffing optimistically (on a budget-cut reference it found the
+#: least extra budget, with which no staffed plan came; with 10 % more one did).
+CHECK_FACTORS = (1.0, 1.1, 1.5)
 #: Least time left under the limit for the marginal-value LP to run (it re-solves a model
 #: already loaded in HiGHS, with every start fixed: well under a second on the reference).
 MARGINAL_SECONDS = 1.0

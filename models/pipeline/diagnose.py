@@ -153,14 +153,16 @@ def diagnosed(s: SolveState, message: str, why: list[Explanation]) -> Plan:
 
 def relaxation_explanation(relaxation: Relaxation) -> Explanation:
     """A relaxation in plain words, with whether the engine found a plan once it was applied."""
-    what = {
-        "budget": "the least extra budget",
-        "capacity": "the least extra FTE",
-        "deadlines": "the least deadline slips",
-        "combined": "the least change of budget, FTE and deadlines together",
+    what = ("the least " if relaxation.scale == 1.0 else "") + {
+        "budget": "extra budget",
+        "capacity": "extra FTE",
+        "deadlines": "deadline slips",
+        "combined": "change of budget, FTE and deadlines together",
     }[relaxation.kind]
     checked = {
-        True: " (checked: with it the engine finds a plan)",
+        True: " (checked: with it the engine finds a plan)"
+        if relaxation.scale == 1.0
+        else f" (checked: with it the engine finds a plan; with {1 / relaxation.scale:.0%} of it, the least the portfolio stage needs, staffing found none)",
         False: " (at least this: with it alone the engine still found no plan; staffing needs more)",
         None: "",
     }[relaxation.verified]

@@ -24,14 +24,15 @@ from dataclasses import replace
 from models.contract.plan import Explanation, Plan, StageTiming
 from models.contract.problem import Problem, ProblemInvalid
 from models.contract.validation import semantic_errors
-from models.formulation.elastic import apply_relaxation
+from models.formulation.elastic import apply_relaxation, scaled
 from models.formulation.instance import compile_instance
 from models.formulation.portfolio import exact_lp_bound
 from models.heuristics.constructive import constructive_schedule
-from models.heuristics.sgs import tighten_for_makespan
+from models.heuristics.cp_schedule import STAGE as CORE_STAGE
+from models.heuristics.cp_schedule import tighten_with_core
 from models.pipeline.bound import finish_bound_search, proven_within_gap, prove_exactly, start_bound_search
 from models.pipeline.candidates import Candidates
-from models.pipeline.clock import MIN_VERIFY_SECONDS, REPRODUCIBLE_BOUND_SHARE, Clock, timing
+from models.pipeline.clock import CHECK_FACTORS, MIN_VERIFY_SECONDS, REPRODUCIBLE_BOUND_SHARE, SCHEDULE_CORE_SHARE, Clock, timing
 from models.pipeline.construct import HeuristicBeside, serial, staff_heuristic
 from models.pipeline.diagnose import diagnosed, relaxation_explanation
 from models.pipeline.finish import add_marginal_values, checked_plan, fall_back, message, reproducible_note, why_gap
@@ -70,8 +71,11 @@ def solve(
         return verify_relaxations(s, infeasible)
     fall_back(s)
     if s.best.solved is None:
-        if s.ended == "time" or not s.converged:
+        if s.ended == "time":
             return s.empty("no_solution", "no fully staffed plan found within the time limit")
+        if not s.converged:
+            rounds = s.settings.repair_rounds
+            return s.empty("no_solution", f"no fully staffed plan found: staffing did not match the portfolio stage within {rounds} repair rounds")
         return s.empty("no_solution", message(s) or "no fully staffed plan found")
     bound_stage(s)
     return plan_stage(s)
@@ -82,9 +86,15 @@ def compile_stage(problem: Problem, settings: EngineSettings, monitor: Monitor, 
     clock = Clock.start(problem, settings.time_limit, began)
     compiling = time.perf_counter()
     inst = compile_instance(problem)
-    tighten_for_makespan(inst)
-    timings = [StageTiming(stage="compile", seconds=time.perf_counter() - compiling)]
-    return SolveState(problem, settings, inst, clock, monitor, timings, Candidates(inst, monitor))
+    core = tighten_with_core(inst, settings, SCHEDULE_CORE_SHARE * clock.left(), SCHEDULE_CORE_SHARE * settings.time_limit, monitor)
+    timings = [StageTiming(stage="compile", seconds=time.perf_counter() - compiling - (core.seconds if core else 0.0))]
+    if core is None:
+        return SolveState(problem, settings, inst, clock, monitor, timings, Candidates(inst, monitor))
+    timings.append(StageTiming(stage=CORE_STAGE, seconds=core.seconds, solver_seconds=core.seconds, status=core.status))
+    # The core's bound is on the makespan, and every plan's objective is its makespan plus
+    # scaled costs (never negative): it joins round 0's bound as the exact LP's would.
+    bound = None if core.lower_bound is None else float(core.lower_bound)
+    return SolveState(problem, settings, inst, clock, monitor, timings, Candidates(inst, monitor), lp_bound=bound)
 
 
 def _unschedulable(s: SolveState) -> Plan | None:
@@ -99,18 +109,28 @@ def _unschedulable(s: SolveState) -> Plan | None:
 
 def verify_relaxations(s: SolveState, plan: Plan) -> Plan:
     """Each least change of an infeasible plan checked by solving the problem with it applied
-    (an equal share of the time left each, at least ``MIN_VERIFY_SECONDS``; no diagnosis of
-    its own), then said in plain words among the explanations."""
+    (an equal share of the time left each; no diagnosis of its own), then said in plain
+    words among the explanations. The portfolio stage prices staffing optimistically, so
+    where the change alone gives no plan it is tried again scaled by each of
+    ``CHECK_FACTORS`` while its share lasts, and the first scale that gives a plan is kept."""
     pending = plan.relaxations
-    for index, relaxation in enumerate(pending):
-        seconds = (s.clock.deadline - time.perf_counter()) / (len(pending) - index)
-        if seconds < MIN_VERIFY_SECONDS or s.monitor.stopped():
-            continue
-        began = time.perf_counter()
-        settings = replace(s.settings, time_limit=seconds, diagnose=False)
-        check = solve(apply_relaxation(s.problem, relaxation), settings, stop=s.monitor.stopped)
-        relaxation.verified = check.status in ("optimal", "feasible")
-        plan.stages.append(StageTiming(stage=f"check-change[{relaxation.kind}]", seconds=time.perf_counter() - began, status=check.status))
+    for index, least in enumerate(pending):
+        until = time.perf_counter() + (s.clock.deadline - time.perf_counter()) / (len(pending) - index)
+        for factor in CHECK_FACTORS:
+            seconds = until - time.perf_counter()
+            if seconds < MIN_VERIFY_SECONDS or s.monitor.stopped():
+                break
+            change = scaled(s.problem, least, factor)
+            began = time.perf_counter()
+            # Any plan answers the question: the first fully staffed one ends the check.
+            settings = replace(s.settings, time_limit=seconds, diagnose=False, mip_gap=1.0, bound_search=False)
+            check = solve(apply_relaxation(s.problem, change), settings, stop=s.monitor.stopped)
+            plan.stages.append(StageTiming(stage=f"check-change[{least.kind} x{factor:g}]", seconds=time.perf_counter() - began, status=check.status))
+            least.verified = False
+            if check.status in ("optimal", "feasible"):
+                change.verified = True
+                pending[index] = change
+                break
     plan.explanations.extend(relaxation_explanation(r) for r in pending)
     plan.solve_seconds = time.perf_counter() - s.clock.began
     return plan
