@@ -2,7 +2,9 @@
 
 FastAPI's defaults load the assets from a public CDN, so the pages stay blank without
 internet access. The assets ship in the ``fastapi-offline`` package (Swagger UI 5, which
-reads OpenAPI 3.1, and ReDoc) and are served under ``/docs/assets``.
+reads OpenAPI 3.1, and ReDoc) and are served under ``/docs/assets``. Swagger UI's
+validator badge (which would ask validator.swagger.io about the document) is off, and
+ReDoc loads no web fonts, so neither page reaches beyond this server.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def install(app: FastAPI) -> None:
             swagger_js_url=f"{root}{ASSETS}/swagger-ui-bundle.js",
             swagger_css_url=f"{root}{ASSETS}/swagger-ui.css",
             swagger_favicon_url=f"{root}{ASSETS}/favicon.png",
+            swagger_ui_parameters={"validatorUrl": None},
         )
 
     @app.get(oauth2_redirect, include_in_schema=False)
