@@ -14,11 +14,16 @@ have staffed it.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from typing import Protocol
 
 from models.formulation.instance import Instance, compile_instance
 from models.heuristics.serial_staffing import staff_in_order
+from models.heuristics.shed import Staffed
 
+
+Schedule = dict[str, tuple[str, int]]
+"""Each trial that runs: its option and start month."""
 
 #: Randomly perturbed priority rules tried per schedule search, and how far (share of
 #: the list) a trial may move from its longest-path rank.
@@ -90,7 +95,7 @@ def serial_schedule(
     A trial in ``optional`` that does not fit (or whose predecessor was left out) is left
     out; None if any other trial does not fit.
     """
-    capacity, services = _free_capacity(inst)
+    capacity, services = certain_capacity(inst)
     rank = {t: i for i, t in enumerate(priority)}
     done: dict[str, tuple[str, int]] = {}
     left_out: set[str] = set()
@@ -117,7 +122,7 @@ def serial_schedule(
     return done
 
 
-def _free_capacity(inst: Instance) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+def certain_capacity(inst: Instance) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """What a schedule may use per month: people in their primary role plus flex, per role; services."""
     capacity: dict[str, list[float]] = {r: [inst.flex_max.get(r, 0.0)] * inst.months for r in inst.roles}
     for p, person in inst.staff.items():
@@ -251,7 +256,7 @@ def _right_justify(
     inst: Instance, schedule: dict[str, tuple[str, int]], order: list[str], end: int
 ) -> dict[str, tuple[str, int]] | None:
     """Every trial (latest finish first) moved as late as capacity and its successors allow, ending by ``end``."""
-    capacity, services = _free_capacity(inst)
+    capacity, services = certain_capacity(inst)
     placed: dict[str, tuple[str, int]] = {}
     for t in order:
         o = schedule[t][0]
@@ -265,25 +270,44 @@ def _right_justify(
     return placed
 
 
-def tighten_for_makespan(inst: Instance) -> int | None:
-    """Cut start windows to the best of a few priority rules' schedules; returns that makespan.
+def quick_schedule(inst: Instance) -> Schedule | None:
+    """The best priority-rule schedule (:func:`best_schedule`), searched with room where the horizon is too tight for it."""
+    return best_schedule(inst) or _within(inst, best_schedule(_room_to_search(inst)))
+
+
+def tighten_for_makespan(inst: Instance, found: Sequence[Schedule | None] | None = None) -> Staffed | None:
+    """Cut start windows to the shortest of ``found`` (by default the priority rules' best
+    schedule) that named people can staff; returns it with that staffing (a plan).
 
     The schedules are built against role capacity (people in their primary role), which
     ignores limits of concurrent trials and people's secondary roles; the cut is made
-    only if named people can staff the schedule (:func:`models.heuristics.serial_staffing.staff_in_order`),
-    so that its makespan bounds some real plan and no plan better than it is cut off."""
+    only if named people can staff the schedule (:func:`models.heuristics.serial_staffing.staff_in_order`)
+    and it keeps every contract volume, so that its makespan bounds some real plan and no
+    plan better than it is cut off."""
     if not applies(inst):
         return None
     tail = tails(inst)
-    schedule = best_schedule(inst) or _within(inst, best_schedule(_room_to_search(inst)))
-    if schedule is None or staff_in_order(inst, schedule) is None:
+    candidates = [quick_schedule(inst)] if found is None else list(found)
+    for schedule in sorted((c for c in candidates if c is not None), key=lambda c: makespan(inst, c)):
+        if _within_volumes(inst, schedule) and (staffed := staff_in_order(inst, schedule)) is not None:
+            break
+    else:
         return None
     upper = makespan(inst, schedule)
     inst.sgs_schedule = schedule
     for (t, o), starts in inst.starts.items():
         d = inst.profiles[(t, o)].duration
         inst.starts[(t, o)] = [s for s in starts if s + d + tail[t] <= upper]
-    return upper
+    return staffed
+
+
+def _within_volumes(inst: Instance, schedule: Schedule) -> bool:
+    """Whether the schedule's options keep every service's contract volume (priority rules
+    look at monthly capacity only)."""
+    return all(
+        sum(inst.profiles[(t, o)].volume(svc) for t, (o, _) in schedule.items()) <= volume + 1e-9
+        for svc, volume in inst.service_volume.items()
+    )
 
 
 def _room_to_search(inst: Instance) -> Instance:

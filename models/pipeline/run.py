@@ -86,15 +86,20 @@ def compile_stage(problem: Problem, settings: EngineSettings, monitor: Monitor, 
     clock = Clock.start(problem, settings.time_limit, began)
     compiling = time.perf_counter()
     inst = compile_instance(problem)
-    core = tighten_with_core(inst, settings, SCHEDULE_CORE_SHARE * clock.left(), SCHEDULE_CORE_SHARE * settings.time_limit, monitor)
+    tightened = tighten_with_core(inst, settings, SCHEDULE_CORE_SHARE * clock.left(), SCHEDULE_CORE_SHARE * settings.time_limit, monitor)
+    core = tightened.core if tightened is not None else None
     timings = [StageTiming(stage="compile", seconds=time.perf_counter() - compiling - (core.seconds if core else 0.0))]
-    if core is None:
-        return SolveState(problem, settings, inst, clock, monitor, timings, Candidates(inst, monitor))
+    best = Candidates(inst, monitor)
+    if tightened is None or core is None:
+        return SolveState(problem, settings, inst, clock, monitor, timings, best)
     timings.append(StageTiming(stage=CORE_STAGE, seconds=core.seconds, solver_seconds=core.seconds, status=core.status))
+    if tightened.staffed is not None:
+        # A plan in hand before HiGHS starts: a round cut short by the clock loses nothing.
+        best.consider(tightened.staffed, CORE_STAGE)
     # The core's bound is on the makespan, and every plan's objective is its makespan plus
     # scaled costs (never negative): it joins round 0's bound as the exact LP's would.
     bound = None if core.lower_bound is None else float(core.lower_bound)
-    return SolveState(problem, settings, inst, clock, monitor, timings, Candidates(inst, monitor), lp_bound=bound)
+    return SolveState(problem, settings, inst, clock, monitor, timings, best, lp_bound=bound)
 
 
 def _unschedulable(s: SolveState) -> Plan | None:
