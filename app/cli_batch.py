@@ -230,7 +230,7 @@ def _executor(scheduler: str | None, workers: int | None) -> tuple[Executor, Cal
     if scheduler is None:
         from models.tools.batch import LocalPool
 
-        pool = LocalPool(workers or None)
+        pool = LocalPool(workers or None, [_solver().__module__])
         return pool, pool.stop_running, lambda: pool.shutdown(wait=False, cancel_futures=True)
     from distributed import Client
 

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
@@ -25,7 +26,7 @@ from distributed import Client, LocalCluster
 from models import solve
 from models.contract.plan import Plan
 from models.contract.problem import Problem
-from models.tools.batch import SummaryRow, compare, invalid_row, solve_many, summary_row
+from models.tools.batch import LocalPool, SummaryRow, compare, invalid_row, solve_many, summary_row
 from models.tools.generate import generate
 from models.tools.scenarios import BASE, Scenario, expand, read_scenario_file
 from tests.conftest import ROOT
@@ -135,6 +136,24 @@ def test_a_solve_that_raises_is_an_error_plan_and_the_others_still_finish():
     assert_checker_clean(good, plans[2])
 
 
+def _solve_unless_named_crash(problem: Problem, stop: Any = None) -> Plan:
+    if problem.name == "crash":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return solve(problem, stop=stop)
+
+
+def test_a_solve_whose_process_dies_fails_alone_on_the_local_pool():
+    good = scenarios()[0].problem
+    assert good is not None
+    problems = [good.model_copy(update={"name": "crash"}), good, good.model_copy(update={"name": "crash"}), good]
+    with LocalPool(2) as pool:
+        plans = solve_many(_solve_unless_named_crash, problems, pool)
+    assert [p.status for p in plans] == ["error", "optimal", "error", "optimal"]
+    assert "WorkerLost: the solve process died (exit code -9)" in plans[0].message
+    for plan in plans[1::2]:
+        assert_checker_clean(good, plan)
+
+
 def test_the_comparison_puts_each_scenario_beside_the_base():
     every = scenarios()
     valid = [s for s in every if s.problem is not None]
@@ -198,7 +217,8 @@ def test_a_scenario_file_that_is_not_one_exits_2_naming_the_field(tmp_path):
 def test_ctrl_c_stops_the_batch_and_keeps_what_finished(tmp_path):
     """One quick problem, then three that would run two minutes each on the one worker:
     Ctrl+C (to the whole process group, as a terminal sends it) once the quick plan is
-    written stops the running solve with its best plan and never starts the others."""
+    written stops the running solve with its best plan (or, caught starting, with none)
+    and never starts the others."""
     quick = json.loads(SMALL.read_text())
     (tmp_path / "a-quick.json").write_text(json.dumps(quick))
     slow = generate(staff=60, trials=8, months=24, seed=3)
@@ -216,6 +236,7 @@ def test_ctrl_c_stops_the_batch_and_keeps_what_finished(tmp_path):
     )
     try:
         wait_for(lambda: (out / "plans" / "000-a-quick.json").exists(), timeout=120, what="the quick plan")
+        time.sleep(2)  # let the first slow solve get going
         os.killpg(process.pid, signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
     finally:
@@ -226,7 +247,7 @@ def test_ctrl_c_stops_the_batch_and_keeps_what_finished(tmp_path):
     assert list(rows) == names
     assert rows["a-quick"]["status"] == "optimal"
     assert_checker_clean(json.dumps(quick), (out / "plans" / "000-a-quick.json").read_text())
-    assert rows["slow-0"]["status"] in ("feasible", "no_solution")
+    assert rows["slow-0"]["status"] in ("feasible", "no_solution", "not run")
     if rows["slow-0"]["status"] == "feasible":
         assert "stopped on request" in rows["slow-0"]["message"]
         assert_checker_clean(slow, (out / "plans" / "001-slow-0.json").read_text())

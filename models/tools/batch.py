@@ -18,7 +18,7 @@ import multiprocessing
 import os
 import signal
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol, TextIO
@@ -29,7 +29,7 @@ from models.contract.problem import FieldError, Problem
 #: The engine's entry point as the tools see it: ``solve(problem, stop=callable) -> Plan``.
 Solver = Callable[..., Plan]
 
-#: Set in a :class:`LocalPool` worker: the pool's stop event (Ctrl+C in the parent sets it).
+#: Set in a :class:`LocalPool` solve process: the pool's stop event (Ctrl+C in the parent sets it).
 _stop_event: Any = None
 
 
@@ -37,29 +37,73 @@ class _HasExecutor(Protocol):
     def get_executor(self, **kwargs: Any) -> Executor: ...
 
 
-def _init_worker(stop: Any) -> None:
-    """A pool worker leaves Ctrl+C to its parent (which stops it through ``stop``) and
-    sends what the solver's C code prints to /dev/null: the plans are the output."""
+class WorkerLost(Exception):
+    """A solve's process died (killed, out of memory, a crash in native code) before it answered."""
+
+
+def _in_child(connection: Any, stop: Any, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    """A solve process: leaves Ctrl+C to its parent (which stops it through ``stop``), sends
+    what the solver's C code prints to /dev/null (the plans are the output) and sends back
+    ``fn(*args)`` or the exception it raised."""
     global _stop_event
-    _stop_event = stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _stop_event = stop
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.close(devnull)
+    try:
+        outcome: tuple[bool, Any] = (True, fn(*args))
+    except Exception as exc:
+        outcome = (False, exc)
+    connection.send(outcome)
+    connection.close()
 
 
-class LocalPool(ProcessPoolExecutor):
-    """The default executor: ``workers`` processes on this machine (forkserver, so a parent
-    with threads is never forked). :meth:`stop_running` asks every running solve to stop
-    and return its best plan so far."""
+class LocalPool(Executor):
+    """The default executor: at most ``workers`` solves at once on this machine, each in a
+    process of its own, so a solve that dies (out of memory, a crash in native code) fails
+    alone with :class:`WorkerLost` and the others go on, unlike a ``ProcessPoolExecutor``,
+    which breaks with its first lost worker. Processes come from a forkserver that has
+    imported the solve's modules once (a parent with threads is never forked; each solve
+    starts in milliseconds). :meth:`stop_running` asks every running solve to stop and return its
+    best plan so far."""
 
-    def __init__(self, workers: int | None = None) -> None:
-        context = multiprocessing.get_context("forkserver")
-        self._stop = context.Event()
-        super().__init__(max_workers=workers or os.cpu_count() or 1, mp_context=context, initializer=_init_worker, initargs=(self._stop,))
+    def __init__(self, workers: int | None = None, preload: Sequence[str] = ()) -> None:
+        """``preload``: modules the forkserver imports once (the solve function's), if it is not running yet."""
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload([__name__, *preload])
+        self._stop = self._context.Event()
+        self._threads = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1, thread_name_prefix="pace-solve")
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        if kwargs:
+            raise TypeError("LocalPool passes positional arguments only")
+        return self._threads.submit(self._run, fn, args)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._threads.shutdown(wait=wait, cancel_futures=cancel_futures)
 
     def stop_running(self) -> None:
         self._stop.set()
+
+    def _run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        receive, send = self._context.Pipe(duplex=False)
+        process = self._context.Process(target=_in_child, args=(send, self._stop, fn, args), daemon=True)
+        process.start()
+        send.close()
+        try:
+            ok, value = receive.recv()
+        except EOFError:
+            process.join()
+            if self._stop.is_set():  # Ctrl+C reached it before it could ignore it: stopped, not failed
+                raise NotStarted("the batch was stopped as this solve began") from None
+            raise WorkerLost(f"the solve process died (exit code {process.exitcode})") from None
+        finally:
+            receive.close()
+        process.join()
+        if not ok:
+            raise value
+        return value
 
 
 class NotStarted(Exception):
@@ -69,9 +113,8 @@ class NotStarted(Exception):
 def solve_one(solve: Solver, problem: Problem) -> Plan:
     """Run in a worker: the solve, stopping when the pool asks; an exception becomes an ``error`` plan.
 
-    A solve the pool was asked to stop before it began raises :class:`NotStarted`: the
-    pool hands a task to a worker before the previous one ends, and such a task is no
-    longer cancellable by the time Ctrl+C comes."""
+    A solve the pool was asked to stop before it began raises :class:`NotStarted`: a
+    task a worker has just taken is no longer cancellable when Ctrl+C comes."""
     if _stop_event is not None and _stop_event.is_set():
         raise NotStarted("the batch was stopped before this solve began")
     stop = _stop_event.is_set if _stop_event is not None else None
@@ -122,7 +165,7 @@ def solve_many(solve: Solver, problems: Iterable[Problem], executor: Executor | 
     if not todo:
         return []
     own = executor is None
-    runner = LocalPool(min(len(todo), os.cpu_count() or 1)) if executor is None else as_executor(executor)
+    runner = LocalPool(min(len(todo), os.cpu_count() or 1), [solve.__module__]) if executor is None else as_executor(executor)
     try:
         plans: list[Plan | None] = [None] * len(todo)
         for i, plan in finished(submit_all(solve, todo, runner)):
