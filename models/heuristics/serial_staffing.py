@@ -30,7 +30,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 
-from models.formulation.instance import Instance
+from models.formulation.instance import Instance, OptionProfile
 from models.formulation.labour_cuts import NamedMonthLabour
 from models.heuristics.shed import Staffed
 from models.formulation.staffing import StaffingResult, month_blocks, net_demand, uncovered_price
@@ -59,6 +59,14 @@ class _Pool:
         self.flex_left = {r: [inst.flex_max.get(r, 0.0)] * inst.months for r in inst.roles}
         self.service_left = {svc: list(cap) for svc, cap in inst.service_capacity.items()}
         self.volume_left = dict(inst.service_volume)
+        # Each contract volume keeps back what the trials that must run and are not booked
+        # yet need at the least (their thriftiest option): a trial placed early in a
+        # greedy option must not leave a later one without any option that fits.
+        self.least = {
+            t: {svc: min(inst.profiles[(t, o.id)].volume(svc) for o in inst.trials[t].options) for svc in self.volume_left}
+            for t in sorted(inst.forced_run)
+        }
+        self.reserved = {svc: sum(need[svc] for need in self.least.values()) for svc in self.volume_left}
         budget = inst.problem.budget
         self.budget_left = dict(budget.per_year)
         self.total_left = budget.total
@@ -91,7 +99,7 @@ class _Pool:
         for k, units in enumerate(prof.services):
             if any(self.service_left[svc][start + k] < u - TOLERANCE for svc, u in units.items()):
                 return None
-        if any(prof.volume(svc) > left + TOLERANCE for svc, left in self.volume_left.items()):
+        if not self._volumes_fit(trial, prof):
             return None
         covers: list[Cover] = []
         spend: dict[str, float] = defaultdict(float)
@@ -111,11 +119,21 @@ class _Pool:
             return None
         return covers
 
+    def _volumes_fit(self, trial: str, prof: OptionProfile) -> bool:
+        """The option's units fit each contract volume with what the other trials that must run keep back."""
+        least = self.least.get(trial, {})
+        return all(
+            prof.volume(svc) + self.reserved[svc] - least.get(svc, 0.0) <= left + TOLERANCE
+            for svc, left in self.volume_left.items()
+        )
+
     def book(self, trial: str, option: str, start: int, covers: list[Cover]) -> None:
         inst = self.inst
         prof = inst.profiles[(trial, option)]
+        least = self.least.pop(trial, {})
         for svc in self.volume_left:
             self.volume_left[svc] -= prof.volume(svc)
+            self.reserved[svc] -= least.get(svc, 0.0)
         for k, (named, flex, short) in enumerate(covers):
             m = start + k
             for svc, u in prof.services[k].items():

@@ -16,9 +16,9 @@ portfolio's execution options and contracted service volumes:
   ``service_totals``, units in no particular month);
 - precedence arcs as predecessors with lag 0; jobs whose every mode lasts 0 (the dummy
   source and sink) are contracted as in the single-mode mapping;
-- the horizon starts in ``2000-01`` and is the makespan of a quick feasible schedule:
-  each job in the mode that uses the least of the nonrenewable stock (relative to each
-  availability), scheduled by the serial scheme. Where those modes overrun a stock (no
+- the horizon starts in ``2000-01`` and is ``HORIZON_ROOM`` times the makespan of a
+  quick feasible schedule: each job in the mode that uses the least of the nonrenewable
+  stock (relative to each availability), scheduled by the serial scheme. Where those modes overrun a stock (no
   quick mode choice fits), the horizon is the serial schedule of each job's shortest
   mode, and the engine decides whether any choice fits (it proves it infeasible if none
   does, naming the resource);
@@ -30,12 +30,19 @@ rejected with a :class:`~models.tools.psplib.PsplibError`.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from models.contract.problem import ExecutionOption, Horizon, Objective, Predecessor, Problem, Service, Stage, Staff, Trial
 from models.tools.psplib import HORIZON_START, MAX_MONTHS, PsplibError, _Job, _contracted_predecessors, _number, _section, serial_schedule
+
+
+#: Horizon as a multiple of the quick schedule's makespan: room for the engine's own first
+#: schedules, which place trials one by one and choose modes greedily (on generated 20-job
+#: instances they ran past the quick schedule's length and found no plan at all).
+HORIZON_ROOM = 1.5
 
 
 @dataclass
@@ -76,9 +83,10 @@ def parse_mm(text: str, name: str = "psplib-mm") -> Problem:
     predecessors = _contracted_predecessors(single)
     real = {n: j for n, j in jobs.items() if j.modes[0].duration > 0}
 
-    months = _quick_makespan(real, capacities, stocks, predecessors)
-    if months > MAX_MONTHS:
-        raise PsplibError(f"the quickest schedule found takes {months} months; PACE plans at most {MAX_MONTHS} months")
+    quick = _quick_makespan(real, capacities, stocks, predecessors)
+    if quick > MAX_MONTHS:
+        raise PsplibError(f"the quickest schedule found takes {quick} months; PACE plans at most {MAX_MONTHS} months")
+    months = min(MAX_MONTHS, math.ceil(HORIZON_ROOM * quick))
     trials = [
         Trial(
             id=f"J{job.number}",
