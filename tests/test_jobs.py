@@ -91,7 +91,8 @@ def test_cancel_of_running_job_keeps_best_plan(database_url: str):  # noqa: F811
         assert _poller(client, waiting)()["attempts"] == 0, "the cancelled queued job never ran"
 
 
-def test_a_crashing_solve_fails_its_job_and_the_server_keeps_serving(database_url: str, fault, monkeypatch):  # noqa: F811
+def test_a_crashing_solve_fails_its_job_and_the_server_keeps_serving(database_url: str, fault, monkeypatch, caplog):  # noqa: F811
+    caplog.set_level("WARNING", logger="pace")
     with client_for(settings_for(database_url)) as client:
         fault("crash")
         job = client.post("/v1/jobs", content=problem_json(SMALL), headers=JSON).json()
@@ -101,6 +102,9 @@ def test_a_crashing_solve_fails_its_job_and_the_server_keeps_serving(database_ur
         assert done["error"] == "the solve process crashed (SIGSEGV); gave up after 3 attempts"
         sync = client.post("/v1/solve", content=problem_json(SMALL), headers=JSON)
         assert sync.status_code == 500 and sync.json()["detail"] == "the solve process crashed (SIGSEGV)"
+        assert "synchronous solve failed" in caplog.text and "the solve process crashed (SIGSEGV)" in caplog.text, (
+            "the server log says why, not just 500"
+        )
         assert client.get(job["links"]["plan"]).status_code == 409
 
         monkeypatch.delenv("PACE_TEST_FAULT")
