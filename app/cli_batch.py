@@ -279,25 +279,17 @@ def _write_comparison(scenarios: list[Scenario], plans: dict[str, Plan], files_o
 
 
 def _print_table(rows: list[SummaryRow]) -> None:
-    table = Table(title="batch summary")
-    for column, justify in (
-        ("scenario", "left"),
-        ("status", "left"),
-        ("objective", "right"),
-        ("cost", "right"),
-        ("trials run", "right"),
-        ("late", "right"),
-        ("utilisation", "right"),
-        ("gap", "right"),
-        ("seconds", "right"),
-    ):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    table = Table(title="batch summary (summary.csv has every digit)")
+    table.add_column("scenario", ratio=1, overflow="fold")
+    table.add_column("status", no_wrap=True)
+    for column in ("objective", "cost", "run", "late", "util.", "gap", "s"):
+        table.add_column(column, justify="right", no_wrap=True)
     for r in rows:
         table.add_row(
             r.scenario,
             r.status,
-            _num(r.objective, "{:,.0f}"),
-            _num(r.cost, "{:,.0f}"),
+            _money(r.objective),
+            _money(r.cost),
             _num(r.trials_run, "{}"),
             _num(r.trials_late, "{}"),
             _num(r.utilisation, "{:.1%}"),
@@ -305,6 +297,16 @@ def _print_table(rows: list[SummaryRow]) -> None:
             _num(r.seconds, "{:.1f}"),
         )
     out.print(table)
+
+
+def _money(value: float | None) -> str:
+    """Short enough for a terminal column (summary.csv has every digit): 359.7M, 883.3k."""
+    if value is None:
+        return ""
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:,.1f}{suffix}"
+    return f"{value:,.1f}"
 
 
 def _num(value: Any, pattern: str) -> str:
