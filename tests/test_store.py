@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from datetime import UTC
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
-from app.db.migrate import upgrade
+from app.db.migrate import alembic_config, upgrade
 from app.db.store import JobStore
 from app.db.tables import Base
+from app.execution import lease
 from models.pipeline import solve
 from models.contract.validation import parse_problem
 from models.solver.progress import Progress
@@ -35,7 +40,9 @@ def test_migrated_schema_matches_the_orm_tables(store: JobStore):
 def test_migrations_can_run_again_on_an_up_to_date_database(store: JobStore):
     upgrade(store.engine)
     with store.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0002"
+        head = ScriptDirectory.from_config(alembic_config(conn)).get_current_head()
+        assert head is not None and head >= "0002"
+        assert MigrationContext.configure(conn).get_current_revision() == head
 
 
 def test_a_submitted_job_is_queued_with_its_problem_and_utc_timestamps(store: JobStore):
@@ -85,7 +92,7 @@ def test_concurrent_claims_never_hand_out_the_same_job_twice(store: JobStore):
 def test_a_run_from_an_earlier_attempt_can_no_longer_end_the_job(store: JobStore):
     job = store.submit("alice", "{}", 30.0)
     store.claim_next()
-    assert store.requeue_running() == 1
+    assert store.requeue_abandoned(None) == 1
     rerun = store.claim_next()
     assert rerun.attempts == 2
     assert not store.fail(job.id, 1, "stale run")
@@ -122,12 +129,44 @@ def test_cancel_ends_a_queued_job_and_flags_a_running_one(store: JobStore):
 def test_restart_requeues_running_jobs_and_cancels_those_asked_to_stop(store: JobStore):
     keep = store.submit("alice", "{}", 30.0)
     drop = store.submit("alice", "{}", 30.0)
-    store.claim_next()
-    store.claim_next()
+    store.claim_next("dead-server")
+    store.claim_next("dead-server")
     store.cancel(drop.id, "alice")
-    assert store.requeue_running() == 1
+    assert store.requeue_abandoned("new-server", lambda owner: owner == "dead-server") == 1
     assert store.get(keep.id, None).state == "queued"
     assert store.get(drop.id, None).state == "cancelled"
+
+
+def test_a_job_leased_to_a_live_server_is_never_requeued_by_another_until_its_lease_expires(store: JobStore):
+    job = store.submit("alice", "{}", 30.0)
+    store.claim_next("first", lease_seconds=3600)
+    assert store.requeue_abandoned("second") == 0, "the first server vouches for its run"
+    assert store.requeue_abandoned("first") == 0, "a server never abandons its own jobs"
+    assert store.renew("second", 3600) == 0 and store.renew("first", -1) == 1
+    assert store.requeue_abandoned("second") == 1, "the first server's lease has expired"
+    after = store.get(job.id, None)
+    assert (after.state, after.lease_owner, after.error) == ("queued", None, "its server stopped during the run; re-queued")
+
+
+def test_an_abandoned_job_that_has_used_its_attempts_fails_with_the_reason(store: JobStore):
+    job = store.submit("alice", "{}", 30.0)
+    for _ in range(2):
+        store.claim_next("crashing", lease_seconds=-1)
+        store.requeue_abandoned("other", max_attempts=2)
+    after = store.get(job.id, None)
+    assert (after.state, after.attempts) == ("failed", 2)
+    assert after.error == "its server stopped during each of its runs; gave up after 2 attempts"
+
+
+def test_a_lease_names_a_server_that_is_dead_only_when_its_process_on_this_machine_is_gone():
+    here = lease.server_name()
+    assert not lease.is_dead(here)
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone = lease.server_name(child.pid)
+    child.wait()
+    assert lease.is_dead(gone), "the process has ended"
+    assert lease.is_dead(here.replace(f":{os.getpid()}:", f":{os.getpid()}:9")), "same pid, another start time: a new process"
+    assert not lease.is_dead("0123456789ab:1:1:elsewhere"), "a server on another machine is judged by its lease only"
 
 
 def test_jobs_are_listed_newest_first_per_owner_with_a_total(store: JobStore):
@@ -146,7 +185,7 @@ def test_progress_is_reported_for_the_latest_attempt_only(store: JobStore):
     job = store.submit("alice", "{}", 30.0)
     store.claim_next()
     store.add_progress(job.id, 1, 0, Progress(0.5, "portfolio[0]", 10.0, 12.0, 0.2))
-    store.requeue_running()
+    store.requeue_abandoned(None)
     store.claim_next()
     store.add_progress(job.id, 2, 0, Progress(0.4, "portfolio[0]", 11.0, None, None))
     store.add_progress(job.id, 2, 1, Progress(0.9, "done", 11.5, 12.0, 0.04))

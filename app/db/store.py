@@ -262,20 +262,6 @@ class JobStore:
             )
             return result.rowcount
 
-    def requeue_running(self) -> int:
-        """Put every ``running`` job back in the queue, whoever runs it (its server died, so its
-        run did too); a job whose cancel was asked is cancelled instead. Returns how many jobs
-        go back to the queue. Servers use :meth:`requeue_abandoned`, which respects live leases.
-        """
-        with self._sessions.begin() as session:
-            session.execute(
-                update(Job)
-                .where(Job.state == "running", Job.cancel_requested)
-                .values(state="cancelled", finished_at=utcnow(), error="cancelled while its server was down", **_NO_LEASE)
-            )
-            result = session.execute(update(Job).where(Job.state == "running").values(state="queued", **_NO_LEASE))
-            return result.rowcount
-
     def requeue(self, job_id: str, attempt: int, reason: str | None = None) -> bool:
         """Give a run back to the queue (its server is stopping, or its process died and the job
         has attempts left); ``reason`` says why, until a later run ends the job."""
