@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from models.formulation.instance import compile_instance
+from models.formulation.instance import Instance, compile_instance
 from models.contract.plan import Explanation, Plan, Relaxation, StageTiming
 from models.pipeline.clock import DIAGNOSIS_SHARE
 from models.pipeline.state import SolveState
@@ -91,7 +91,7 @@ def infeasibility(problem: Problem, settings: EngineSettings, deadline: float) -
     family whose relaxation alone admits a plan of the portfolio stage (each is a way out);
     where no single kind or family does, all three kinds of change together. The steps
     share the time left until ``deadline``; one not tried in time is not named."""
-    found: list[Explanation] = _volumes_short(problem)
+    found: list[Explanation] = []
     relaxations: list[Relaxation] = []
     kinds = kinds_for(problem)
     families = [f for f in RELAXATIONS if f[0] not in ELASTIC_FAMILIES or ELASTIC_FAMILIES[f[0]] not in kinds]
@@ -124,10 +124,9 @@ def infeasibility(problem: Problem, settings: EngineSettings, deadline: float) -
     return found, relaxations
 
 
-def _volumes_short(problem: Problem) -> list[Explanation]:
+def volumes_short(inst: Instance) -> list[Explanation]:
     """Each contract volume below what the trials that must run need at the least (each in
     its option using the fewest units): a proof of infeasibility naming the service."""
-    inst = compile_instance(problem)
     out = []
     for svc, volume in sorted(inst.service_volume.items()):
         need = sum(min((inst.profiles[(t, o.id)].volume(svc) for o in inst.trials[t].options), default=0.0) for t in sorted(inst.forced_run))

@@ -34,7 +34,7 @@ from models.pipeline.bound import finish_bound_search, proven_within_gap, prove_
 from models.pipeline.candidates import Candidates
 from models.pipeline.clock import CHECK_FACTORS, MIN_VERIFY_SECONDS, REPRODUCIBLE_BOUND_SHARE, SCHEDULE_CORE_SHARE, Clock, timing
 from models.pipeline.construct import HeuristicBeside, serial, staff_heuristic
-from models.pipeline.diagnose import diagnosed, relaxation_explanation
+from models.pipeline.diagnose import diagnosed, relaxation_explanation, volumes_short
 from models.pipeline.finish import add_marginal_values, checked_plan, fall_back, message, reproducible_note, why_gap
 from models.pipeline.rounds import portfolio_rounds
 from models.pipeline.state import SolveState
@@ -103,8 +103,11 @@ def compile_stage(problem: Problem, settings: EngineSettings, monitor: Monitor, 
 
 
 def _unschedulable(s: SolveState) -> Plan | None:
-    """An infeasible plan naming each trial that must run but has no start left, else None."""
+    """An infeasible plan naming each trial that must run but has no start left, or each
+    contract volume below what they need at the least, else None."""
     inst = s.inst
+    if short := volumes_short(inst):
+        return s.empty("infeasible", "trials that must run need more of a contracted service than its volume", short)
     unschedulable = [t for t in sorted(inst.forced_run) if not any(inst.starts[(t, o.id)] for o in inst.trials[t].options)]
     if not unschedulable:
         return None
