@@ -322,7 +322,7 @@ def test_the_plan_workbook_has_a_sheet_per_table_with_a_row_per_item():
     problem.settings.time_limit = 10
     plan = solve_checked(problem)
     wb = openpyxl.load_workbook(io.BytesIO(plan_to_xlsx(plan)))
-    assert wb.sheetnames == ["Summary", "Trials", "Assignments", "RoleMonths", "Services", "Budget", "Explanations"]
+    assert wb.sheetnames == ["Summary", "Trials", "Assignments", "RoleMonths", "Services", "Budget", "Explanations", "Relaxations"]
     counts = {
         "Trials": len(plan.trials),
         "Assignments": len(plan.assignments),
@@ -337,6 +337,15 @@ def test_the_plan_workbook_has_a_sheet_per_table_with_a_row_per_item():
     assert summary["total_cost"] == pytest.approx(plan.kpis.total_cost)
     first = plan.assignments[0]
     assert [c.value for c in wb["Assignments"][2]] == [first.staff, first.trial, first.role, first.start, first.end, pytest.approx(first.fte)]
+
+
+def test_the_plan_workbook_of_an_infeasible_problem_lists_what_would_make_it_feasible():
+    plan = solve_checked(
+        base_problem(trials=[{"id": "T1", "mandatory": True, "options": [{"id": "s", "stages": [{"months": 3, "demand": {"CRA": 5}}]}]}])
+    )
+    assert plan.status == "infeasible" and plan.relaxations
+    rows = [[c.value for c in row] for row in openpyxl.load_workbook(io.BytesIO(plan_to_xlsx(plan)))["Relaxations"].iter_rows(min_row=2)]
+    assert rows == [[r.kind, r.summary, r.verified] for r in plan.relaxations]
 
 
 def test_the_csv_export_is_the_trials_table_one_row_per_trial():

@@ -37,7 +37,8 @@ The problem workbook
 
 The plan workbook and CSV
     ``Summary`` (status, objective, bound, gap, KPIs), ``Trials``, ``Assignments``,
-    ``RoleMonths``, ``Services``, ``Budget`` and ``Explanations``, one row per item of
+    ``RoleMonths``, ``Services``, ``Budget``, ``Explanations`` and ``Relaxations`` (what
+    would make an infeasible problem feasible), one row per item of
     :class:`models.contract.plan.Plan`. The CSV export is the ``Trials`` table alone
     (one row per trial, the columns of that sheet): the table planners paste into
     their own sheets; the rest is in the workbook.
@@ -865,7 +866,7 @@ def _table(wb: Workbook, title: str, headers: Sequence[str], rows: Iterable[Sequ
 
 
 def plan_to_xlsx(plan: Plan) -> bytes:
-    """The plan as a workbook: summary and KPIs, trials, assignments, role-months, services, budget, explanations."""
+    """The plan as a workbook: summary and KPIs, trials, assignments, role-months, services, budget, explanations, relaxations."""
     wb = Workbook()
     wb.remove(wb.active)  # type: ignore[arg-type]
     kpis = plan.kpis.model_dump()
@@ -896,6 +897,8 @@ def plan_to_xlsx(plan: Plan) -> bytes:
     _table(wb, "Budget", ["year", "spend", "budget"], ((y.year, y.spend, y.budget) for y in plan.budget.per_year))
     _table(wb, "Explanations", ["trial", "reason"], ((e.trial, e.reason) for e in plan.explanations))
     wb["Explanations"].column_dimensions["B"].width = 120
+    _table(wb, "Relaxations", ["kind", "summary", "verified"], ((r.kind, r.summary, r.verified) for r in plan.relaxations))
+    wb["Relaxations"].column_dimensions["B"].width = 120
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
