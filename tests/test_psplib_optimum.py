@@ -10,8 +10,11 @@ import pytest
 from models.tools.psplib import known_optimum, load_sm
 from tests.conftest import solve_checked
 
-#: Ten j30 instances from different parameter classes (j30<class>_<instance>).
+#: Ten j30 instances from different parameter classes (j30<class>_<instance>), and three
+#: from the scarce-resource classes where the time-indexed model alone ended 2-6 % above
+#: the optimum at 10 s (the schedule core proves them within a second).
 INSTANCES = ["j301_1", "j3010_1", "j3011_1", "j3012_1", "j3014_1", "j3015_1", "j3016_1", "j3018_1", "j3019_1", "j3020_1"]
+SCARCE = ["j305_1", "j309_1", "j3041_1"]
 DATA = Path(__file__).resolve().parent.parent / "data" / "psplib"
 #: Every instance of data/psplib (two generated per size, PSPLIB's own j1201_1) and the
 #: time limit it gets (s).
@@ -26,10 +29,10 @@ LARGER = {
 }
 
 
-@pytest.mark.parametrize("name", INSTANCES)
-def test_psplib_instance_is_solved_to_its_known_optimal_makespan(name: str, psplib_dir):
+@pytest.mark.parametrize("name", INSTANCES + SCARCE)
+def test_psplib_instance_is_solved_to_its_known_optimal_makespan_within_10_seconds(name: str, psplib_dir):
     problem = load_sm(psplib_dir / "j30" / f"{name}.sm")
-    problem.settings.time_limit = 120
+    problem.settings.time_limit = 10
     plan = solve_checked(problem)
     assert plan.status == "optimal"
     assert plan.kpis.makespan_months == known_optimum(name)
