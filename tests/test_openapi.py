@@ -53,13 +53,19 @@ def test_every_endpoint_of_the_issue_is_documented(spec: dict[str, Any]):
         ("GET", "/healthz"),
         ("GET", "/readyz"),
         ("GET", "/metrics"),
+        ("GET", "/v1/jobs/{job_id}/report"),
+        ("GET", "/v1/jobs/{job_id}/diff"),
+        ("POST", "/v1/problems:import"),
+        ("POST", "/v1/batches"),
+        ("GET", "/v1/batches/{batch_id}"),
+        ("GET", "/v1/batches/{batch_id}/scenarios/{position}/plan"),
     }
 
 
 def test_every_request_body_and_parameter_has_an_example(spec: dict[str, Any]):
     for path, method, operation in _operations(spec):
         body = operation.get("requestBody")
-        if body is not None:
+        if body is not None and "application/json" in body["content"]:  # an Excel upload has no JSON example
             media = body["content"]["application/json"]
             assert media.get("examples") or media.get("example"), f"{method} {path}: request body without example"
         for parameter in operation.get("parameters", []):
@@ -83,7 +89,7 @@ def test_every_example_request_succeeds_as_is(client: TestClient, spec: dict[str
     """What /docs offers can be sent unchanged: each body example gets a 2xx answer."""
     for path, method, operation in _operations(spec):
         body = operation.get("requestBody")
-        if body is None:
+        if body is None or "application/json" not in body["content"]:
             continue
         for name, example in body["content"]["application/json"]["examples"].items():
             response = client.request(method, path, json=example["value"])
@@ -95,6 +101,8 @@ def test_every_example_request_succeeds_as_is(client: TestClient, spec: dict[str
                 done = wait_for_job(lambda: client.get(answer["links"]["self"]).json(), finished, timeout=120)
                 assert done["state"] == "succeeded"
                 assert_checker_clean(json.dumps(example["value"]), client.get(answer["links"]["plan"]).json())
+            elif path == "/v1/batches":
+                assert answer["id"] and response.headers["location"].endswith(answer["id"])
             else:
                 assert answer["valid"] is True, f"{path} example {name}: {answer}"
 
