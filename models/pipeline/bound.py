@@ -20,7 +20,7 @@ from models.contract.plan import StageTiming
 from models.formulation.instance import Instance
 from models.formulation.portfolio import CutPortfolioModel, PortfolioResult
 from models.pipeline.candidates import Candidates, tighter
-from models.pipeline.clock import MIN_BOUND_SEARCH_SECONDS, MIN_SOLVER_SECONDS, REPRODUCIBLE_BOUND_SHARE, timing
+from models.pipeline.clock import EXACT_BUILD_FACTOR, MIN_BOUND_SEARCH_SECONDS, MIN_SOLVER_SECONDS, REPRODUCIBLE_BOUND_SHARE, timing
 from models.pipeline.exact import applies as exact_applies
 from models.pipeline.exact import prove
 from models.solver.bound_search import BoundSearch, Refine
@@ -143,7 +143,8 @@ def prove_exactly(
     left = deadline - time.perf_counter()
     if best.solved is None or best.objective is None or monitor.stopped() or (gap is not None and gap <= settings.mip_gap):
         return bound
-    if left < MIN_SOLVER_SECONDS or not exact_applies(inst):
+    build = max((t.build_seconds for t in timings if t.stage.startswith("portfolio")), default=0.0)
+    if left < MIN_SOLVER_SECONDS + EXACT_BUILD_FACTOR * build or not exact_applies(inst):
         return bound
     nodes = settings.work_limit(settings.time_limit * REPRODUCIBLE_BOUND_SHARE)
     found = prove(inst, settings, best.solved, best.objective, left, Watch(monitor, "exact"), nodes)

@@ -30,6 +30,8 @@ from models.heuristics.shed import Staffed
 #: on the family survey's small portfolios (up to about 3,000 of them) HiGHS proved the
 #: optimum in under a second, mostly; the reference has about 1.5 million.
 MAX_COLUMNS = 20_000
+#: Least time left after the build for HiGHS to be handed the model and run at all.
+MIN_RUN_SECONDS = 0.3
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ def prove(
         watch.units = model.in_objective_sense
         watch.start = _warm_start(model, best)
     left = time_limit - (time.perf_counter() - began)
+    if left < MIN_RUN_SECONDS:
+        return None  # the build took the time: a run now would end past the deadline
     outcome = solve(model.m, settings, left, settings.mip_gap, watch, model.in_solver_sense(objective), nodes=nodes)
     bound = model.in_objective_sense(outcome.bound)
     found = Staffed(model.schedule(), model.staffing(settings.tolerance)) if outcome.has_solution else None
