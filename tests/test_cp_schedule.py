@@ -113,6 +113,9 @@ def test_trials_whose_windows_force_them_to_overlap_beyond_capacity_make_the_pro
     plan = solve_checked(problem)
     assert plan.status == "infeasible"
     assert _core_status(plan) == "infeasible"
+    reasons = " | ".join(e.reason for e in plan.explanations)
+    assert "no schedule of the trials that must run fits role capacity" in reasons
+    assert any("CRA short by" in e.reason for e in plan.explanations), "the elastic stage names the scarce role"
 
 
 def test_the_core_proves_its_makespan_and_gives_it_as_the_lower_bound():

@@ -170,9 +170,9 @@ MAX_FLEX_FTE = 1e5
 MAX_UNITS = 1e6
 """Stage service units per month."""
 MAX_CAPACITY = 1e9
+"""Service capacity per month (the constant or each value of the series)."""
 MAX_VOLUME = 1e12
 """Service ``contract_volume``: units over the horizon."""
-"""Service capacity per month (the constant or each value of the series)."""
 MIN_FTE = 1e-3
 """Smallest positive FTE: staff ``fte``, stage demand and ``flex.max_fte`` are 0 or at least this."""
 _SHOWN = 10  # items of a list quoted in a message before it is truncated

@@ -111,6 +111,11 @@ def _unschedulable(s: SolveState) -> Plan | None:
     unschedulable = [t for t in sorted(inst.forced_run) if not any(inst.starts[(t, o.id)] for o in inst.trials[t].options)]
     if not unschedulable:
         return None
+    if any(t.stage == CORE_STAGE and t.status == "infeasible" for t in s.timings):
+        # The core closed every window: no schedule of the trials that must run fits.
+        why = [Explanation(reason="no schedule of the trials that must run fits role capacity, services, contract "
+                                  "volumes, windows and predecessors together (the schedule core proved it)")]
+        return diagnosed(s, "trials that must run cannot all be scheduled", why)
     why = [Explanation(trial=t, reason="no start month satisfies its window, deadline, predecessors and pins") for t in unschedulable]
     return diagnosed(s, "trials that must run have no feasible start", why)
 

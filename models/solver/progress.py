@@ -43,6 +43,7 @@ ACTIVITIES = {
     "heuristic": "building a first plan quickly",
     "serial": "building a plan that runs trials one after another",
     "exact": "proving the plan with the exact model",
+    "schedule-core": "searching start months for the shortest schedule",
     "done": "done: plan checked and ready",
 }
 
