@@ -75,9 +75,10 @@ def constructive_schedule(inst: Instance) -> dict[str, tuple[str, int]] | None:
     :func:`models.heuristics.sgs.tighten_for_makespan`) is the constructive one.
     """
     if applies(inst):
-        return inst.sgs_schedule if inst.sgs_schedule is not None else best_schedule(inst)
-    order, optional = _priority(inst)
-    schedule = serial_schedule(inst, order, optional=optional, ledger=BudgetLedger(inst))
+        schedule = inst.sgs_schedule if inst.sgs_schedule is not None else best_schedule(inst)
+    else:
+        order, optional = _priority(inst)
+        schedule = serial_schedule(inst, order, optional=optional, ledger=BudgetLedger(inst))
     if schedule is not None and not volumes_hold(inst, schedule):
         return None  # trials that must run were placed in options that overrun a contract volume
     return schedule

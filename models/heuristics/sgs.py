@@ -46,8 +46,6 @@ def applies(inst: Instance) -> bool:
         return False
     if problem.budget.per_year or problem.budget.total is not None:
         return False
-    if any(s.contract_volume is not None for s in problem.services):
-        return False  # a contract volume is spent over the horizon, not month by month
     if problem.objective.weights.shortfall is not None:
         return False
     if any(t.required_skills for t in problem.trials):
