@@ -50,6 +50,7 @@ from models.contract.problem import (
     Objective,
     Predecessor,
     Problem,
+    Service,
     Stage,
     Staff,
     Trial,
@@ -123,6 +124,14 @@ def parse_sm(text: str, name: str = "psplib") -> Problem:
         )
         for job in real.values()
     ]
+    return scheduling_problem(name, months, roles, capacities, trials)
+
+
+def scheduling_problem(
+    name: str, months: int, roles: list[str], capacities: Sequence[int], trials: list[Trial], services: Sequence[Service] = ()
+) -> Problem:
+    """A PSPLIB instance as a problem: each renewable resource a role of ``capacity`` people
+    of FTE 1.0 at no cost, objective makespan (the single- and multi-mode mappings alike)."""
     staff = [
         Staff(id=f"{role}-{i + 1:02d}", role=role, fte=1.0, monthly_cost=0.0, max_concurrent_trials=max(1, capacity))
         for role, capacity in zip(roles, capacities)
@@ -133,6 +142,7 @@ def parse_sm(text: str, name: str = "psplib") -> Problem:
         horizon=Horizon(start=HORIZON_START, months=max(1, months)),
         roles=roles,
         staff=staff,
+        services=list(services),
         trials=trials,
         objective=Objective(kind="makespan"),
     )

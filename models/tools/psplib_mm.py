@@ -35,8 +35,8 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from models.contract.problem import ExecutionOption, Horizon, Objective, Predecessor, Problem, Service, Stage, Staff, Trial
-from models.tools.psplib import HORIZON_START, MAX_MONTHS, PsplibError, _Job, _contracted_predecessors, _number, _section, serial_schedule
+from models.contract.problem import ExecutionOption, Predecessor, Problem, Service, Stage, Trial
+from models.tools.psplib import MAX_MONTHS, PsplibError, _Job, _contracted_predecessors, _number, _section, scheduling_problem, serial_schedule
 
 
 #: Horizon as a multiple of the quick schedule's makespan: room for the engine's own first
@@ -104,20 +104,8 @@ def parse_mm(text: str, name: str = "psplib-mm") -> Problem:
         )
         for job in real.values()
     ]
-    staff = [
-        Staff(id=f"{role}-{i + 1:02d}", role=role, fte=1.0, monthly_cost=0.0, max_concurrent_trials=max(1, capacity))
-        for role, capacity in zip(roles, capacities)
-        for i in range(capacity)
-    ]
-    return Problem(
-        name=name,
-        horizon=Horizon(start=HORIZON_START, months=max(1, months)),
-        roles=roles,
-        staff=staff,
-        services=[Service(id=s, unit="unit", capacity=0.0, contract_volume=float(stock)) for s, stock in zip(services, stocks)],
-        trials=trials,
-        objective=Objective(kind="makespan"),
-    )
+    volumes = [Service(id=s, unit="unit", capacity=0.0, contract_volume=float(stock)) for s, stock in zip(services, stocks)]
+    return scheduling_problem(name, months, roles, capacities, trials, volumes)
 
 
 def load_mm(path: str | Path) -> Problem:
