@@ -14,7 +14,7 @@ from models.heuristics.shed import Staffed
 from models.pipeline.candidates import Candidates, tighter
 from models.pipeline.clock import LAST_CALL_SECONDS, MAX_ASSEMBLY_SHARE, Clock, assembly_reserve
 from models.pipeline.finish import checked_plan, message
-from models.pipeline.run import compile_stage
+from models.pipeline.compile import compile_stage
 from models.solver.progress import Monitor
 from models.solver.settings import EngineSettings
 from tests.conftest import base_problem

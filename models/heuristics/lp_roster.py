@@ -12,7 +12,7 @@ LP puts on more trials than they may work on at once keeps their largest; what t
 drop goes to others with spare FTE, then to flex, and the rest is shortfall. The
 pipeline builds it beside the greedy roster in every round (up to
 ``EngineSettings.lp_roster_below`` staff x trials) and keeps whichever ranks better
-(:func:`models.pipeline.run.roster_rank`).
+(:func:`models.pipeline.roster.roster_rank`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """A solve, stage by stage.
 
-1. **Compile** the problem into sparse index sets (:mod:`models.formulation.instance`);
-   for a pure scheduling problem, a serial schedule's length cuts the start windows.
+1. **Compile** the problem into sparse index sets (:mod:`models.pipeline.compile`);
+   for a pure scheduling problem, the schedule core's makespan cuts the start windows.
 2. **Construct** a first schedule and a staffed plan to fall back on
    (:mod:`models.pipeline.construct`).
 3. **Portfolio rounds** (:mod:`models.pipeline.rounds`): stage 1, its schedule staffed
@@ -21,20 +21,17 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from models.contract.plan import Explanation, Plan, StageTiming
+from models.contract.plan import Plan, StageTiming
 from models.contract.problem import Problem, ProblemInvalid
 from models.contract.validation import semantic_errors
 from models.formulation.elastic import apply_relaxation, scaled
-from models.formulation.instance import compile_instance
 from models.formulation.portfolio import exact_lp_bound
 from models.heuristics.constructive import constructive_schedule
-from models.heuristics.cp_schedule import STAGE as CORE_STAGE
-from models.heuristics.cp_schedule import tighten_with_core
 from models.pipeline.bound import finish_bound_search, proven_within_gap, prove_exactly, start_bound_search
-from models.pipeline.candidates import Candidates
-from models.pipeline.clock import CHECK_FACTORS, MIN_VERIFY_SECONDS, REPRODUCIBLE_BOUND_SHARE, SCHEDULE_CORE_SHARE, Clock, timing
+from models.pipeline.clock import CHECK_FACTORS, MIN_VERIFY_SECONDS, REPRODUCIBLE_BOUND_SHARE, timing
 from models.pipeline.construct import HeuristicBeside, serial, staff_heuristic
-from models.pipeline.diagnose import diagnosed, relaxation_explanation, volumes_short
+from models.pipeline.compile import compile_stage, unschedulable_plan
+from models.pipeline.diagnose import relaxation_explanation
 from models.pipeline.finish import add_marginal_values, checked_plan, fall_back, message, reproducible_note, why_gap
 from models.pipeline.rounds import portfolio_rounds
 from models.pipeline.state import SolveState
@@ -64,7 +61,7 @@ def solve(
     if errors:
         raise ProblemInvalid(errors)
     s = compile_stage(problem, settings or EngineSettings.from_problem(problem.settings), Monitor(progress, stop, began), began)
-    if (unschedulable := _unschedulable(s)) is not None:
+    if (unschedulable := unschedulable_plan(s)) is not None:
         return verify_relaxations(s, unschedulable)
     construct_stage(s)
     if (infeasible := portfolio_rounds(s)) is not None:
@@ -79,45 +76,6 @@ def solve(
         return s.empty("no_solution", message(s) or "no fully staffed plan found")
     bound_stage(s)
     return plan_stage(s)
-
-
-def compile_stage(problem: Problem, settings: EngineSettings, monitor: Monitor, began: float) -> SolveState:
-    """The clock started, the problem compiled once (start windows cut for a pure scheduling problem)."""
-    clock = Clock.start(problem, settings.time_limit, began)
-    compiling = time.perf_counter()
-    inst = compile_instance(problem)
-    tightened = tighten_with_core(inst, settings, SCHEDULE_CORE_SHARE * clock.left(), SCHEDULE_CORE_SHARE * settings.time_limit, monitor)
-    core = tightened.core if tightened is not None else None
-    timings = [StageTiming(stage="compile", seconds=time.perf_counter() - compiling - (core.seconds if core else 0.0))]
-    best = Candidates(inst, monitor)
-    if tightened is None or core is None:
-        return SolveState(problem, settings, inst, clock, monitor, timings, best)
-    timings.append(StageTiming(stage=CORE_STAGE, seconds=core.seconds, solver_seconds=core.seconds, status=core.status))
-    if tightened.staffed is not None:
-        # A plan in hand before HiGHS starts: a round cut short by the clock loses nothing.
-        best.consider(tightened.staffed, CORE_STAGE)
-    # The core's bound is on the makespan, and every plan's objective is its makespan plus
-    # scaled costs (never negative): it joins round 0's bound as the exact LP's would.
-    bound = None if core.lower_bound is None else float(core.lower_bound)
-    return SolveState(problem, settings, inst, clock, monitor, timings, best, lp_bound=bound)
-
-
-def _unschedulable(s: SolveState) -> Plan | None:
-    """An infeasible plan naming each trial that must run but has no start left, or each
-    contract volume below what they need at the least, else None."""
-    inst = s.inst
-    if short := volumes_short(inst):
-        return s.empty("infeasible", "trials that must run need more of a contracted service than its volume", short)
-    unschedulable = [t for t in sorted(inst.forced_run) if not any(inst.starts[(t, o.id)] for o in inst.trials[t].options)]
-    if not unschedulable:
-        return None
-    if any(t.stage == CORE_STAGE and t.status == "infeasible" for t in s.timings):
-        # The core closed every window: no schedule of the trials that must run fits.
-        why = [Explanation(reason="no schedule of the trials that must run fits role capacity, services, contract "
-                                  "volumes, windows and predecessors together (the schedule core proved it)")]
-        return diagnosed(s, "trials that must run cannot all be scheduled", why)
-    why = [Explanation(trial=t, reason="no start month satisfies its window, deadline, predecessors and pins") for t in unschedulable]
-    return diagnosed(s, "trials that must run have no feasible start", why)
 
 
 def verify_relaxations(s: SolveState, plan: Plan) -> Plan:
