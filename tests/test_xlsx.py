@@ -121,7 +121,7 @@ def every_field_problem() -> Problem:
             "frozen_until": "2027-02",
             "previous_plan": previous.model_dump(mode="json"),
         },
-        "settings": {"time_limit": 5, "mip_gap": 0.02, "threads": 1, "seed": 3, "reproducible": True},
+        "settings": {"time_limit": 5, "mip_gap": 0.02, "threads": 1, "seed": 3, "reproducible": True, "budget_step": 0.1},
     }
     return parse_problem(document)
 

@@ -95,9 +95,24 @@ class ServiceVolume(_Out):
 
 
 class YearSpend(_Out):
+    """A year's spend against its budget and, when ``settings.budget_step`` asks for it,
+    what more budget that year would buy: the portfolio stage solved again with the year's
+    budget (and the total, if one is set) raised by ``extra_budget``, from the plan's own
+    schedule, against the same stage solved without it for the same time."""
+
     year: str
     spend: float
     budget: float | None = None
+    extra_budget: float | None = Field(None, description="Money added to this year's budget to estimate what more budget buys")
+    objective_gain: float | None = Field(
+        None,
+        description="How much better the objective got with extra_budget (objective units, never negative): "
+        "an estimate by the portfolio stage, which prices staffing optimistically, to the solve's mip_gap; "
+        "null where not estimated",
+    )
+    marginal_value: float | None = Field(
+        None, description="objective_gain / extra_budget: what one more unit of this year's budget is worth, on average over the step"
+    )
 
 
 class BudgetReport(_Out):

@@ -351,6 +351,14 @@ class Settings(_Strict):
         description="The same plan on every run of one machine, whatever its load: work limits instead of "
         "wall-clock ones and no stages racing on a second thread (usually a looser bound, sometimes a worse plan)",
     )
+    budget_step: Number | None = Field(
+        None,
+        gt=0,
+        le=10,
+        description="When set, what more budget would buy is estimated for each year with a budget: that year's "
+        "budget raised by this share of it and the portfolio stage solved again, within the time limit "
+        "(plan.budget.per_year[].objective_gain); null: not estimated",
+    )
 
 
 class Problem(_Strict):

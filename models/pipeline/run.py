@@ -30,6 +30,7 @@ from models.heuristics.constructive import constructive_schedule
 from models.pipeline.bound import finish_bound_search, proven_within_gap, prove_exactly, start_bound_search
 from models.pipeline.clock import CHECK_FACTORS, MIN_VERIFY_SECONDS, REPRODUCIBLE_BOUND_SHARE, timing
 from models.pipeline.construct import HeuristicBeside, serial, staff_heuristic
+from models.pipeline.budget import add_budget_values
 from models.pipeline.compile import compile_stage, unschedulable_plan
 from models.pipeline.diagnose import relaxation_explanation
 from models.pipeline.finish import add_marginal_values, checked_plan, fall_back, message, reproducible_note, why_gap
@@ -148,7 +149,8 @@ def bound_stage(s: SolveState) -> None:
 
 
 def plan_stage(s: SolveState) -> Plan:
-    """The best plan the checker accepts, with its message and marginal values."""
+    """The best plan the checker accepts, with its message, marginal values and (when asked)
+    what more budget per year would buy."""
     checked = checked_plan(s.inst, s.best, s.timings, s.bound, s.settings, message(s), why_gap(s.inst, s.timings, s.clock.deadline))
     if checked is None:
         return s.empty("no_solution", "no plan found passes the plan checker")
@@ -156,6 +158,7 @@ def plan_stage(s: SolveState) -> Plan:
     reproducible_note(s, plan)
     if s.first is not None and not s.monitor.stopped():
         add_marginal_values(plan, s.inst, s.first, schedule, s.settings, s.clock.deadline)
+        add_budget_values(plan, s.inst, s.first, schedule, s.settings, s.clock.deadline, s.monitor)
     plan.solve_seconds = time.perf_counter() - s.clock.began
     s.monitor.report("done", plan.objective, plan.best_bound, force=True)
     return plan

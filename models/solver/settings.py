@@ -51,6 +51,8 @@ class EngineSettings:
     only guards the planner's limit.
     With ``diagnose`` an infeasible problem is diagnosed (which rules bind, the least changes
     that fix it); off when the engine checks such a change by solving the changed problem.
+    With ``budget_step``, each year's budget is raised by that share in turn after the plan
+    is found, to estimate what more budget would buy (:mod:`models.pipeline.budget`).
     Repair rounds run HiGHS without presolve unless ``repair_presolve``: on the reference's
     dense cut model, presolve and the restarts it triggers took most of a round's 6-8 s,
     and without them HiGHS finished the same rounds in 2-4 s.
@@ -82,6 +84,7 @@ class EngineSettings:
     reproducible: bool = False
     nodes_per_second: float = 200.0
     diagnose: bool = True
+    budget_step: float | None = None
 
     @classmethod
     def from_problem(cls, settings: Settings) -> "EngineSettings":
@@ -91,6 +94,7 @@ class EngineSettings:
             threads=settings.threads,
             seed=settings.seed,
             reproducible=settings.reproducible,
+            budget_step=settings.budget_step,
         )
 
     def work_limit(self, seconds: float) -> int | None:

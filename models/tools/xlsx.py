@@ -254,6 +254,7 @@ _SCALARS: tuple[tuple[str, str, str], ...] = (
     ("settings.threads", "int", _described(Settings, "threads")),
     ("settings.seed", "int", _described(Settings, "seed")),
     ("settings.reproducible", "bool", _described(Settings, "reproducible")),
+    ("settings.budget_step", "number", _described(Settings, "budget_step")),
     ("pins.frozen_until", "month", "Before this month everything stays as in the previous plan (YYYY-MM)"),
 )
 _PROBLEM_SHEET = (

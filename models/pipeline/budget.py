@@ -1,0 +1,98 @@
+"""What more budget would buy, year by year (SPEC §3 explanations), when the planner asks.
+
+The portfolio stage's budget rows have no useful dual at the plan: with the starts held
+fixed, spend is fixed too, so every budget's dual is 0 however tightly it binds; with the
+starts free, the LP relaxation's duals price fractions of trials, which no plan can run.
+What a planner can act on is a step: "with 10 % more budget in 2028, what would the plan
+gain?". That is answered by solving the portfolio stage (round 0's model, still loaded in
+HiGHS) again with the year's budget raised, and comparing with the same stage solved
+without the raise for the same time, both from the plan's own schedule, so that the
+difference is what the raise buys rather than what more search would have found anyway.
+The raised run starts from the unraised run's schedule, which still fits, so the gain is
+never negative.
+
+Both runs are the portfolio stage, which prices staffing optimistically (a relaxation of
+rosters by named people) and stops within the solve's ``mip_gap``: the gain is an estimate
+to that resolution, and a gain below it reads as 0. Raising a year's budget raises the total
+budget by as much (money given to that year). The runs share the time left under the
+planner's limit equally; a year whose run has no time left is not estimated (null).
+"""
+
+from __future__ import annotations
+
+import time
+
+from models.contract.plan import Explanation, Plan
+from models.formulation.instance import Instance
+from models.formulation.portfolio import PortfolioResult, Reserve, solve_portfolio
+from models.pipeline.clock import MIN_SOLVER_SECONDS, timing
+from models.solver.highs import Watch
+from models.solver.progress import Monitor
+from models.solver.settings import EngineSettings
+
+#: The stage name the runs report their timings under.
+STAGE = "budget-values"
+
+
+def add_budget_values(
+    plan: Plan,
+    inst: Instance,
+    first: PortfolioResult,
+    schedule: dict[str, tuple[str, int]],
+    settings: EngineSettings,
+    deadline: float,
+    monitor: Monitor,
+) -> None:
+    """Fill each budgeted year's ``extra_budget``, ``objective_gain`` and ``marginal_value``
+    (only with ``settings.budget_step``), and say in plain words which raises would pay."""
+    step, model = settings.budget_step, first.model
+    years = [y for y in plan.budget.per_year if y.budget]
+    if step is None or model is None or not years:
+        return
+    base = _run(inst, settings, first, Reserve(), schedule, deadline, len(years) + 1, monitor)
+    if base is None:
+        return
+    plan.stages.append(timing(f"{STAGE}[base]", base.outcome))
+    if not base.outcome.has_solution:
+        model.apply(Reserve())
+        return
+    unraised = model.in_objective_sense(base.outcome.objective)
+    for index, year in enumerate(years):
+        if monitor.stopped() or unraised is None:
+            break
+        extra = step * (year.budget or 0.0)
+        raised = _run(inst, settings, first, Reserve(budget={year.year: -extra}), base.schedule, deadline, len(years) - index, monitor)
+        if raised is None:
+            break
+        plan.stages.append(timing(f"{STAGE}[{year.year}]", raised.outcome))
+        found = model.in_objective_sense(raised.outcome.objective) if raised.outcome.has_solution else None
+        if found is None:
+            continue
+        gain = max(0.0, found - unraised if inst.problem.objective.kind == "value" else unraised - found)
+        if gain <= settings.mip_gap * max(1.0, abs(unraised)):
+            gain = 0.0
+        year.extra_budget, year.objective_gain, year.marginal_value = extra, gain, gain / extra
+        if gain > 0:
+            plan.explanations.append(
+                Explanation(reason=f"budget {year.year}: {extra:,.0f} more ({step:.0%} of it) would improve the objective by about {gain:,.0f}")
+            )
+    model.apply(Reserve())
+
+
+def _run(
+    inst: Instance,
+    settings: EngineSettings,
+    first: PortfolioResult,
+    reserve: Reserve,
+    warm: dict[str, tuple[str, int]],
+    deadline: float,
+    runs_left: int,
+    monitor: Monitor,
+) -> PortfolioResult | None:
+    """The portfolio stage under ``reserve`` from ``warm``, with an equal share of the time
+    left (None, not run, when that share is under ``MIN_SOLVER_SECONDS``)."""
+    seconds = (deadline - time.perf_counter()) / runs_left
+    if seconds < MIN_SOLVER_SECONDS:
+        return None
+    watch = Watch(monitor, STAGE, report=False)
+    return solve_portfolio(inst, settings, seconds, reserve, watch, warm=warm, previous=first)
