@@ -10,6 +10,12 @@ from tests.conftest import ROOT
 MODELS = ROOT / "models"
 #: Each room's rank: a module may import its own room and the rooms below it.
 RANK = {"contract": 0, "solver": 1, "formulation": 2, "heuristics": 3, "pipeline": 4}
+#: The package root: the front door above every room, the one module that joins the engine
+#: and the tools (it hands the engine's ``solve`` to the tools' ``solve_many``).
+ROOT_MODULE = "models"
+#: The one engine module the tools may use besides the contract: the executor abstraction,
+#: which knows nothing of the engine and is shared by batches and the checks inside a solve.
+TOOLS_MAY_USE = {"models.solver.executor"}
 
 
 def _module(path: Path) -> str:
@@ -51,11 +57,23 @@ def test_no_module_imports_a_room_above_its_own():
             there = _room(other)
             if room in RANK and there in RANK and RANK[there] > RANK[room]:
                 upward.append(f"{module} -> {other}")
-            if there == "tools" and room != "tools":
+            if there == "tools" and room != "tools" and module != ROOT_MODULE:
                 upward.append(f"{module} -> {other} (the engine does not use the tools)")
-            if room == "tools" and there not in ("contract", "tools"):
+            if room == "tools" and there not in ("contract", "tools") and other not in TOOLS_MAY_USE:
                 upward.append(f"{module} -> {other} (the tools read and write problems only)")
     assert upward == []
+
+
+def test_only_the_package_root_joins_the_engine_and_the_tools_and_nothing_imports_the_root():
+    imports = _imports()
+    assert "models.tools.batch" in imports[ROOT_MODULE], "models.solve_many is the tools' solve_many with the engine's solve"
+    assert sorted(m for m, imported in imports.items() if ROOT_MODULE in imported) == []
+
+
+def test_the_executor_abstraction_knows_nothing_of_the_engine():
+    imports = _imports()
+    for module in TOOLS_MAY_USE:
+        assert {i for i in imports[module] if i.startswith("models")} == set(), module
 
 
 def test_no_import_cycle_in_models():

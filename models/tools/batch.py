@@ -1,11 +1,13 @@
 """Many solves at once on any ``concurrent.futures.Executor``, and the tables that compare them.
 
-The executor is the one abstraction: a :class:`LocalPool` (a process pool whose workers
+The executor is the one abstraction (:mod:`models.solver.executor`, shared with the
+parallel checks inside one solve): a :class:`LocalPool` (a process pool whose workers
 ignore Ctrl+C and stop their solve when asked), a ``distributed.Client`` (its
 ``get_executor()``; the same solves then run on a Dask cluster), or any executor a
 caller brings. A solve runs in the worker as ``solve(problem, stop=...)``; the solve
 function is handed in by the caller (``models.solve``, pickled by name), because the
-tools sit beside the engine and never import it.
+tools sit beside the engine and never import it: :func:`models.solve_many` is this
+module's :func:`solve_many` with the engine's solve bound.
 
 A solve that raises, or whose worker dies, becomes a plan with status ``error`` and the
 reason in its message: one failed scenario never stops the others.
@@ -21,20 +23,17 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any, TextIO
 
 from models.contract.plan import Plan
 from models.contract.problem import FieldError, Problem
+from models.solver.executor import ExecutorLike, as_executor
 
 #: The engine's entry point as the tools see it: ``solve(problem, stop=callable) -> Plan``.
 Solver = Callable[..., Plan]
 
 #: Set in a :class:`LocalPool` solve process: the pool's stop event (Ctrl+C in the parent sets it).
 _stop_event: Any = None
-
-
-class _HasExecutor(Protocol):
-    def get_executor(self, **kwargs: Any) -> Executor: ...
 
 
 class WorkerLost(Exception):
@@ -128,13 +127,6 @@ def error_plan(exc: BaseException) -> Plan:
     return Plan(status="error", message=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
 
 
-def as_executor(executor: Executor | _HasExecutor) -> Executor:
-    """An executor as is; a ``distributed.Client`` as its executor (every task distinct, never deduplicated)."""
-    if isinstance(executor, Executor):
-        return executor
-    return executor.get_executor(pure=False)
-
-
 def submit_all(solve: Solver, problems: Sequence[Problem], executor: Executor) -> list[Future[Plan]]:
     return [executor.submit(solve_one, solve, problem) for problem in problems]
 
@@ -152,14 +144,13 @@ def finished(futures: Sequence[Future[Plan]]) -> Iterator[tuple[int, Plan]]:
         yield index[id(future)], plan
 
 
-def solve_many(solve: Solver, problems: Iterable[Problem], executor: Executor | _HasExecutor | None = None) -> list[Plan]:
+def solve_many(solve: Solver, problems: Iterable[Problem], executor: ExecutorLike | None = None) -> list[Plan]:
     """Solve every problem with ``solve`` (the engine's: ``models.solve``) on ``executor``
     (default: a :class:`LocalPool` of this machine's cores, shut down afterwards) and return
     the plans in the problems' order. In a notebook::
 
-        from models import solve
-        from models.tools.batch import solve_many
-        plans = solve_many(solve, problems, executor=distributed.Client("tcp://scheduler:8786"))
+        from models import solve_many      # this function with the engine's solve bound
+        plans = solve_many(problems, executor=distributed.Client("tcp://scheduler:8786"))
     """
     todo = list(problems)
     if not todo:
