@@ -98,6 +98,20 @@ says so, and the monolithic model tells which).
     must change, and the frozen months must not. A member is fixed for a given version
     of the monolithic model: a change to it may pick another of the optimal plans, which
     changes the member (and so its cached optimum's hash: it is recomputed).
+``scarce_roles``
+    PSPLIB-style specialists: one role (even seeds) or two (odd seeds), drawn from those
+    no full-service option, skill or region touches (BIOS, PROG, MW, DM, REG, PV), are
+    held by 1-2 full-time people each (the base's first ones, without leave or limits
+    of concurrent trials below 2; nobody else holds the role, even as a secondary one)
+    with no flex on even seeds and 0.25 FTE on odd ones. Every option that used the role
+    needs it at a constant 0.5 or 1.0 FTE (drawn per trial) in every stage but its first
+    and last, and none in those (a specialist phase, as a PSPLIB job uses a resource at
+    one rate); the mandatory trials' rates are cut so that together they fit the
+    specialists. Options are shortened in proportion to at most two thirds of the horizon
+    (as ``predecessors`` shortens them) and optional trials lose their latest start, so
+    the trials' specialist phases can be moved apart, and the base's value objective
+    and budgets stay: which optional trials run, when, and whether a full-service
+    option buys its way past the specialists is the choice.
 ``size_5x``
     ``generate`` at five times the base's staff and trials: the size where the
     decomposition earns its keep; no monolithic optimum is expected within the limit.
@@ -175,6 +189,13 @@ NO_FLEX_STEP = 0.95
 PINS_PREVIOUS_LIMIT = 120.0
 #: Month index up to which (exclusive) a ``pins`` member keeps its previous plan.
 PINS_FROZEN = 1
+#: Roles family ``scarce_roles`` makes scarce: none is regional, needs a skill or is kept
+#: by a full-service option in the generator, so only the specialists themselves gate them.
+SCARCE_ROLES = ("BIOS", "PROG", "MW", "DM", "REG", "PV")
+#: Trials of a ``scarce_roles`` member, as a multiple of its seed's base portfolio's.
+SCARCE_TRIALS_FACTOR = 3
+#: Longest option in family ``scarce_roles``, as a share of the horizon.
+SCARCE_LENGTH_SHARE = 2 / 3
 #: Characters of a failed plan's message and explanations kept in the CSV.
 MESSAGE_CHARS = 300
 
@@ -463,6 +484,45 @@ def _pins(seed: int, rng: random.Random) -> Problem:
     return problem
 
 
+def _scarce_roles(seed: int, rng: random.Random) -> Problem:
+    staff, trials, months = base_size(seed)
+    problem = generate(staff=staff, trials=SCARCE_TRIALS_FACTOR * trials, months=months, seed=seed)
+    months = problem.horizon.months
+    scarce = rng.sample(SCARCE_ROLES, 1 if seed % 2 == 0 else 2)
+    people: dict[str, float] = {}
+    for role in scarce:
+        kept = [p for p in problem.staff if p.role == role][: rng.randint(1, 2)]
+        for person in kept:
+            person.fte, person.leave = 1.0, []
+            person.available_from = person.available_to = None
+            person.max_concurrent_trials = max(2, person.max_concurrent_trials)
+        problem.staff = [p for p in problem.staff if p.role != role or p in kept]
+        people[role] = float(len(kept))
+    for person in problem.staff:
+        person.secondary_roles = [r for r in person.secondary_roles if r not in scarce]
+    flex = 0.0 if seed % 2 == 0 else 0.25
+    problem.flex = [f for f in problem.flex if f.role not in scarce] + [
+        Flex(role=f.role, monthly_rate=f.monthly_rate, max_fte=flex) for f in problem.flex if f.role in scarce and flex > 0
+    ]
+    mandatory = [t for t in problem.trials if t.mandatory]
+    for trial in problem.trials:
+        if not trial.mandatory:
+            trial.latest_start = None
+        for option in trial.options:
+            _shorten(option, max(3, math.floor(SCARCE_LENGTH_SHARE * months)))
+        for role in scarce:
+            rate = rng.choice([0.5, 1.0])
+            if trial.mandatory:
+                rate = min(rate, math.floor(20 * (people[role] + flex) / len(mandatory)) / 20)
+            for option in trial.options:
+                used = any(stage.demand.get(role, 0.0) > 0 for stage in option.stages)
+                for k, stage in enumerate(option.stages):
+                    stage.demand.pop(role, None)
+                    if used and rate > 0 and 0 < k < len(option.stages) - 1:
+                        stage.demand[role] = rate
+    return problem
+
+
 def _size_5x(seed: int, rng: random.Random) -> Problem:
     staff, trials, months = base_size(seed)
     return generate(staff=5 * staff, trials=5 * trials, months=months, seed=seed)
@@ -483,6 +543,7 @@ _BUILDERS: dict[str, Callable[[int, random.Random], Problem]] = {
     "predecessors": _predecessors,
     "open_windows": _open_windows,
     "pins": _pins,
+    "scarce_roles": _scarce_roles,
     "size_5x": _size_5x,
 }
 FAMILIES: tuple[str, ...] = tuple(_BUILDERS)
