@@ -1,0 +1,126 @@
+"""Stop latency: how long ``solve`` takes to return once a stop is asked, stage by stage.
+
+A planner who cancels a job waits for the engine to notice the stop and hand back the
+best plan it holds (docs/service.md, "Cancel latency"). Each row is a fresh in-process
+solve of one instance whose stop flag turns true a fixed number of seconds after the
+solve began; the latency is from that moment to ``solve`` returning (the engine polls
+the flag at most twice a second, so up to 0.5 s of it is the poll). Which stage was
+running at the stop is read off the plan's stage times (stages run beside another add no
+wall time). Every plan goes through the independent checker. Solves that ended before
+their stop moment have no latency.
+
+    python bench/cancel.py --label before [--instances reference x5] [--at 1 3 6 10 15]
+
+Rows are appended to ``bench/results/cancel.csv`` with the label, the commit, the date
+and the machine; the summary line per instance gives the median and worst latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.machine import describe  # noqa: E402
+from models import solve  # noqa: E402
+from models.contract.check import check_plan  # noqa: E402
+from models.contract.plan import Plan  # noqa: E402
+from models.contract.problem import Problem  # noqa: E402
+from models.tools.generate import generate  # noqa: E402
+
+FIELDS = [
+    "label", "commit", "date", "machine", "instance", "stop_after", "latency", "stage_at_stop",
+    "status", "message", "solve_seconds", "violations",
+]
+
+
+def instance(name: str, time_limit: float) -> Problem:
+    """The reference portfolio, or a generated one ``xN`` times its size (as bench/scale.py makes them)."""
+    if name == "reference":
+        problem = Problem.model_validate_json((ROOT / "data" / "pace-reference.json").read_text())
+    else:
+        factor = int(name.removeprefix("x"))
+        problem = generate(staff=500 * factor, trials=30 * factor, months=36, seed=7)
+    problem.settings.time_limit = time_limit
+    return problem
+
+
+def stage_at(plan: Plan, moment: float) -> str:
+    """The stage whose wall time covers ``moment`` seconds into the solve (stages laid end to
+    end in the order the plan lists them, those beside another left out)."""
+    elapsed = 0.0
+    for stage in plan.stages:
+        if stage.alongside:
+            continue
+        elapsed += stage.seconds
+        if elapsed >= moment:
+            return stage.stage
+    return "(after the last stage)"
+
+
+def stopped_solve(problem: Problem, after: float) -> tuple[Plan, float | None]:
+    """A fresh solve whose stop flag turns true ``after`` seconds in; its plan and the seconds
+    from that moment to ``solve`` returning (None if it returned before)."""
+    began = time.perf_counter()
+    asked = began + after
+    plan = solve(problem, stop=lambda: time.perf_counter() >= asked, started=began)
+    returned = time.perf_counter()
+    return plan, (returned - asked if returned >= asked else None)
+
+
+def commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--label", required=True, help="what code was measured (e.g. before, after)")
+    parser.add_argument("--instances", nargs="+", default=["reference", "x5"])
+    parser.add_argument("--at", type=float, nargs="+", default=[1, 3, 6, 10, 15], help="seconds after the start to ask the stop")
+    parser.add_argument("--time-limit", type=float, default=60.0)
+    parser.add_argument("--commit", default=None, help="the commit measured (default: HEAD of this tree)")
+    parser.add_argument("--csv", type=Path, default=ROOT / "bench" / "results" / "cancel.csv")
+    args = parser.parse_args()
+    machine, today, measured = describe(), date.today().isoformat(), args.commit or commit()
+    args.csv.parent.mkdir(parents=True, exist_ok=True)
+    fresh = not args.csv.exists()
+    with args.csv.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=FIELDS)
+        if fresh:
+            writer.writeheader()
+        for name in args.instances:
+            problem = instance(name, args.time_limit)
+            latencies: list[float] = []
+            for after in args.at:
+                plan, latency = stopped_solve(problem, after)
+                violations = len(check_plan(problem, plan)) if plan.status in ("optimal", "feasible") else 0
+                row = {
+                    "label": args.label, "commit": measured, "date": today, "machine": machine, "instance": name,
+                    "stop_after": after, "latency": "" if latency is None else round(latency, 2),
+                    "stage_at_stop": stage_at(plan, after), "status": plan.status, "message": plan.message[:80],
+                    "solve_seconds": round(plan.solve_seconds, 2), "violations": violations,
+                }
+                writer.writerow(row)
+                f.flush()
+                print(row, flush=True)
+                if latency is not None:
+                    latencies.append(latency)
+            if latencies:
+                print(
+                    f"{args.label} {name}: {len(latencies)} stops, latency median {statistics.median(latencies):.2f} s, "
+                    f"worst {max(latencies):.2f} s",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()
