@@ -107,8 +107,11 @@ class YearSpend(_Out):
     objective_gain: float | None = Field(
         None,
         description="How much better the objective got with extra_budget (objective units, never negative): "
-        "an estimate by the portfolio stage, which prices staffing optimistically, to the solve's mip_gap; "
-        "null where not estimated",
+        "what the portfolio stage, which prices staffing optimistically, found with it over the same "
+        "stage without it, both searched from the plan's schedule for the same time; null where not estimated",
+    )
+    objective_gain_bound: float | None = Field(
+        None, description="The most extra_budget could gain over the plan the estimate started from, by the raised run's bound"
     )
     marginal_value: float | None = Field(
         None, description="objective_gain / extra_budget: what one more unit of this year's budget is worth, on average over the step"
