@@ -9,8 +9,14 @@ so the plan runs A (objective 2,000,000 - 515,000 = 1,485,000). Raising the budg
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
+import openpyxl
+
+from models.contract.validation import parse_problem
+from models.tools.report import render_report
+from models.tools.xlsx import plan_to_xlsx
 from tests.conftest import base_problem, solve_checked
 
 
@@ -63,3 +69,13 @@ def test_more_budget_is_estimated_only_when_the_planner_asks():
     year = plan.budget.per_year[0]
     assert (year.extra_budget, year.objective_gain, year.marginal_value) == (None, None, None)
     assert not any(s.stage.startswith("budget-values") for s in plan.stages)
+
+
+def test_what_more_budget_bought_reaches_the_workbook_and_the_report():
+    problem = _problem(800_000, 0.5)
+    plan = solve_checked(problem)
+    sheet = openpyxl.load_workbook(io.BytesIO(plan_to_xlsx(plan)))["Budget"]
+    header = [c.value for c in sheet[1]]
+    row = dict(zip(header, (c.value for c in sheet[2])))
+    assert (row["year"], row["extra_budget"], row["objective_gain"]) == ("2027", 400_000, 985_000)
+    assert "400,000 more gave a plan better by 985,000" in render_report(plan, parse_problem(problem))

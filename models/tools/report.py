@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from models.contract.plan import Plan, RoleMonth, ServiceMonth, TrialPlan
+from models.contract.plan import Plan, RoleMonth, ServiceMonth, TrialPlan, YearSpend
 from models.contract.problem import Problem, Trial
 
 #: Colours of the execution options, in order of first appearance (Plotly's qualitative palette).
@@ -226,6 +226,13 @@ def _heat_text(rm: RoleMonth) -> str:
     )
 
 
+def _more_budget(year: YearSpend) -> str:
+    """What a raise of the year's budget bought, where the planner asked (``settings.budget_step``)."""
+    if year.extra_budget is None or year.objective_gain is None:
+        return ""
+    return f"<br>{year.extra_budget:,.0f} more gave a plan better by {year.objective_gain:,.0f}"
+
+
 def _budget(plan: Plan) -> go.Figure | None:
     years = plan.budget.per_year
     if not years:
@@ -249,7 +256,8 @@ def _budget(plan: Plan) -> go.Figure | None:
                 x=[y.year for y in budgeted],
                 y=[y.budget for y in budgeted],
                 marker={"symbol": "line-ew-open", "size": 60, "color": "#222", "line": {"width": 3}},
-                hovertemplate="%{x}: budget %{y:,.0f}<extra></extra>",
+                customdata=[_more_budget(y) for y in budgeted],
+                hovertemplate="%{x}: budget %{y:,.0f}%{customdata}<extra></extra>",
             )
         )
     fig.update_layout(

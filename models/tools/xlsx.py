@@ -895,7 +895,12 @@ def plan_to_xlsx(plan: Plan) -> bytes:
         ((r.role, r.month, r.capacity, r.demand, r.assigned, r.flex, r.shortfall, r.utilisation, r.marginal_value) for r in plan.role_months),
     )
     _table(wb, "Services", ["service", "month", "used", "capacity"], ((s.service, s.month, s.used, s.capacity) for s in plan.service_months))
-    _table(wb, "Budget", ["year", "spend", "budget"], ((y.year, y.spend, y.budget) for y in plan.budget.per_year))
+    _table(
+        wb,
+        "Budget",
+        ["year", "spend", "budget", "extra_budget", "objective_gain", "objective_gain_bound", "marginal_value"],
+        ((y.year, y.spend, y.budget, y.extra_budget, y.objective_gain, y.objective_gain_bound, y.marginal_value) for y in plan.budget.per_year),
+    )
     _table(wb, "Explanations", ["trial", "reason"], ((e.trial, e.reason) for e in plan.explanations))
     wb["Explanations"].column_dimensions["B"].width = 120
     _table(wb, "Relaxations", ["kind", "summary", "verified"], ((r.kind, r.summary, r.verified) for r in plan.relaxations))
