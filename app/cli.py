@@ -82,6 +82,9 @@ def solve(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the plan here (default: stdout)")] = None,
     time_limit: Annotated[Optional[float], typer.Option(help="Override settings.time_limit (seconds)")] = None,
     gap: Annotated[Optional[float], typer.Option(help="Override settings.mip_gap")] = None,
+    budget_step: Annotated[
+        Optional[float], typer.Option(help="Set settings.budget_step: estimate what this share more of each year's budget would buy")
+    ] = None,
     progress: Annotated[
         Optional[bool], typer.Option("--progress/--no-progress", help="Live incumbent/bound/gap line on stderr (default: on a terminal)")
     ] = None,
@@ -92,12 +95,13 @@ def solve(
     from models.pipeline import solve as run_solve
 
     prob = _load(problem)
-    overrides = {k: v for k, v in {"time_limit": time_limit, "mip_gap": gap}.items() if v is not None}
+    overrides = {k: v for k, v in {"time_limit": time_limit, "mip_gap": gap, "budget_step": budget_step}.items() if v is not None}
     try:
         prob.settings = Settings.model_validate({**prob.settings.model_dump(), **overrides})
     except ValidationError as exc:
+        flags = {"mip_gap": "gap", "time_limit": "time-limit", "budget_step": "budget-step"}
         for e in exc.errors():
-            err.print(f"--{'gap' if e['loc'][0] == 'mip_gap' else 'time-limit'}: {e['msg']}", markup=False, highlight=False)
+            err.print(f"--{flags[str(e['loc'][0])]}: {e['msg']}", markup=False, highlight=False)
         raise typer.Exit(EXIT_INVALID) from None
     line = ProgressLine() if (progress if progress is not None else err.is_terminal) else None
     try:

@@ -98,6 +98,21 @@ def test_solve_rejects_a_time_limit_or_gap_out_of_range(tmp_path):
     assert result.exit_code == EXIT_INVALID
     assert "--time-limit" in result.output
     assert runner.invoke(cli, ["solve", problem, "--gap", "7"]).exit_code == EXIT_INVALID
+    result = runner.invoke(cli, ["solve", problem, "--budget-step", "0"])
+    assert result.exit_code == EXIT_INVALID
+    assert "--budget-step" in result.output
+
+
+def test_solve_with_a_budget_step_says_what_more_budget_bought(tmp_path):
+    problem = base_problem(budget={"per_year": {"2027": 100_000}})
+    path = _write(tmp_path, "p.json", problem)
+    out = tmp_path / "plan.json"
+    result = runner.invoke(cli, ["solve", str(path), "--budget-step", "0.2", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    plan = Plan.model_validate_json(out.read_text())
+    assert check_plan(parse_problem(problem), plan) == []
+    year = plan.budget.per_year[0]
+    assert (year.year, year.extra_budget, year.objective_gain) == ("2027", 20_000, 0.0)
 
 
 def test_check_says_plainly_when_the_second_file_is_not_a_plan(tmp_path):
