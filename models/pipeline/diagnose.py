@@ -10,25 +10,40 @@ trials) and the portfolio stage solved again for any schedule at all: a family w
 relaxation alone admits one is named. Stage 1 is a relaxation of the whole problem, so
 what it needs the full problem needs at least; the pipeline then solves the problem with
 each change applied to say whether it is enough (:func:`models.pipeline.run.verify_relaxations`).
+
+These steps are independent sub-problems of one solve: given an executor, each runs on it
+at once with the whole of the diagnosis' time (:func:`infeasibility`), where without one
+they run one after another, each with a share of it.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from dataclasses import replace
+from typing import TypeVar
 
 from models.formulation.instance import Instance, compile_instance
 from models.contract.plan import Explanation, Plan, Relaxation, StageTiming
-from models.pipeline.clock import DIAGNOSIS_SHARE
+from models.pipeline.clock import DIAGNOSIS_SHARE, LAST_CALL_SECONDS
 from models.pipeline.state import SolveState
 from models.formulation.elastic import kinds_for, smallest_relaxation
 from models.formulation.portfolio import Reserve, solve_portfolio
 from models.contract.problem import Problem
+from models.solver.executor import seconds_until, submit, wait_until, wall_moment
 from models.solver.settings import EngineSettings
 
 #: Price per uncovered FTE-month when the capacity rules are relaxed (any price will do: only feasibility is asked).
 _ANY_PRICE = 1.0
+#: Least time a step of the diagnosis must have to start (below it a HiGHS run finds nothing).
+MIN_STEP_SECONDS = 0.05
+#: How long past its deadline a sub-solve handed to an executor is waited for: HiGHS's time
+#: limit leaves out building the model and handing the answer back. Never past the time
+#: limit itself. (Here rather than in :mod:`models.pipeline.clock`, which other work owns.)
+OVERRUN_SECONDS = 1.0
+
+_T = TypeVar("_T")
 
 
 def _no_budget(p: Problem) -> None:
@@ -83,38 +98,31 @@ RELAXATIONS: tuple[tuple[str, str, Callable[[Problem], None]], ...] = (
 )
 
 
-def infeasibility(problem: Problem, settings: EngineSettings, deadline: float) -> tuple[list[Explanation], list[Relaxation]]:
+def infeasibility(
+    problem: Problem,
+    settings: EngineSettings,
+    deadline: float,
+    executor: Executor | None = None,
+    give_up: float | None = None,
+    stopped: Callable[[], bool] = lambda: False,
+) -> tuple[list[Explanation], list[Relaxation]]:
     """What makes ``problem`` infeasible and what would fix it.
 
     First the least change of each kind the elastic model measures (budget, capacity,
     deadlines: :mod:`models.formulation.elastic`), then one explanation per other rule
     family whose relaxation alone admits a plan of the portfolio stage (each is a way out);
-    where no single kind or family does, all three kinds of change together. The steps
-    share the time left until ``deadline``; one not tried in time is not named."""
-    found: list[Explanation] = []
-    relaxations: list[Relaxation] = []
+    where no single kind or family does, all three kinds of change together. Without an
+    executor the steps share the time left until ``deadline``, one after another; with one
+    they all run on it at once, each until ``deadline``, and are waited for until
+    ``give_up`` (or until ``stopped()``). A step not tried in time is not named."""
     kinds = kinds_for(problem)
     families = [f for f in RELAXATIONS if f[0] not in ELASTIC_FAMILIES or ELASTIC_FAMILIES[f[0]] not in kinds]
     steps = len(kinds) + len(families) + (1 if len(kinds) > 1 else 0)
-    tried = 0
-    for kind in kinds:
-        left = deadline - time.perf_counter()
-        if left <= 0.05:
-            break
-        tried += 1
-        relaxation = smallest_relaxation(problem, settings, [kind], left / (steps - tried + 1))
-        if relaxation is not None:
-            relaxations.append(relaxation)
-    for _, reason, relax in families:
-        left = deadline - time.perf_counter()
-        if left <= 0.05:
-            break
-        relaxed = problem.model_copy(deep=True)
-        relax(relaxed)
-        tried += 1
-        if _feasible(relaxed, settings, left / (steps - tried + 1)):
-            found.append(Explanation(reason=f"infeasible because of {reason}"))
-    if not found and not relaxations and len(kinds) > 1 and (left := deadline - time.perf_counter()) > 0.05:
+    if executor is not None:
+        found, relaxations, tried = _single_steps_on(executor, problem, settings, kinds, families, deadline, give_up or deadline, stopped)
+    else:
+        found, relaxations, tried = _single_steps(problem, settings, kinds, families, deadline, steps)
+    if not found and not relaxations and len(kinds) > 1 and (left := deadline - time.perf_counter()) > MIN_STEP_SECONDS:
         tried += 1
         combined = smallest_relaxation(problem, settings, kinds, left)
         if combined is not None:
@@ -122,6 +130,99 @@ def infeasibility(problem: Problem, settings: EngineSettings, deadline: float) -
     if not found and not relaxations and tried == steps:
         found.append(Explanation(reason="no single family of rules makes it infeasible on its own: several bind together"))
     return found, relaxations
+
+
+_Family = tuple[str, str, Callable[[Problem], None]]
+
+
+def _single_steps(
+    problem: Problem, settings: EngineSettings, kinds: list[str], families: list[_Family], deadline: float, steps: int
+) -> tuple[list[Explanation], list[Relaxation], int]:
+    """Each kind's least change, then each family's relaxation, one after another, each with
+    an equal share of the time left; with how many were tried."""
+    found: list[Explanation] = []
+    relaxations: list[Relaxation] = []
+    tried = 0
+    for kind in kinds:
+        left = deadline - time.perf_counter()
+        if left <= MIN_STEP_SECONDS:
+            break
+        tried += 1
+        relaxation = smallest_relaxation(problem, settings, [kind], left / (steps - tried + 1))
+        if relaxation is not None:
+            relaxations.append(relaxation)
+    for _, reason, relax in families:
+        left = deadline - time.perf_counter()
+        if left <= MIN_STEP_SECONDS:
+            break
+        tried += 1
+        if _feasible(_relaxed(problem, relax), settings, left / (steps - tried + 1)):
+            found.append(Explanation(reason=f"infeasible because of {reason}"))
+    return found, relaxations, tried
+
+
+def _single_steps_on(
+    executor: Executor,
+    problem: Problem,
+    settings: EngineSettings,
+    kinds: list[str],
+    families: list[_Family],
+    deadline: float,
+    give_up: float,
+    stopped: Callable[[], bool],
+) -> tuple[list[Explanation], list[Relaxation], int]:
+    """The same steps all at once on ``executor``, each until ``deadline``; what is not back
+    by ``give_up`` counts as not tried. Results are taken in the steps' order, so the
+    explanations read as the sequential ones do."""
+    until = wall_moment(deadline)
+    elastic = [submit(executor, least_change, problem, settings, [kind], until) for kind in kinds]
+    relaxed = [submit(executor, admits_a_plan, _relaxed(problem, relax), settings, until) for _, _, relax in families]
+    wait_until([*elastic, *relaxed], give_up, stopped)
+    found: list[Explanation] = []
+    relaxations: list[Relaxation] = []
+    tried = 0
+    for future in elastic:
+        if (step := _outcome(future)) is not None and step[0]:
+            tried += 1
+            if step[1] is not None:
+                relaxations.append(step[1])
+    for future, (_, reason, _) in zip(relaxed, families, strict=True):
+        if (step := _outcome(future)) is not None and step[0]:
+            tried += 1
+            if step[1]:
+                found.append(Explanation(reason=f"infeasible because of {reason}"))
+    return found, relaxations, tried
+
+
+def least_change(problem: Problem, settings: EngineSettings, kinds: list[str], until: float) -> tuple[bool, Relaxation | None]:
+    """On an executor: (whether it was tried, the least change of ``kinds``), using the time
+    until the wall-clock moment ``until``."""
+    seconds = seconds_until(until)
+    if seconds <= MIN_STEP_SECONDS:
+        return False, None
+    return True, smallest_relaxation(problem, settings, kinds, seconds)
+
+
+def admits_a_plan(relaxed: Problem, settings: EngineSettings, until: float) -> tuple[bool, bool]:
+    """On an executor: (whether it was tried, whether the relaxed problem's portfolio stage
+    has a plan), using the time until the wall-clock moment ``until``."""
+    seconds = seconds_until(until)
+    if seconds <= MIN_STEP_SECONDS:
+        return False, False
+    return True, _feasible(relaxed, settings, seconds)
+
+
+def _outcome(future: Future[_T]) -> _T | None:
+    """A finished sub-solve's answer; None for one abandoned, cancelled or failed (its worker lost)."""
+    if not future.done() or future.cancelled() or future.exception() is not None:
+        return None
+    return future.result()
+
+
+def _relaxed(problem: Problem, relax: Callable[[Problem], None]) -> Problem:
+    relaxed = problem.model_copy(deep=True)
+    relax(relaxed)
+    return relaxed
 
 
 def volumes_short(inst: Instance) -> list[Explanation]:
@@ -136,18 +237,29 @@ def volumes_short(inst: Instance) -> list[Explanation]:
 
 
 def diagnosed(s: SolveState, message: str, why: list[Explanation]) -> Plan:
-    """The infeasible plan with what makes it so and the least changes that fix it, found in
-    up to ``DIAGNOSIS_SHARE`` of the time left (the rest checks the changes: see
-    :func:`models.pipeline.run.verify_relaxations`). Not at all when ``settings.diagnose`` is off."""
-    relaxations: list[Relaxation] = []
-    if s.settings.diagnose:
-        began = time.perf_counter()
-        found, relaxations = infeasibility(s.problem, s.settings, began + DIAGNOSIS_SHARE * s.clock.left())
-        why = [*why, *found]
-        s.timings.append(StageTiming(stage="diagnosis", seconds=time.perf_counter() - began))
-    plan = s.empty("infeasible", message, why)
-    plan.relaxations = relaxations
-    return plan
+    """The infeasible plan with what is already known to make it so; :func:`diagnose` (run by
+    :func:`models.pipeline.run.solve` on every infeasible plan) adds the rest."""
+    return s.empty("infeasible", message, why)
+
+
+def diagnose(s: SolveState, plan: Plan, executor: Executor | None = None) -> None:
+    """Add to the infeasible ``plan`` what makes it so and the least changes that fix it,
+    found in up to ``DIAGNOSIS_SHARE`` of the time left (the rest checks the changes: see
+    :func:`models.pipeline.run.verify_relaxations`), on ``executor`` if one is given. Not at
+    all when ``settings.diagnose`` is off."""
+    if not s.settings.diagnose:
+        return
+    began = time.perf_counter()
+    deadline = began + DIAGNOSIS_SHARE * s.clock.left()
+    give_up = min(deadline + OVERRUN_SECONDS, time_limit_moment(s))
+    found, plan.relaxations = infeasibility(s.problem, s.settings, deadline, executor, give_up, s.monitor.stopped)
+    plan.explanations.extend(found)
+    plan.stages.append(StageTiming(stage="diagnosis", seconds=time.perf_counter() - began))
+
+
+def time_limit_moment(s: SolveState) -> float:
+    """The ``time.perf_counter`` moment of the solve's time limit, past which nothing is waited for."""
+    return s.clock.last_call - LAST_CALL_SECONDS
 
 
 def relaxation_explanation(relaxation: Relaxation) -> Explanation:

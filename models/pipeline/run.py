@@ -12,6 +12,11 @@
 5. **Plan**: the best candidate the checker accepts, explained
    (:mod:`models.pipeline.finish`).
 
+An infeasible problem instead gets its diagnosis (:mod:`models.pipeline.diagnose`) and
+each least change checked by solving the changed problem (:func:`verify_relaxations`):
+the one place where a solve holds genuinely independent sub-problems, so the one place a
+``solve(..., executor=...)`` runs them side by side.
+
 Every stage ends by the clock's deadline (:mod:`models.pipeline.clock`, where every timing
 rule lives with its reason).
 """
@@ -19,9 +24,10 @@ rule lives with its reason).
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass, replace
 
-from models.contract.plan import Plan, StageTiming
+from models.contract.plan import Plan, Relaxation, StageTiming
 from models.contract.problem import Problem, ProblemInvalid
 from models.contract.validation import semantic_errors
 from models.formulation.elastic import apply_relaxation, scaled
@@ -32,10 +38,11 @@ from models.pipeline.clock import CHECK_FACTORS, MIN_VERIFY_SECONDS, REPRODUCIBL
 from models.pipeline.construct import HeuristicBeside, serial, staff_heuristic
 from models.pipeline.budget import add_budget_values
 from models.pipeline.compile import compile_stage, unschedulable_plan
-from models.pipeline.diagnose import relaxation_explanation
+from models.pipeline.diagnose import diagnose, relaxation_explanation, time_limit_moment
 from models.pipeline.finish import add_marginal_values, checked_plan, fall_back, message, reproducible_note, why_gap
 from models.pipeline.rounds import portfolio_rounds
 from models.pipeline.state import SolveState
+from models.solver.executor import ExecutorLike, as_executor, seconds_until, submit, wait_until, wall_moment
 from models.solver.progress import Monitor, ProgressSink, StopFlag
 from models.solver.settings import EngineSettings
 
@@ -47,6 +54,7 @@ def solve(
     progress: ProgressSink | None = None,
     stop: StopFlag | None = None,
     started: float | None = None,
+    executor: ExecutorLike | None = None,
 ) -> Plan:
     """Solve a planning problem and return a complete plan (never raises for infeasibility).
 
@@ -55,6 +63,11 @@ def solve(
     (status ``feasible``), or ``no_solution`` if there is none. The time limit counts from
     ``started`` (a ``time.perf_counter`` moment, e.g. when the command that asked began)
     or else from now; the plan is back within about a second of it.
+    ``executor`` (a ``concurrent.futures.Executor`` or a ``distributed.Client``) runs the
+    independent sub-problems of an infeasible problem's diagnosis and checks side by side,
+    each with the whole of the time left rather than a share; what is not back by the
+    limit is abandoned. Without one they run one after another in this process. A feasible
+    problem's solve never uses it.
     Raises :class:`ProblemInvalid` for an invalid problem: nothing is solved then.
     """
     began = time.perf_counter() if started is None else min(started, time.perf_counter())
@@ -62,11 +75,14 @@ def solve(
     if errors:
         raise ProblemInvalid(errors)
     s = compile_stage(problem, settings or EngineSettings.from_problem(problem.settings), Monitor(progress, stop, began), began)
+    pool = None if executor is None else as_executor(executor)
     if (unschedulable := unschedulable_plan(s)) is not None:
-        return verify_relaxations(s, unschedulable)
+        diagnose(s, unschedulable, pool)
+        return verify_relaxations(s, unschedulable, pool)
     construct_stage(s)
     if (infeasible := portfolio_rounds(s)) is not None:
-        return verify_relaxations(s, infeasible)
+        diagnose(s, infeasible, pool)
+        return verify_relaxations(s, infeasible, pool)
     fall_back(s)
     if s.best.solved is None:
         if s.ended == "time":
@@ -79,12 +95,24 @@ def solve(
     return plan_stage(s)
 
 
-def verify_relaxations(s: SolveState, plan: Plan) -> Plan:
+def verify_relaxations(s: SolveState, plan: Plan, executor: Executor | None = None) -> Plan:
     """Each least change of an infeasible plan checked by solving the problem with it applied
-    (an equal share of the time left each; no diagnosis of its own), then said in plain
-    words among the explanations. The portfolio stage prices staffing optimistically, so
-    where the change alone gives no plan it is tried again scaled by each of
-    ``CHECK_FACTORS`` while its share lasts, and the first scale that gives a plan is kept."""
+    (no diagnosis of its own), then said in plain words among the explanations. The
+    portfolio stage prices staffing optimistically, so where the change alone gives no plan
+    it is tried again scaled by each of ``CHECK_FACTORS``, and the least scale that gives a
+    plan is kept. Without an executor the changes are checked one after another, each with
+    an equal share of the time left and its scales in turn while its share lasts; with one,
+    see :func:`_checks_on`."""
+    if executor is not None:
+        _checks_on(s, plan, executor)
+    else:
+        _checks_in_turn(s, plan)
+    plan.explanations.extend(relaxation_explanation(r) for r in plan.relaxations)
+    plan.solve_seconds = time.perf_counter() - s.clock.began
+    return plan
+
+
+def _checks_in_turn(s: SolveState, plan: Plan) -> None:
     pending = plan.relaxations
     for index, least in enumerate(pending):
         until = time.perf_counter() + (s.clock.deadline - time.perf_counter()) / (len(pending) - index)
@@ -94,18 +122,90 @@ def verify_relaxations(s: SolveState, plan: Plan) -> Plan:
                 break
             change = scaled(s.problem, least, factor)
             began = time.perf_counter()
-            # Any plan answers the question: the first fully staffed one ends the check.
-            settings = replace(s.settings, time_limit=seconds, diagnose=False, mip_gap=1.0, bound_search=False)
-            check = solve(apply_relaxation(s.problem, change), settings, stop=s.monitor.stopped)
-            plan.stages.append(StageTiming(stage=f"check-change[{least.kind} x{factor:g}]", seconds=time.perf_counter() - began, status=check.status))
+            check = solve(apply_relaxation(s.problem, change), _check_settings(s.settings, seconds), stop=s.monitor.stopped)
+            plan.stages.append(StageTiming(stage=_check_stage(least, factor), seconds=time.perf_counter() - began, status=check.status))
             least.verified = False
             if check.status in ("optimal", "feasible"):
                 change.verified = True
                 pending[index] = change
                 break
-    plan.explanations.extend(relaxation_explanation(r) for r in pending)
-    plan.solve_seconds = time.perf_counter() - s.clock.began
-    return plan
+
+
+#: The stage of the checks run side by side on an executor: the time the solve waited for them.
+CHECKS_STAGE = "check-changes"
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """A check run on an executor: the changed problem's plan status and the solve's seconds."""
+
+    status: str
+    seconds: float
+
+
+def check_change(problem: Problem, change: Relaxation, settings: EngineSettings, until: float) -> CheckOutcome | None:
+    """On an executor: solve ``problem`` with ``change`` applied until the wall-clock moment
+    ``until`` (None: too little time left to start when the task began)."""
+    seconds = seconds_until(until)
+    if seconds < MIN_VERIFY_SECONDS:
+        return None
+    began = time.perf_counter()
+    check = solve(apply_relaxation(problem, change), _check_settings(settings, seconds))
+    return CheckOutcome(check.status, time.perf_counter() - began)
+
+
+def _checks_on(s: SolveState, plan: Plan, executor: Executor) -> None:
+    """Every change at every scale handed to ``executor`` at once (each change at its own
+    scale first, so the pool takes those before the scaled ones), each with the whole time
+    left. A change that gives a plan at one scale cancels its larger scales still queued;
+    the least scale that gives a plan is kept once every smaller one came back without
+    one, exactly as the checks in turn would keep it. What is not back by the time limit
+    (or a stop) is abandoned: its change keeps ``verified`` None, or False if a scale came
+    back without a plan. The plan's stages hold ``check-changes``, the wall time of them
+    all, and each check that came back, beside it."""
+    pending = plan.relaxations
+    if not pending or s.clock.left() < MIN_VERIFY_SECONDS or s.monitor.stopped():
+        return
+    until = wall_moment(s.clock.deadline)
+    changes = {(i, factor): scaled(s.problem, least, factor) for factor in CHECK_FACTORS for i, least in enumerate(pending)}
+    futures = {key: submit(executor, check_change, s.problem, change, s.settings, until) for key, change in changes.items()}
+    key_of = {id(future): key for key, future in futures.items()}
+    outcomes: dict[tuple[int, float], CheckOutcome] = {}
+
+    def settled(future: Future[CheckOutcome | None]) -> list[Future[CheckOutcome | None]]:
+        """Keep a check's outcome; one that gives a plan makes its change's larger scales unneeded."""
+        index, factor = key_of[id(future)]
+        if future.exception() is not None or (outcome := future.result()) is None:
+            return []
+        outcomes[(index, factor)] = outcome
+        if outcome.status not in ("optimal", "feasible"):
+            return []
+        return [futures[(index, larger)] for larger in CHECK_FACTORS[CHECK_FACTORS.index(factor) + 1 :]]
+
+    began = time.perf_counter()
+    wait_until(list(futures.values()), time_limit_moment(s), s.monitor.stopped, settled)
+    plan.stages.append(StageTiming(stage=CHECKS_STAGE, seconds=time.perf_counter() - began))
+    for index, least in enumerate(pending):
+        for factor in CHECK_FACTORS:
+            outcome = outcomes.get((index, factor))
+            if outcome is None:
+                break  # abandoned, never started or cancelled: nothing larger may be kept
+            plan.stages.append(StageTiming(stage=_check_stage(least, factor), seconds=outcome.seconds, status=outcome.status, alongside=CHECKS_STAGE))
+            least.verified = False
+            if outcome.status in ("optimal", "feasible"):
+                change = changes[(index, factor)]
+                change.verified = True
+                pending[index] = change
+                break
+
+
+def _check_settings(settings: EngineSettings, seconds: float) -> EngineSettings:
+    """A check's settings: any plan answers the question, so the first fully staffed one ends it."""
+    return replace(settings, time_limit=seconds, diagnose=False, mip_gap=1.0, bound_search=False)
+
+
+def _check_stage(least: Relaxation, factor: float) -> str:
+    return f"check-change[{least.kind} x{factor:g}]"
 
 
 def construct_stage(s: SolveState) -> None:
