@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import re
+import zipfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -274,6 +275,19 @@ def test_a_month_excel_turned_into_a_date_reads_as_that_month():
 def test_a_file_that_is_not_a_workbook_is_refused_in_words():
     errors = _errors(b"id,fte\nana,1\n")
     assert list(errors) == ["workbook"] and "not an Excel workbook" in errors["workbook"]
+
+
+def test_a_workbook_that_would_unpack_beyond_the_limit_is_refused_before_it_is_unpacked():
+    """A zip bomb: 300 MiB of zeros in a sheet, well under a megabyte on the wire."""
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        with archive.open("xl/worksheets/sheet1.xml", "w") as sheet:
+            for _ in range(300):
+                sheet.write(bytes(2**20))
+    assert len(bomb.getvalue()) < 2**20
+    errors = _errors(bomb.getvalue())
+    assert errors == {"workbook": "unpacks to 300 MiB, above the 256 MiB a problem workbook may hold"}
 
 
 def test_the_template_names_every_field_with_help_and_checks_typed_cells():
