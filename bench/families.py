@@ -99,6 +99,8 @@ says so, and the monolithic model tells which).
     of the monolithic model: a change to it may pick another of the optimal plans, which
     changes the member (and so its cached optimum's hash: it is recomputed).
 ``scarce_roles``
+    ``generate`` with the base's staff and months and three times its trials
+    (:data:`SCARCE_TRIALS_FACTOR`: 9-18), so that few specialists gate many trials.
     PSPLIB-style specialists: one role (even seeds) or two (odd seeds), drawn from those
     no full-service option, skill or region touches (BIOS, PROG, MW, DM, REG, PV), are
     held by 1-2 full-time people each (the base's first ones, without leave or limits

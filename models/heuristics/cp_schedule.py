@@ -140,7 +140,7 @@ def solve_schedule(
         params.max_deterministic_time = max(0.01, work)
     else:
         params.num_workers = available_workers()
-    status = _run(solver, built.model, monitor)
+    status = run_search(solver, built.model, monitor)
     used = time.perf_counter() - began
     if status == cp_model.INFEASIBLE:
         return CoreResult("infeasible" if built.relaxation else "unknown", None, None, None, used)
@@ -163,9 +163,11 @@ class _Report(cp_model.CpSolverSolutionCallback):
         self.monitor.report(STAGE, self.objective_value, self.best_objective_bound, force=True)
 
 
-def _run(solver: cp_model.CpSolver, model: cp_model.CpModel, monitor: Monitor | None) -> int:
+def run_search(solver: cp_model.CpSolver, model: cp_model.CpModel, monitor: Monitor | None, report: bool = True) -> int:
     """Solve, stopping the search once the caller asks (polled on a thread of its own: the
-    search may go a long while between better schedules)."""
+    search may go a long while between better schedules); with ``report``, each better
+    schedule's objective and the bound go to the monitor as progress (only where the
+    model's objective is the plan's own, as the makespan is here)."""
     if monitor is None:
         return solver.solve(model)
     done = threading.Event()
@@ -179,7 +181,7 @@ def _run(solver: cp_model.CpSolver, model: cp_model.CpModel, monitor: Monitor | 
     watcher = threading.Thread(target=watch, name="schedule-core-stop", daemon=True)
     watcher.start()
     try:
-        return solver.solve(model, _Report(monitor))
+        return solver.solve(model, _Report(monitor)) if report else solver.solve(model)
     finally:
         done.set()
         watcher.join()
@@ -194,7 +196,7 @@ class _Built:
     relaxation: bool
 
 
-class _Units:
+class Units:
     """FTE and units as whole thousandths; remembers whether any value had to be rounded."""
 
     def __init__(self) -> None:
@@ -218,7 +220,7 @@ class _Units:
 def _build(inst: Instance, hint: Schedule | None) -> _Built | None:
     """The CP-SAT model of the trials that must run; None if one of them has no start."""
     model = cp_model.CpModel()
-    units = _Units()
+    units = Units()
     horizon = inst.months
     choices: dict[str, list[tuple[str, cp_model.IntVar, cp_model.IntVar]]] = {}
     first: dict[str, cp_model.IntVar] = {}
@@ -242,7 +244,7 @@ def _build(inst: Instance, hint: Schedule | None) -> _Built | None:
             if not single:
                 model.add(first[t] == start).only_enforce_if(present)
             model.add(end[t] == start + prof.duration).only_enforce_if(present)
-            for offset, length, month in _stretches(prof):
+            for offset, length, month in stretches(prof):
                 interval = model.new_optional_fixed_size_interval_var(start + offset, length, present, f"I[{t},{o},{offset}]")
                 for r, v in prof.demand[month].items():
                     uses.setdefault(("role", r), []).append((interval, units.up(v)))
@@ -263,7 +265,7 @@ def _build(inst: Instance, hint: Schedule | None) -> _Built | None:
     roles, services = certain_capacity(inst)
     for (kind, name), items in sorted(uses.items()):
         capacity = roles.get(name, [0.0] * horizon) if kind == "role" else services[name]
-        _cumulative(model, items, [units.down(c) for c in capacity], f"{kind}:{name}")
+        cumulative(model, items, [units.down(c) for c in capacity], f"{kind}:{name}")
     for svc, terms in sorted(volumes.items()):
         volume = units.down(inst.service_volume[svc])
         if sum(u for _, u in terms) > volume:
@@ -282,7 +284,7 @@ def _build(inst: Instance, hint: Schedule | None) -> _Built | None:
     return _Built(model, choices, relaxation)
 
 
-def _stretches(prof: OptionProfile) -> Iterator[tuple[int, int, int]]:
+def stretches(prof: OptionProfile) -> Iterator[tuple[int, int, int]]:
     """(offset, length, a month of it) for each run of months with the same demand and
     service use; months that use nothing are left out."""
     k = 0
@@ -295,7 +297,7 @@ def _stretches(prof: OptionProfile) -> Iterator[tuple[int, int, int]]:
         k = j
 
 
-def _cumulative(model: cp_model.CpModel, items: Sequence[tuple[cp_model.IntervalVar, int]], capacity: list[int], name: str) -> None:
+def cumulative(model: cp_model.CpModel, items: Sequence[tuple[cp_model.IntervalVar, int]], capacity: list[int], name: str) -> None:
     """Demand within a month-by-month capacity: one cumulative at the largest capacity, with
     fixed intervals taking the difference in the months below it. Left out where all the
     demand together fits the smallest month."""

@@ -32,6 +32,10 @@ class SolveState:
     best: Candidates
     #: The constructive schedule: round 0's warm start (None if none was found).
     start: dict[str, tuple[str, int]] | None = None
+    #: Where a role is scarce, the portfolio core's schedule (:mod:`models.heuristics.cp_portfolio`),
+    #: as it came from CP-SAT before any roster: round 0's warm start in place of the
+    #: constructive one (None where the core did not run or found nothing).
+    core_start: dict[str, tuple[str, int]] | None = None
     #: Whether the constructive plan is staffed at the start (beside round 0, or first in
     #: reproducible mode) rather than last.
     staffed_early: bool = False
