@@ -26,12 +26,10 @@ import time
 from dataclasses import replace
 
 from models.contract.plan import Explanation, Plan
-from models.formulation.instance import Instance
 from models.formulation.portfolio import PortfolioResult, Reserve, solve_portfolio
 from models.pipeline.clock import MIN_SOLVER_SECONDS, timing
+from models.pipeline.state import SolveState
 from models.solver.highs import Watch
-from models.solver.progress import Monitor
-from models.solver.settings import EngineSettings
 
 #: The stage name the runs report their timings under.
 STAGE = "budget-values"
@@ -46,23 +44,16 @@ RUN_FACTOR = 1.0
 GAP_SHARE = 0.1
 
 
-def add_budget_values(
-    plan: Plan,
-    inst: Instance,
-    first: PortfolioResult,
-    schedule: dict[str, tuple[str, int]],
-    settings: EngineSettings,
-    deadline: float,
-    monitor: Monitor,
-) -> None:
+def add_budget_values(s: SolveState, plan: Plan, schedule: dict[str, tuple[str, int]]) -> None:
     """Fill each budgeted year's ``extra_budget``, ``objective_gain`` and ``marginal_value``
     (only with ``settings.budget_step``), and say in plain words which raises would pay."""
-    step, model = settings.budget_step, first.model
+    first, step = s.first, s.settings.budget_step
     years = [y for y in plan.budget.per_year if y.budget]
-    if step is None or model is None or not years:
+    if step is None or first is None or first.model is None or not years:
         return
+    model, monitor = first.model, s.monitor
     cap = RUN_FACTOR * max(MIN_SOLVER_SECONDS, first.outcome.build_seconds + first.outcome.seconds)
-    base = _run(inst, settings, first, Reserve(), schedule, deadline, len(years) + 1, cap, monitor)
+    base = _run(s, first, Reserve(), schedule, len(years) + 1, cap)
     if base is None:
         return
     plan.stages.append(timing(f"{STAGE}[base]", base.outcome))
@@ -74,14 +65,14 @@ def add_budget_values(
         if monitor.stopped() or unraised is None:
             break
         extra = step * (year.budget or 0.0)
-        raised = _run(inst, settings, first, Reserve(budget={year.year: -extra}), base.schedule, deadline, len(years) - index, cap, monitor)
+        raised = _run(s, first, Reserve(budget={year.year: -extra}), base.schedule, len(years) - index, cap)
         if raised is None:
             break
         plan.stages.append(timing(f"{STAGE}[{year.year}]", raised.outcome))
         found = model.in_objective_sense(raised.outcome.objective) if raised.outcome.has_solution else None
         if found is None:
             continue
-        better = 1.0 if inst.problem.objective.kind == "value" else -1.0
+        better = 1.0 if s.problem.objective.kind == "value" else -1.0
         gain = max(0.0, better * (found - unraised))
         most = None if raised.bound is None else max(gain, better * (raised.bound - unraised))
         year.extra_budget, year.objective_gain, year.objective_gain_bound, year.marginal_value = extra, gain, most, gain / extra
@@ -93,22 +84,12 @@ def add_budget_values(
     model.apply(Reserve())
 
 
-def _run(
-    inst: Instance,
-    settings: EngineSettings,
-    first: PortfolioResult,
-    reserve: Reserve,
-    warm: dict[str, tuple[str, int]],
-    deadline: float,
-    runs_left: int,
-    cap: float,
-    monitor: Monitor,
-) -> PortfolioResult | None:
+def _run(s: SolveState, first: PortfolioResult, reserve: Reserve, warm: dict[str, tuple[str, int]], runs_left: int, cap: float) -> PortfolioResult | None:
     """The portfolio stage under ``reserve`` from ``warm``, with an equal share of the time
     left but at most ``cap`` (None, not run, when that is under ``MIN_SOLVER_SECONDS``)."""
-    seconds = min(cap, (deadline - time.perf_counter()) / runs_left)
+    seconds = min(cap, (s.clock.deadline - time.perf_counter()) / runs_left)
     if seconds < MIN_SOLVER_SECONDS:
         return None
-    watch = Watch(monitor, STAGE, report=False)
-    finer = replace(settings, mip_gap=settings.mip_gap * GAP_SHARE)
-    return solve_portfolio(inst, finer, seconds, reserve, watch, warm=warm, previous=first)
+    watch = Watch(s.monitor, STAGE, report=False)
+    finer = replace(s.settings, mip_gap=s.settings.mip_gap * GAP_SHARE)
+    return solve_portfolio(s.inst, finer, seconds, reserve, watch, warm=warm, previous=first)

@@ -258,7 +258,7 @@ def plan_stage(s: SolveState) -> Plan:
     reproducible_note(s, plan)
     if s.first is not None and not s.monitor.stopped():
         add_marginal_values(plan, s.inst, s.first, schedule, s.settings, s.clock.deadline)
-        add_budget_values(plan, s.inst, s.first, schedule, s.settings, s.clock.deadline, s.monitor)
+        add_budget_values(s, plan, schedule)
     plan.solve_seconds = time.perf_counter() - s.clock.began
     s.monitor.report("done", plan.objective, plan.best_bound, force=True)
     return plan
