@@ -424,16 +424,8 @@ def generate_sm(
         lo = max(request[j][k] for j in real)
         hi = max(use)
         capacity.append(lo + round(resource_strength * (hi - lo)))
-    return _format_sm(
-        name or f"generated j{n}",
-        seed,
-        n,
-        duration,
-        {j: sorted(succ[j]) for j in succ},
-        request,
-        capacity,
-        length,
-    )
+    modes = {j: [(duration[j], request[j])] for j in duration}
+    return format_psplib(name or f"generated j{n}", seed, n, {j: sorted(succ[j]) for j in succ}, modes, capacity, [], length)
 
 
 def _redundant(
@@ -464,20 +456,24 @@ def _closure(start: int, edges: Callable[[int], set[int]]) -> set[int]:
     return seen
 
 
-def _format_sm(
+def format_psplib(
     basedata: str,
     seed: int,
     n: int,
-    duration: Mapping[int, int],
     successors: Mapping[int, Sequence[int]],
-    request: Mapping[int, Sequence[int]],
+    modes: Mapping[int, Sequence[tuple[int, Sequence[int]]]],
     capacity: Sequence[int],
-    critical_path: int,
+    stock: Sequence[int],
+    due: int,
 ) -> str:
-    """PSPLIB's ``.sm`` layout (column widths as in the j30 files)."""
+    """PSPLIB's ``.sm`` and ``.mm`` layout (column widths as in the j30 files): ``modes[j]``
+    lists job j's modes as (duration, renewable then non-renewable amounts); a ``.sm`` file
+    is the case of one mode per job and no ``stock``. ``due`` is the project's due date
+    and MPM time."""
     stars = "*" * 72
-    k = len(capacity)
-    horizon = sum(duration.values())
+    r, m = len(capacity), len(stock)
+    horizon = sum(max(d for d, _ in rows) for rows in modes.values())
+    names = "".join(f"  R{k + 1:2d}" for k in range(r)) + "".join(f"  N{k + 1:2d}" for k in range(m))
     lines = [
         stars,
         f"file with basedata            : {basedata}",
@@ -487,36 +483,26 @@ def _format_sm(
         f"jobs (incl. supersource/sink ):  {n + 2}",
         f"horizon                       :  {horizon}",
         "RESOURCES",
-        f"  - renewable                 :  {k}   R",
-        "  - nonrenewable              :  0   N",
+        f"  - renewable                 :  {r}   R",
+        f"  - nonrenewable              :  {m}   N",
         "  - doubly constrained        :  0   D",
         stars,
         "PROJECT INFORMATION:",
         "pronr.  #jobs rel.date duedate tardcost  MPM-Time",
-        f"    1 {n:6d} {0:6d} {critical_path:8d} {0:8d} {critical_path:8d}",
+        f"    1 {n:6d} {0:6d} {due:8d} {0:8d} {due:8d}",
         stars,
         "PRECEDENCE RELATIONS:",
         "jobnr.    #modes  #successors   successors",
     ]
     for j in range(1, n + 3):
         succ = "".join(f"{s:4d}" for s in successors[j])
-        lines.append(f"{j:4d}{1:9d}{len(successors[j]):11d}        {succ}".rstrip())
-    lines += [
-        stars,
-        "REQUESTS/DURATIONS:",
-        "jobnr. mode duration" + "".join(f"  R{r + 1:2d}" for r in range(k)),
-        "-" * 72,
-    ]
+        lines.append(f"{j:4d}{len(modes[j]):9d}{len(successors[j]):11d}        {succ}".rstrip())
+    lines += [stars, "REQUESTS/DURATIONS:", "jobnr. mode duration" + names, "-" * 72]
     for j in range(1, n + 3):
-        reqs = "".join(f"{q:5d}" for q in request[j])
-        lines.append(f"{j:3d}{1:7d}{duration[j]:6d}   {reqs}")
-    lines += [
-        stars,
-        "RESOURCEAVAILABILITIES:",
-        "".join(f"  R{r + 1:2d}" for r in range(k)),
-        "".join(f"{c:5d}" for c in capacity),
-        stars,
-    ]
+        for index, (d, amounts) in enumerate(modes[j]):
+            head = f"{j:3d}" if index == 0 else "   "
+            lines.append(f"{head}{index + 1:7d}{d:6d}   " + "".join(f"{q:5d}" for q in amounts))
+    lines += [stars, "RESOURCEAVAILABILITIES:", names, "".join(f"{c:5d}" for c in [*capacity, *stock]), stars]
     return "\n".join(lines) + "\n"
 
 

@@ -36,7 +36,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from models.contract.problem import ExecutionOption, Predecessor, Problem, Service, Stage, Trial
-from models.tools.psplib import MAX_MONTHS, PsplibError, _Job, _contracted_predecessors, _number, _section, scheduling_problem, serial_schedule
+from models.tools.psplib import (
+    MAX_MONTHS,
+    PsplibError,
+    _contracted_predecessors,
+    _Job,
+    _number,
+    _section,
+    format_psplib,
+    scheduling_problem,
+    serial_schedule,
+)
 
 
 #: Horizon as a multiple of the quick schedule's makespan: room for the engine's own first
@@ -231,61 +241,6 @@ def generate_mm(
         stock.append(least + round(max(0.0, stock_tightness) * (most - least)))
     if stock_tightness < 0:
         stock[0] = max(0, sum(min(m[2][0] for m in rows) for rows in real) - 1)
-    return _format_mm(name or f"mm{n}_{seed}", seed, n, successors, table, capacity, stock)
-
-
-def _format_mm(
-    basedata: str,
-    seed: int,
-    n: int,
-    successors: dict[int, list[int]],
-    table: dict[int, list[tuple[int, list[int], list[int]]]],
-    capacity: list[int],
-    stock: list[int],
-) -> str:
-    """PSPLIB's ``.mm`` layout."""
-    stars = "*" * 72
-    r, m = len(capacity), len(stock)
     horizon = sum(max(d for d, _, _ in rows) for rows in table.values())
-    lines = [
-        stars,
-        f"file with basedata            : {basedata}",
-        f"initial value random generator: {seed}",
-        stars,
-        "projects                      :  1",
-        f"jobs (incl. supersource/sink ):  {n + 2}",
-        f"horizon                       :  {horizon}",
-        "RESOURCES",
-        f"  - renewable                 :  {r}   R",
-        f"  - nonrenewable              :  {m}   N",
-        "  - doubly constrained        :  0   D",
-        stars,
-        "PROJECT INFORMATION:",
-        "pronr.  #jobs rel.date duedate tardcost  MPM-Time",
-        f"    1 {n:6d} {0:6d} {horizon:8d} {0:8d} {horizon:8d}",
-        stars,
-        "PRECEDENCE RELATIONS:",
-        "jobnr.    #modes  #successors   successors",
-    ]
-    for j in range(1, n + 3):
-        succ = "".join(f"{s:4d}" for s in successors[j])
-        lines.append(f"{j:4d}{len(table[j]):9d}{len(successors[j]):11d}        {succ}".rstrip())
-    lines += [
-        stars,
-        "REQUESTS/DURATIONS:",
-        "jobnr. mode duration" + "".join(f"  R{k + 1:2d}" for k in range(r)) + "".join(f"  N{k + 1:2d}" for k in range(m)),
-        "-" * 72,
-    ]
-    for j in range(1, n + 3):
-        for index, (d, ren, non) in enumerate(table[j]):
-            head = f"{j:3d}" if index == 0 else "   "
-            amounts = "".join(f"{q:5d}" for q in [*ren, *non])
-            lines.append(f"{head}{index + 1:7d}{d:6d}   {amounts}")
-    lines += [
-        stars,
-        "RESOURCEAVAILABILITIES:",
-        "".join(f"  R{k + 1:2d}" for k in range(r)) + "".join(f"  N{k + 1:2d}" for k in range(m)),
-        "".join(f"{c:5d}" for c in [*capacity, *stock]),
-        stars,
-    ]
-    return "\n".join(lines) + "\n"
+    modes = {j: [(d, [*ren, *non]) for d, ren, non in rows] for j, rows in table.items()}
+    return format_psplib(name or f"mm{n}_{seed}", seed, n, successors, modes, capacity, stock, horizon)
