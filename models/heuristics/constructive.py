@@ -20,6 +20,7 @@ from models.formulation.instance import Instance
 from models.heuristics.serial_staffing import staffed_serial
 from models.heuristics.sgs import applies, best_schedule, longest_path_first, serial_schedule
 from models.heuristics.shed import Staffed
+from models.solver.progress import Deadline
 
 #: Staff are estimated at their role's mean rate times this (real rosters pay for skills and regions).
 LABOUR_ESTIMATE_MARGIN = 1.05
@@ -92,10 +93,11 @@ def volumes_hold(inst: Instance, schedule: dict[str, tuple[str, int]]) -> bool:
     )
 
 
-def serial_plan(inst: Instance, deadline: float = math.inf) -> Staffed | None:
+def serial_plan(inst: Instance, deadline: Deadline = math.inf) -> Staffed | None:
     """The same trials in the same order placed with people booked as they go
     (:func:`models.heuristics.serial_staffing.staffed_serial`): a plan valid by construction, found
-    wherever running trials one after another fits, however many roles people hold."""
+    wherever running trials one after another fits, however many roles people hold; None
+    once the ``deadline`` passes or a stop is asked through it."""
     order, optional = _priority(inst)
     return staffed_serial(inst, order, optional, deadline)
 

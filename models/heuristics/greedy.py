@@ -32,6 +32,7 @@ import numpy as np
 from models.formulation.instance import Block, Instance
 from models.formulation.staffing import Segment, StaffingResult, buy_flex, merge_blocks, net_demand, segments
 from models.heuristics.swap import move_to_cheaper
+from models.solver.progress import NEVER, Cutoff
 
 #: Score multipliers that shape the roster the way a planner would.
 SAME_TRIAL_BONUS = 1.5
@@ -42,19 +43,31 @@ GOOD_ENOUGH_SHARE = 0.5
 
 
 def greedy_staffing(
-    inst: Instance, schedule: dict[str, tuple[str, int]], tol: float = 1e-9, good_enough: float = GOOD_ENOUGH_SHARE
+    inst: Instance,
+    schedule: dict[str, tuple[str, int]],
+    tol: float = 1e-9,
+    good_enough: float = GOOD_ENOUGH_SHARE,
+    cutoff: Cutoff = NEVER,
 ) -> StaffingResult:
-    """A roster of ``schedule``; a smaller ``good_enough`` share settles for smaller blocks of cheaper people."""
+    """A roster of ``schedule``; a smaller ``good_enough`` share settles for smaller blocks of cheaper people.
+
+    A stop asked through ``cutoff`` ends it between segments (months, in the relief pass)
+    with what is left uncovered as shortfall: an incomplete roster the caller drops (its
+    moment alone does not end a roster, see :class:`models.solver.progress.Cutoff`)."""
     roster = _Roster(inst, schedule, tol, good_enough)
     # People first serve their primary role everywhere; only then does what is left of
     # anyone's time go to the roles they also hold, as the portfolio stage's groups assume.
     for primary_only in (True, False):
         for seg in roster.segments:
+            if cutoff.stopped():
+                return roster.result()
             roster.staff_segment(seg, primary_only)
-    roster.move_to_cheaper()
+    roster.move_to_cheaper(cutoff)
     for seg in roster.segments:
+        if cutoff.stopped():
+            return roster.result()
         roster.fill(seg)
-    roster.relieve()
+    roster.relieve(cutoff)
     return roster.result()
 
 
@@ -226,9 +239,9 @@ class _Roster:
                 if self.spare[p][m] > tol and self._can_join(p, t, m):
                     self._give(p, t, r, [m], min(self.spare[p][m], left))
 
-    def move_to_cheaper(self) -> None:
+    def move_to_cheaper(self, cutoff: Cutoff = NEVER) -> None:
         """Hand blocks to cheaper people who can now take them whole (see :mod:`models.heuristics.swap`)."""
-        self.blocks = move_to_cheaper(self.inst, self.blocks, self.spare_fte, self.row, self.tol)
+        self.blocks = move_to_cheaper(self.inst, self.blocks, self.spare_fte, self.row, self.tol, cutoff)
         self.working_on = defaultdict(set)
         self.on_rows = defaultdict(set)
         self.on_months = defaultdict(dict)
@@ -241,7 +254,7 @@ class _Roster:
         for (p, m), trials in self.working_on.items():
             self.trial_count[self.row[p], m] = len(trials)
 
-    def relieve(self) -> None:
+    def relieve(self, cutoff: Cutoff = NEVER) -> None:
         """Demand beyond what flex can take, moved onto time that frees elsewhere, month by month.
 
         The passes fill segments one at a time, so people who hold several roles may be
@@ -264,7 +277,7 @@ class _Roster:
         for i, b in enumerate(self.blocks):
             self.blocks_of[b.staff].append(i)
         for m in months:
-            while self._relieve_month(m):
+            while not cutoff.stopped() and self._relieve_month(m):
                 pass
 
     def _role_residual(self, m: int) -> dict[str, float]:

@@ -24,6 +24,7 @@ import numpy as np
 
 from models.formulation.instance import Instance
 from models.heuristics.shed import Staffed, budget_roster, overruns, trial_year_spend, year_totals
+from models.solver.progress import Cutoff, Deadline, cutoff
 
 #: Most re-rosters one insertion pass spends.
 MAX_ATTEMPTS = 12
@@ -41,7 +42,7 @@ def insert_trials(
     inst: Instance,
     solved: Staffed,
     score: Callable[[Staffed], float],
-    deadline: float,
+    deadline: Deadline,
     max_attempts: int = MAX_ATTEMPTS,
     roster_seconds: float = 0.0,
 ) -> Staffed:
@@ -49,24 +50,30 @@ def insert_trials(
 
     ``solved`` must keep every rule; so does the result. Each attempt is one roster and
     starts only if one as long as the last (before any, ``roster_seconds``) fits before the
-    ``deadline``.
+    ``deadline``; a stop asked through it ends the pass at once with the best plan so far
+    (the attempt it cut short is dropped).
     """
+    until = cutoff(deadline)
     best, best_score = solved, score(solved)
     tried: set[tuple[str, str, int]] = set()
     attempts = 0
     attempt_seconds = roster_seconds
-    while attempts < max_attempts and time.perf_counter() < deadline:
-        candidates = [c for c in _candidates(inst, best, deadline) if (c.trial, c.option, c.start) not in tried]
+    while attempts < max_attempts and not until.passed():
+        candidates = [c for c in _candidates(inst, best, until) if (c.trial, c.option, c.start) not in tried]
         accepted = False
         for c in candidates:
             # An attempt is one roster: it starts only if one as long as the last fits.
-            if attempts >= max_attempts or time.perf_counter() + attempt_seconds >= deadline:
+            if attempts >= max_attempts or not until.fits(attempt_seconds):
                 break
             attempts += 1
             began = time.perf_counter()
             tried.add((c.trial, c.option, c.start))
             schedule = {**best.schedule, c.trial: (c.option, c.start)}
-            staffing = budget_roster(inst, schedule)
+            # The attempt's roster runs to its end once started (the deadline was checked
+            # above): only a stop cuts it short.
+            staffing = budget_roster(inst, schedule, Cutoff(stop=until.stop))
+            if until.stopped():
+                return best
             attempt = Staffed(schedule, staffing)
             attempt_seconds = time.perf_counter() - began
             if not _keeps_rules(inst, attempt):
@@ -86,7 +93,7 @@ def _keeps_rules(inst: Instance, solved: Staffed) -> bool:
     return not overruns(inst, solved.schedule, solved.staffing)
 
 
-def _candidates(inst: Instance, solved: Staffed, deadline: float) -> list[_Candidate]:
+def _candidates(inst: Instance, solved: Staffed, until: Cutoff) -> list[_Candidate]:
     """Every (trial, option, start) that passes the quick checks, the most promising first
     (only those found before the deadline: on a large portfolio the scan itself takes time)."""
     schedule, staffing = solved.schedule, solved.staffing
@@ -106,7 +113,7 @@ def _candidates(inst: Instance, solved: Staffed, deadline: float) -> list[_Candi
     objective = inst.problem.objective
     out: list[_Candidate] = []
     for t, trial in inst.trials.items():
-        if time.perf_counter() >= deadline:
+        if until.passed():
             break
         if t in schedule or not all(p.trial in schedule for p in trial.predecessors):
             continue

@@ -22,6 +22,7 @@ from collections import defaultdict
 from models.formulation.instance import Instance
 from models.formulation.labour_cuts import NamedMonthLabour
 from models.formulation.staffing import StaffingResult, buy_flex, month_blocks, net_demand, uncovered_price
+from models.solver.progress import NEVER, Cutoff
 
 #: How much cheaper (as a share of a person's rate) the LP sees a person staying on what
 #: they did last month: enough to break ties between near-equal people in favour of one
@@ -34,8 +35,10 @@ LIMIT_ROUNDS = 5
 Key = tuple[str, str]
 
 
-def lp_roster(inst: Instance, schedule: dict[str, tuple[str, int]], tol: float = 1e-6) -> StaffingResult:
-    """The month-by-month least-cost roster of ``schedule`` (see the module docstring)."""
+def lp_roster(inst: Instance, schedule: dict[str, tuple[str, int]], tol: float = 1e-6, cutoff: Cutoff = NEVER) -> StaffingResult:
+    """The month-by-month least-cost roster of ``schedule`` (see the module docstring). A stop
+    asked through ``cutoff`` ends it between months, the months left uncovered as
+    shortfall: an incomplete roster the caller drops."""
     net = net_demand(inst, schedule)
     months: dict[int, dict[Key, float]] = defaultdict(dict)
     for (t, r, m), v in net.demand.items():
@@ -47,6 +50,9 @@ def lp_roster(inst: Instance, schedule: dict[str, tuple[str, int]], tol: float =
     uncovered: dict[tuple[str, str, int], float] = {}
     stay: set[tuple[int, Key]] = set()
     for m in sorted(months):
+        if cutoff.stopped():
+            uncovered.update(((t, r, m), v) for (t, r), v in months[m].items())
+            continue
         demand = months[m]
         spare = [
             (max(0.0, inst.staff[p].fte - net.pinned_fte.get((p, m), 0.0)) if inst.available[p][m] else 0.0, inst.rate(p))

@@ -26,7 +26,7 @@ another fits.
 
 from __future__ import annotations
 
-import time
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -34,6 +34,7 @@ from models.formulation.instance import Instance, OptionProfile
 from models.formulation.labour_cuts import NamedMonthLabour
 from models.heuristics.shed import Staffed
 from models.formulation.staffing import StaffingResult, month_blocks, net_demand, uncovered_price
+from models.solver.progress import Deadline, cutoff
 
 #: FTE under which an amount counts as none.
 TOLERANCE = 1e-9
@@ -242,11 +243,12 @@ def _unique(people: Iterable[str]) -> list[str]:
     return [p for p in people if not (p in seen or seen.add(p))]  # type: ignore[func-returns-value]
 
 
-def staffed_serial(inst: Instance, priority: list[str], optional: frozenset[str] = frozenset(), deadline: float = float("inf")) -> Staffed | None:
+def staffed_serial(inst: Instance, priority: list[str], optional: frozenset[str] = frozenset(), deadline: Deadline = math.inf) -> Staffed | None:
     """Trials placed one by one (predecessors first, then by ``priority``) at the earliest
     start, over all options, at which they can be staffed from what is left (see the module
     docstring). A trial in ``optional`` that does not fit, or whose predecessor was left out,
-    is left out; None if any other trial does not fit or the ``deadline`` passes."""
+    is left out; None if any other trial does not fit or the ``deadline`` passes (or a stop is asked)."""
+    until = cutoff(deadline)
     pool = _Pool(inst)
     pinned = _pinned_fte(inst)
     rank = {t: i for i, t in enumerate(priority)}
@@ -254,7 +256,7 @@ def staffed_serial(inst: Instance, priority: list[str], optional: frozenset[str]
     left_out: set[str] = set()
     pending = set(priority)
     while pending:
-        if time.perf_counter() >= deadline:
+        if until.passed():
             return None
         ready = [t for t in pending if all(p.trial in done or p.trial in left_out for p in inst.trials[t].predecessors)]
         if not ready:

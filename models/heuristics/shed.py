@@ -33,6 +33,7 @@ from itertools import combinations
 from models.heuristics.greedy import greedy_staffing
 from models.formulation.instance import Instance
 from models.formulation.staffing import StaffingResult
+from models.solver.progress import Deadline, cutoff
 
 #: Share of the largest possible block a roster settles for when the default roster
 #: overruns a budget: a smaller share staffs with cheaper people in smaller blocks (on the
@@ -55,14 +56,15 @@ class Staffed:
 
 
 def shed(
-    inst: Instance, schedule: dict[str, tuple[str, int]], staffing: StaffingResult, deadline: float = math.inf
+    inst: Instance, schedule: dict[str, tuple[str, int]], staffing: StaffingResult, deadline: Deadline = math.inf
 ) -> Staffed | None:
     """A fully staffed plan within budget from ``schedule``; None if a trial that must run would
-    have to go, or if the ``deadline`` passes first (for callers that hold a plan already)."""
+    have to go, or if the ``deadline`` passes (or a stop is asked) first (for callers that hold a plan already)."""
+    until = cutoff(deadline)
     schedule = dict(schedule)
     roster_seconds = 0.0  # how long the last re-roster took: the next one must fit before the deadline
     while True:
-        if time.perf_counter() + roster_seconds >= deadline:
+        if not until.fits(roster_seconds):
             return None
         drop = _uncovered_victims(inst, schedule, staffing)
         uncovered = bool(drop)
@@ -77,8 +79,10 @@ def shed(
             return None
         schedule = {t: v for t, v in schedule.items() if t not in drop}
         began = time.perf_counter()
-        fresh = budget_roster(inst, schedule, deadline)
+        fresh = budget_roster(inst, schedule, until)
         roster_seconds = time.perf_counter() - began
+        if until.stopped():
+            return None
         if uncovered:
             staffing = fresh
         else:
@@ -98,16 +102,21 @@ def without(staffing: StaffingResult, trials: set[str]) -> StaffingResult:
     )
 
 
-def budget_roster(inst: Instance, schedule: dict[str, tuple[str, int]], deadline: float = math.inf) -> StaffingResult:
+def budget_roster(inst: Instance, schedule: dict[str, tuple[str, int]], deadline: Deadline = math.inf) -> StaffingResult:
     """The greedy roster of ``schedule``; if it overruns a budget, the cheaper roster (see
     ``CHEAPER_SHARE``) when that covers as much and keeps within every budget, else the default.
-    The cheaper one is tried only if one as long as the first fits before the ``deadline``."""
+    The cheaper one is tried only if one as long as the first fits before the ``deadline``.
+    A stop asked through the deadline cuts the roster short: the caller asks
+    ``cutoff(deadline).stopped()`` and drops it (see :class:`models.solver.progress.Cutoff`)."""
+    until = cutoff(deadline)
     began = time.perf_counter()
-    staffing = greedy_staffing(inst, schedule)
+    staffing = greedy_staffing(inst, schedule, cutoff=until)
     took = time.perf_counter() - began
-    if not overruns(inst, schedule, staffing) or time.perf_counter() + took >= deadline:
+    if not overruns(inst, schedule, staffing) or not until.fits(took):
         return staffing
-    cheaper = greedy_staffing(inst, schedule, good_enough=CHEAPER_SHARE)
+    cheaper = greedy_staffing(inst, schedule, good_enough=CHEAPER_SHARE, cutoff=until)
+    if until.stopped():
+        return staffing
     if sum(cheaper.shortfall.values()) <= sum(staffing.shortfall.values()) + 1e-9 and not overruns(inst, schedule, cheaper):
         return cheaper
     return staffing

@@ -17,13 +17,15 @@ from collections import defaultdict
 import numpy as np
 
 from models.formulation.instance import Block, Instance
+from models.solver.progress import NEVER, Cutoff
 
 
 def move_to_cheaper(
-    inst: Instance, blocks: list[Block], spare: np.ndarray, row: dict[str, int], tol: float = 1e-9
+    inst: Instance, blocks: list[Block], spare: np.ndarray, row: dict[str, int], tol: float = 1e-9, cutoff: Cutoff = NEVER
 ) -> list[Block]:
     """``blocks`` with each moved to a cheaper person wherever that pays; ``spare`` (spare
-    FTE per person row and month, ``row`` naming each person's row) is kept up to date."""
+    FTE per person row and month, ``row`` naming each person's row) is kept up to date.
+    A stop asked through ``cutoff`` ends the pass between blocks (every move made so far keeps every rule)."""
     on: dict[tuple[str, int], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     pair_blocks: dict[tuple[str, str], int] = defaultdict(int)
     for b in blocks + inst.pinned:
@@ -36,6 +38,8 @@ def move_to_cheaper(
     order = sorted(range(len(blocks)), key=lambda i: -rate[blocks[i].staff] * blocks[i].fte * (blocks[i].last - blocks[i].first + 1))
     pools: dict[tuple[str, str], tuple[list[str], np.ndarray, np.ndarray]] = {}
     for i in order:
+        if cutoff.stopped():
+            break
         b = blocks[i]
         months = range(b.first, b.last + 1)
         if (b.trial, b.role) not in pools:

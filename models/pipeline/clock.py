@@ -28,6 +28,12 @@ ASSEMBLY_SECONDS_PER_STAFF_MONTH = 2e-5
 MAX_ASSEMBLY_SHARE = 0.25
 #: How long past the time limit a fallback may still run when it would give the first plan of all.
 LAST_CALL_SECONDS = 0.5
+#: How long after a stop request a fallback that would give the solve its first plan may go
+#: on (a stop ends every other stage at once): on a small portfolio the constructive plan is
+#: staffed in milliseconds, and a planner who stops at once still gets a plan; on the
+#: reference one greedy roster takes longer than this, so a stop there returns no plan
+#: rather than wait for it (a cancel ends a solve within about a second, issue 20).
+FIRST_PLAN_GRACE = 0.25
 #: Least time left under the limit for a HiGHS run (a portfolio round, the staffing MIP) to start.
 MIN_SOLVER_SECONDS = 0.5
 #: Share of the time left that the schedule core (CP-SAT, :mod:`models.heuristics.cp_schedule`)

@@ -99,7 +99,7 @@ def portfolio_rounds(s: SolveState) -> Plan | None:
         if s.beside is not None:
             s.beside.collect(best, timings, alongside=f"portfolio[{round_}]")
             s.beside = None
-        if round_ == 0 and not settings.reproducible:
+        if round_ == 0 and not settings.reproducible and not s.monitor.stopped():
             s.search = start_bound_search(stage1, settings, deadline)
         if s.search is not None:
             aim(s.search, s.first, best.objective, settings)
@@ -111,7 +111,12 @@ def portfolio_rounds(s: SolveState) -> Plan | None:
         if time.perf_counter() >= clock.fallback_by(best.solved is not None):
             s.ended = "time"  # no time left to staff this schedule (with no plan in hand, a little past the limit)
             break
-        staffing = staff_schedule(inst, settings, stage1.schedule, deadline, timings, round_, s.monitor)
+        # The heuristics work against a cutoff: the deadline, or now once a stop is asked.
+        until = s.monitor.cutoff(deadline)
+        staffing = staff_schedule(inst, settings, stage1.schedule, until, timings, round_, s.monitor)
+        if staffing is None:
+            s.ended = "stop"
+            break
         attempt = Staffed(stage1.schedule, staffing)
         if not repair(inst, stage1, staffing, s.reserve):
             best.consider(attempt, f"portfolio[{round_}]")
@@ -119,8 +124,8 @@ def portfolio_rounds(s: SolveState) -> Plan | None:
             s.converged = True
             continue
         shed_began = time.perf_counter()
-        if (kept := shed(inst, attempt.schedule, attempt.staffing, deadline)) is not None:
-            grown = insert_trials(inst, kept, best.score, deadline, roster_seconds=roster_seconds(timings))
+        if (kept := shed(inst, attempt.schedule, attempt.staffing, until)) is not None:
+            grown = insert_trials(inst, kept, best.score, until, roster_seconds=roster_seconds(timings))
             best.consider(grown, f"shed[{round_}]")
         timings.append(StageTiming(stage=f"shed[{round_}]", seconds=time.perf_counter() - shed_began, status="heuristic"))
     return None

@@ -4,13 +4,17 @@ A solve can take minutes; a planner waiting on the CLI or a job poller wants to 
 the incumbent and the bound close in, and to stop early and keep the best plan so far.
 The engine reports through a :data:`ProgressSink` and polls a :data:`StopFlag`; both
 are plain callables so the CLI, a worker process and a test can each supply their own.
+HiGHS and CP-SAT poll the flag through the :class:`Monitor`; the heuristic stages work
+against a :class:`Cutoff`, their deadline that comes at once when a stop is asked.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,53 @@ ProgressSink = Callable[[Progress], None]
 StopFlag = Callable[[], bool]
 
 
+@dataclass(frozen=True)
+class Cutoff:
+    """The moment a heuristic stage must end by, which comes at once when a stop is asked.
+
+    The heuristics (rosters, shedding, insertion, the serial plan) plan their work against
+    a deadline: a step starts only if one as long as the last fits before it. A planner's
+    cancel must end them within a fraction of a second too, so each takes a ``Cutoff``
+    and asks it, the same way everywhere: :meth:`passed` and :meth:`fits` before a step
+    (a stop makes the deadline "now"), :meth:`stopped` inside a step that the deadline
+    alone does not cut short (a greedy roster started before the deadline is finished, so
+    the time limit's plans stay what they were). A step cut short by a stop is never used:
+    the stage returns what it held before it. ``stop`` is polled on every call, so it must
+    be cheap (a :meth:`Monitor.stopped`, which throttles the caller's flag, or an event's
+    ``is_set``)."""
+
+    moment: float = math.inf
+    stop: StopFlag | None = None
+
+    def stopped(self) -> bool:
+        """True once a stop was asked."""
+        return self.stop is not None and self.stop()
+
+    def passed(self) -> bool:
+        """True once the moment has come or a stop was asked."""
+        return time.perf_counter() >= self.moment or self.stopped()
+
+    def fits(self, seconds: float) -> bool:
+        """Whether a step of ``seconds`` would end before the moment (never once a stop was asked)."""
+        return time.perf_counter() + seconds < self.moment and not self.stopped()
+
+    def sooner(self, moment: float) -> "Cutoff":
+        """The same stop with the earlier of the two moments."""
+        return Cutoff(min(self.moment, moment), self.stop)
+
+
+#: A cutoff that never comes: for callers that hold neither a deadline nor a stop flag.
+NEVER = Cutoff()
+
+#: What a heuristic stage works against: a ``time.perf_counter`` moment, or a :class:`Cutoff` that a stop also ends.
+Deadline = float | Cutoff
+
+
+def cutoff(deadline: Deadline) -> Cutoff:
+    """A deadline as a :class:`Cutoff` (a bare moment never stops early)."""
+    return deadline if isinstance(deadline, Cutoff) else Cutoff(deadline)
+
+
 def relative_gap(incumbent: float | None, bound: float | None) -> float | None:
     """|incumbent − bound| / max(1, |incumbent|): the relative gap every plan reports."""
     if incumbent is None or bound is None:
@@ -91,6 +142,8 @@ class Monitor:
     _last_poll: float = -1e9
     _last_numbers: tuple[str, float | None, float | None] | None = None
     _stop: bool = False
+    #: When the stop request was first seen (a ``time.perf_counter`` moment; None before).
+    stop_seen: float | None = None
 
     def stopped(self) -> bool:
         """True once the caller asked to stop (and from then on)."""
@@ -100,7 +153,20 @@ class Monitor:
         if now - self._last_poll >= self.interval:
             self._last_poll = now
             self._stop = bool(self.flag())
+            if self._stop:
+                self.stop_seen = now
         return self._stop
+
+    def stopped_for(self, seconds: float) -> bool:
+        """True once the stop request was seen at least ``seconds`` ago (:meth:`stopped` for 0)."""
+        return self.stopped() and self.stop_seen is not None and time.perf_counter() - self.stop_seen >= seconds
+
+    def cutoff(self, moment: float = math.inf, grace: float = 0.0) -> Cutoff:
+        """A :class:`Cutoff` at ``moment`` that this monitor's stop request also ends, ``grace``
+        seconds after it was seen: a fallback that would give a solve its first plan gets a
+        short grace (see ``models.pipeline.clock.FIRST_PLAN_GRACE``), every other stage none.
+        (A stage on another thread gets its own, see :class:`models.pipeline.construct.HeuristicBeside`.)"""
+        return Cutoff(moment, partial(self.stopped_for, grace) if grace > 0 else self.stopped)
 
     def report(self, stage: str, incumbent: float | None, bound: float | None, force: bool = False) -> None:
         """Send one observation if it is news and not too soon after the last one."""
