@@ -106,7 +106,7 @@ def portfolio_rounds(s: SolveState) -> Plan | None:
         if not stage1.outcome.has_solution:
             if stage1.outcome.infeasible and round_ == 0:
                 return diagnosed(s, "no plan satisfies every rule (portfolio stage proved it)", [])
-            s.ended = "rounds" if stage1.outcome.infeasible else "time"
+            s.ended = "rounds" if stage1.outcome.infeasible else ("stop" if s.monitor.stopped() else "time")
             break
         if time.perf_counter() >= clock.fallback_by(best.solved is not None):
             s.ended = "time"  # no time left to staff this schedule (with no plan in hand, a little past the limit)
