@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from models.contract.plan import StageTiming
 from models.formulation.instance import Instance
@@ -103,9 +103,9 @@ class HeuristicBeside:
 
     A stop reaches the worker through an event: the caller's stop flag may be a database
     query bound to the main thread, so only the main thread polls it (HiGHS's callback
-    during round 0, :meth:`collect` while it waits) and sets the event with the moment the
-    stop takes effect (``FIRST_PLAN_GRACE`` after it was seen if no other plan is in hand),
-    which the worker's cutoffs read. The worker then returns within a segment of its roster.
+    stops round 0 on it); :meth:`collect`, while it waits, sets the event with the moment
+    the stop takes effect (``FIRST_PLAN_GRACE`` after it was seen if no other plan is in
+    hand), which the worker's cutoffs read. The worker then returns within a segment of its roster.
     """
 
     def __init__(self, inst: Instance, start: Schedule, deadline: float, last_call: float):
@@ -154,16 +154,12 @@ class HeuristicBeside:
         overlapped = self._future is not None
         future = self._begin()
         try:
-            while True:
+            while not wait([future], timeout=COLLECT_POLL_SECONDS).done:
                 if not self._stopping.is_set() and best.monitor.stopped() and best.monitor.stop_seen is not None:
                     # The moment is written before the event is set: the worker reads it only after.
                     self._stop_from = best.monitor.stop_seen + first_plan_grace(best)
                     self._stopping.set()
-                try:
-                    kept, seconds = future.result(timeout=COLLECT_POLL_SECONDS)
-                    break
-                except TimeoutError:
-                    continue
+            kept, seconds = future.result()
         finally:
             self._pool.shutdown()
         if kept is not None:

@@ -108,6 +108,9 @@ def portfolio_rounds(s: SolveState) -> Plan | None:
                 return diagnosed(s, "no plan satisfies every rule (portfolio stage proved it)", [])
             s.ended = "rounds" if stage1.outcome.infeasible else ("stop" if s.monitor.stopped() else "time")
             break
+        if s.monitor.stopped():
+            s.ended = "stop"  # a round stopped on request keeps the plans in hand rather than staff its schedule
+            break
         if time.perf_counter() >= clock.fallback_by(best.solved is not None):
             s.ended = "time"  # no time left to staff this schedule (with no plan in hand, a little past the limit)
             break
