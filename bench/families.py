@@ -7,7 +7,7 @@ the independent checker and compares it with the proven optimum of the monolithi
 model (:mod:`models.formulation.monolithic`), so a family that loses plans, breaks rules or gives
 away objective is seen by name and seed.
 
-    python bench/families.py [--families a,b] [--seeds 5] [--time-limit 20] [--optimum-limit 600]
+    python bench/families.py [--families a,b] [--seeds 5] [--time-limit 20] [--optimum-limit 600] [--with-portfolio-core]
 
 Families
 --------
@@ -171,6 +171,7 @@ from models.contract.check import FAILED_STATUSES, check_plan  # noqa: E402
 from models.tools.generate import ROLE_COST, ROLES, coverage_violations, generate  # noqa: E402
 from models.formulation.instance import compile_instance  # noqa: E402
 from models.formulation.monolithic import solve_monolithic  # noqa: E402
+from models.heuristics import cp_portfolio  # noqa: E402
 from models.pipeline import solve  # noqa: E402
 from models.contract.plan import Plan  # noqa: E402
 from models.contract.problem import AssignmentPin, ExecutionOption, Flex, Predecessor, Problem, Staff, Trial, TrialPin  # noqa: E402
@@ -893,6 +894,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0 .. N-1 of every family")
     parser.add_argument("--time-limit", type=float, default=20, help="the engine's limit per solve, seconds")
     parser.add_argument("--optimum-limit", type=float, default=600, help="the monolithic model's limit per missing optimum")
+    parser.add_argument(
+        "--with-portfolio-core",
+        action="store_true",
+        help="the engine with the portfolio core (models.heuristics.cp_portfolio) on, which it is not by default",
+    )
     parser.add_argument("--csv", type=Path, default=RESULTS / "families.csv")
     parser.add_argument("--optima", type=Path, default=RESULTS / "families-optima.json")
     args = parser.parse_args()
@@ -900,6 +906,7 @@ def main() -> None:
     unknown = sorted(set(families) - set(FAMILIES))
     if unknown:
         parser.error(f"unknown families {', '.join(unknown)}; known: {', '.join(FAMILIES)}")
+    cp_portfolio.IN_ENGINE = args.with_portfolio_core
     cache = OptimaCache(args.optima)
     rows: list[Row] = []
     for family in families:

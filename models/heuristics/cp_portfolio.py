@@ -2,55 +2,68 @@
 where a role is scarce.
 
 When a few specialists gate many trials, which trials run and when is a knapsack over
-time on a coarse cumulative, and the time-indexed model of the portfolio stage is weak
-there for the same reason it is on PSPLIB's scarce-resource classes: its LP spreads each
-trial fractionally over starts and over the specialists, far from any schedule, and
-HiGHS branches. A constraint solver packs the specialists' cumulative directly. Here it
-is a *primal engine* only: its schedule, rostered and shed to a valid plan
-(:func:`models.pipeline.construct.staffed_heuristic`), is a candidate plan beside
-HiGHS's and may be round 0's warm start; HiGHS still proves the gap, and every plan
-still passes the checker before it is returned.
+time on a coarse cumulative, where a time-indexed LP spreads each trial fractionally over
+starts and specialists (the weakness PSPLIB's scarce-resource classes showed) and a
+constraint solver packs the cumulative directly. Here CP-SAT is a *primal engine*: its
+schedule, rostered, shed and filled in again
+(:func:`models.pipeline.compile.portfolio_core`), is a candidate plan beside HiGHS's and
+round 0's warm start (``SolveState.core_start``); a relaxation of the same model gives a
+bound. HiGHS still proves the gap, and every plan still passes the checker.
 
-When it runs (:func:`scarce_roles`): a role is *scarce* when the trials that need it
-cannot all run at once at their peaks on the role's certain capacity (people in their
-primary role plus flex, :func:`models.heuristics.sgs.certain_capacity`), and the median
-trial's peak takes at least :data:`SCARCE_SHARE` of that capacity, so that only a few
-trials fit at a time. A trial's peak is the least, over its options that have a start,
-of the option's largest monthly demand for the role (an option that does without the
-role, such as full service, means the trial is not gated by it). The second condition
-is what separates a scarce role from a merely busy one: on the reference portfolio
+**Not in the engine by default** (:data:`IN_ENGINE`): on the ``scarce_roles`` survey
+family, built to show the case, HiGHS already reaches the proven optimum within 0.2 %
+within 7 s, and the core found no better plan than HiGHS on any member and a tighter
+bound on one (a reported gap of 0.81 % instead of 0.88 %), at up to 2 s more per solve
+(docs/benchmarks.md, 2026-12-05).
+
+When it runs (:func:`serves`): a role is *scarce* (:func:`scarce_roles`) when the trials
+that need it cannot all run at once at their peaks on the role's certain capacity
+(people in their primary role plus flex, :func:`models.heuristics.sgs.certain_capacity`),
+and the median trial's peak takes at least :data:`SCARCE_SHARE` of that capacity, so that
+only a few trials fit at a time. A trial's peak is the least, over its options that have
+a start, of the option's largest monthly demand for the role (a trial with an option
+that does without the role, such as full service, is not gated by it). The second
+condition separates a scarce role from a merely busy one: on the reference portfolio
 every trial's peak is a few per cent of its 500 people's capacity, the LP's fractional
-starts are nearly a schedule, and HiGHS needs no help. Problems the schedule core of
-:mod:`models.heuristics.cp_schedule` already serves (pure scheduling) are left to it.
+starts are nearly a schedule, and the rule does not fire. Pure scheduling problems are
+left to :mod:`models.heuristics.cp_schedule`.
 
-The model, over the instance's start domains (windows, deadlines, predecessors and
+The primal model, over the instance's start domains (windows, deadlines, predecessors and
 pins already applied):
 
 - a literal per (trial, option, start): at most one per trial, exactly one for a trial
   that must run; per (trial, option) a presence literal (their sum) and a start variable
   tied to the chosen start, with one optional interval per stretch of months of equal
   demand, so every monthly demand profile is exact;
-- one cumulative per role on its certain capacity and one per service on its capacity
-  (as in the pure scheduling core), contract volumes as a sum over the options chosen;
-  no limits of concurrent trials, secondary roles, skills or regions (the roster copes
-  with them, or sheds);
+- one cumulative per role on its certain capacity, one per service on its capacity and
+  one per set of people eligible (skills, regions) for a role on some trial, holding the
+  trials whose eligible people are among them (:func:`_eligibility`); contract volumes as
+  a sum over the options chosen; no limits of concurrent trials (the roster copes, or sheds);
 - predecessors: a trial runs only if its predecessor runs, and starts at least the lag
   after its end;
-- the objective in the plan's own terms, from the literals: each running trial's
-  discounted value (``value``), its option's fixed and service costs, tardiness and the
-  fragmentation floor (:meth:`models.formulation.instance.Instance.least_people`), plus
-  *labour approximated* at each role's FTE-weighted mean rate of its people (the flex
-  rate where the role has nobody): the real roster's cost depends on who is free, which
-  CP-SAT cannot hold exactly. ``weighted_completion`` and ``makespan`` weigh finish
-  months and add the money scaled by ``penalty_scale``; every coefficient is scaled to
-  whole numbers with the largest at :data:`OBJECTIVE_UNITS`;
-- budgets: each year's (and the total) spend at that approximate labour rate, within
-  the budget. A schedule that overruns once real people are priced is shed by the roster.
+- the objective in the plan's own terms: each running trial's discounted value
+  (``value``), its option's fixed and service costs, tardiness and the fragmentation floor
+  (:meth:`models.formulation.instance.Instance.least_people`), plus *labour approximated*
+  at each role's FTE-weighted mean rate (:func:`labour_rates`; the real roster's cost
+  depends on who is free, which CP-SAT cannot hold exactly). ``weighted_completion`` and
+  ``makespan`` weigh finish months and add the money scaled by ``penalty_scale``; every
+  coefficient is scaled to whole numbers, the largest at :data:`OBJECTIVE_UNITS`;
+- budgets: each year's (and the total) spend at those rates within the budget, less what
+  a roster of an earlier schedule overran (``budget_cut``).
 
-Because labour is approximated, people hold only their primary role and demand is
-rounded up to thousandths, the model is neither a relaxation nor a restriction of the
-problem: its proven optimum bounds nothing, and no bound of it is reported. Only its
-schedule is used.
+This model is neither a relaxation nor a restriction of the problem (labour approximated,
+secondary roles left out, demand rounded up): nothing is claimed from its optimum.
+
+The *relaxation* (``relaxed=True``) is the same model changed so that every plan's
+schedule fits it and costs it no more than the plan's objective says: each role's
+capacity counts every available person holding it, primary or secondary, at full FTE,
+plus flex (:func:`relaxed_capacity`; the eligibility cumulatives likewise); labour is
+priced at the cheapest person who may serve the trial, flex or the shortfall price
+(:func:`least_rate`), and where shortfall is priced no role capacity binds and labour
+spends no budget; demand, spend and objective terms are rounded down, capacities and
+budgets up. Its proven bound (CP-SAT's best bound, rescaled) is then a bound on every
+plan's objective and joins round 0's (``SolveState.lp_bound``). Its infeasibility is not
+used: other stages say why a problem is infeasible.
 """
 
 from __future__ import annotations
@@ -70,6 +83,13 @@ from models.heuristics.sgs import Schedule, applies, certain_capacity
 from models.solver.progress import Monitor
 from models.solver.settings import EngineSettings
 
+#: Whether the compile stage runs the portfolio core. Off: measured on 2026-12-05 over the
+#: family survey (``scarce_roles`` and the 14 small families, 5 seeds each, 20 s), it gave
+#: no better plan than HiGHS on any of the 15 members it ran on, a tighter bound on two
+#: (reported gaps 0.81 % against 0.88 %, 0.038 % against 0.050 %), and up to 2 s more per
+#: solve (docs/benchmarks.md). ``bench/families.py --with-portfolio-core`` turns it on to
+#: measure again.
+IN_ENGINE = False
 #: Share of the time left that the portfolio core may take before the portfolio stage.
 #: On the ``scarce_roles`` survey family (9-18 trials) CP-SAT proves its own model optimal
 #: well within a second and returns; the limit matters only where it does not.
@@ -80,9 +100,9 @@ CORE_REPAIRS = 3
 #: A role is scarce only where the median trial's peak takes at least this share of its
 #: certain capacity: then at most a handful of trials fit at once (see the module docstring).
 SCARCE_SHARE = 0.25
-#: Most (trial, option, start) literals the model is built with: beyond it the portfolio
-#: is large enough that its roles are not scarce in the sense above anyway, and building
-#: the model would cost the portfolio stage real time.
+#: Most (trial, option, start) literals the model is built with, a guard on its size so
+#: that building it never takes the portfolio stage's time (``scarce_roles`` members have
+#: 51-228, the reference portfolio 330).
 MAX_LITERALS = 20_000
 #: The largest objective coefficient once scaled to whole numbers: CP-SAT's objective is
 #: integral, and coefficients near 1e9 keep sums of thousands of terms far inside int64

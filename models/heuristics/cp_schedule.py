@@ -30,6 +30,20 @@ plan's schedule fits it: role capacity only drops people's limits of concurrent 
 so its proven lower bound bounds every plan's makespan and a proof of infeasibility holds
 for the problem. Otherwise demand is rounded up and capacity down: the schedule found
 still fits, but nothing is claimed about other plans.
+
+Portfolios where a role is scarce (issue 21: "the same core serves the portfolio stage
+whenever a role is scarce") have their own model in :mod:`models.heuristics.cp_portfolio`,
+built from the pieces here (:class:`Units`, :func:`stretches`, :func:`cumulative`,
+:func:`run_search`) with optional trials, the problem's objective and budgets. The rule:
+a role is scarce when the trials that need it overflow its certain capacity at their
+peaks *and* the median trial's peak takes at least a quarter of that capacity. The first
+says there is something to schedule around; the second is why a time-indexed LP is weak
+there (each trial is a large, indivisible share of the role, so fractional starts are
+far from a schedule) and why it is not on the reference portfolio (peaks of a few per
+cent of 500 people). Measured on 2026-12-05, HiGHS alone already solves the survey's
+``scarce_roles`` family to within 0.2 % of the optimum and the core's plans were no
+better, so that core is off in the engine (``cp_portfolio.IN_ENGINE``); see that module
+and docs/benchmarks.md.
 """
 
 from __future__ import annotations

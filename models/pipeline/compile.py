@@ -1,8 +1,9 @@
 """The first stage of a solve: the problem compiled once into sparse index sets; for a
 pure scheduling problem, the start windows cut by the schedule core's makespan
-(:mod:`models.heuristics.cp_schedule`); where a role is scarce, the portfolio core's
-schedule (:mod:`models.heuristics.cp_portfolio`) staffed into a first candidate plan and
-kept as round 0's warm start. Where the trials that must run cannot all be scheduled, or
+(:mod:`models.heuristics.cp_schedule`); where a role is scarce and the portfolio core is
+on (``cp_portfolio.IN_ENGINE``, off by default: measured, it did not help), its schedule
+(:mod:`models.heuristics.cp_portfolio`) staffed into a first candidate plan and kept as
+round 0's warm start, and its relaxation's bound. Where the trials that must run cannot all be scheduled, or
 need more of a contracted service than its volume, the solve ends here with an
 infeasible plan that says which.
 """
@@ -14,19 +15,20 @@ import time
 from models.contract.plan import Explanation, Plan, StageTiming
 from models.contract.problem import Problem
 from models.formulation.instance import Instance, compile_instance
+from models.formulation.staffing import StaffingResult
+from models.heuristics import cp_portfolio
 from models.heuristics.cp_portfolio import CORE_REPAIRS, PORTFOLIO_CORE_SHARE, serves, solve_portfolio_core
 from models.heuristics.cp_portfolio import STAGE as PORTFOLIO_STAGE
 from models.heuristics.cp_schedule import STAGE as CORE_STAGE
 from models.heuristics.cp_schedule import tighten_with_core
-from models.heuristics.sgs import Schedule
-from models.pipeline.candidates import Candidates
-from models.formulation.staffing import StaffingResult
 from models.heuristics.lp_roster import lp_roster
+from models.heuristics.sgs import Schedule
 from models.heuristics.shed import Staffed, budget_roster, overruns, shed
-from models.pipeline.construct import insert_heuristic
-from models.pipeline.roster import roster_rank
+from models.pipeline.candidates import Candidates
 from models.pipeline.clock import SCHEDULE_CORE_SHARE, Clock
+from models.pipeline.construct import insert_heuristic
 from models.pipeline.diagnose import diagnosed, volumes_short
+from models.pipeline.roster import roster_rank
 from models.pipeline.state import SolveState
 from models.solver.progress import Monitor
 from models.solver.settings import EngineSettings
@@ -34,8 +36,8 @@ from models.solver.settings import EngineSettings
 
 def compile_stage(problem: Problem, settings: EngineSettings, monitor: Monitor, began: float) -> SolveState:
     """The clock started, the problem compiled once (start windows cut for a pure scheduling
-    problem; where a role is scarce, the portfolio core's plan among the candidates and its
-    schedule in ``SolveState.core_start``)."""
+    problem; with the portfolio core on and a role scarce, its plan among the candidates,
+    its schedule in ``SolveState.core_start`` and its bound in ``SolveState.lp_bound``)."""
     clock = Clock.start(problem, settings.time_limit, began)
     compiling = time.perf_counter()
     inst = compile_instance(problem)
@@ -45,7 +47,7 @@ def compile_stage(problem: Problem, settings: EngineSettings, monitor: Monitor, 
     best = Candidates(inst, monitor)
     if tightened is None or core is None:
         state = SolveState(problem, settings, inst, clock, monitor, timings, best)
-        if serves(inst):
+        if cp_portfolio.IN_ENGINE and serves(inst):
             # The relaxation's bound joins round 0's as the exact LP's would (rounds.py).
             state.core_start, state.lp_bound = portfolio_core(inst, settings, clock, monitor, best, timings)
         return state
@@ -63,8 +65,8 @@ def portfolio_core(
     inst: Instance, settings: EngineSettings, clock: Clock, monitor: Monitor, best: Candidates, timings: list[StageTiming]
 ) -> tuple[Schedule | None, float | None]:
     """Where a role is scarce, within ``PORTFOLIO_CORE_SHARE`` of the time left: the
-    portfolio core's schedule staffed (:func:`staff_core_schedule`) and offered to
-    ``best``, a plan in hand before HiGHS starts; while a roster overran a budget and half
+    portfolio core's schedule rostered (:func:`core_roster`), shed and filled in again,
+    and offered to ``best``, a plan in hand before HiGHS starts; while a roster overran a budget and half
     the share is left, again with that year's budget cut by the overrun (the model prices
     labour at mean rates, the roster at who is free), up to ``CORE_REPAIRS`` times; then
     the relaxation's bound in the rest of the share. Returns round 0's warm start (the
@@ -81,7 +83,8 @@ def portfolio_core(
         timings.append(StageTiming(stage=f"{PORTFOLIO_STAGE}[{attempt}]", seconds=primal.seconds, solver_seconds=primal.seconds, status=primal.status))
         if primal.schedule is None:
             break
-        start = start or primal.schedule
+        if start is None:
+            start = primal.schedule
         staffing_began = time.perf_counter()
         roster = core_roster(inst, settings, primal.schedule, clock.deadline)
         staffed = shed(inst, primal.schedule, roster, clock.deadline)
