@@ -214,12 +214,12 @@ def test_a_stop_during_insertion_keeps_the_plan_before_the_attempt(monkeypatch):
 # The heuristics on their own: each loop notices a stop between steps and says what it did.
 
 
-def _instance() -> tuple[Problem, Instance, dict[str, tuple[str, int]]]:
-    problem = _problem()
-    inst = compile_instance(problem)
+def _instance() -> tuple[Instance, dict[str, tuple[str, int]]]:
+    """The generated portfolio compiled, and its constructive schedule."""
+    inst = compile_instance(_problem())
     schedule = constructive_schedule(inst)
     assert schedule is not None
-    return problem, inst, schedule
+    return inst, schedule
 
 
 def _after(calls: list[int], n: int) -> Cutoff:
@@ -228,7 +228,7 @@ def _after(calls: list[int], n: int) -> Cutoff:
 
 
 def test_the_greedy_roster_stops_between_segments_and_leaves_the_rest_uncovered(monkeypatch):
-    _, inst, schedule = _instance()
+    inst, schedule = _instance()
     staffed: list[int] = []
     staff_segment = greedy._Roster.staff_segment
 
@@ -246,7 +246,7 @@ def test_the_greedy_roster_stops_between_segments_and_leaves_the_rest_uncovered(
 
 
 def test_moving_blocks_to_cheaper_people_stops_at_once_and_moves_nothing():
-    _, inst, schedule = _instance()
+    inst, schedule = _instance()
     blocks = greedy_staffing(inst, schedule).blocks
     spare = greedy._Roster(inst, schedule, 1e-9, greedy.GOOD_ENOUGH_SHARE)
     row = spare.row
@@ -255,7 +255,7 @@ def test_moving_blocks_to_cheaper_people_stops_at_once_and_moves_nothing():
 
 
 def test_the_lp_roster_stops_between_months_and_leaves_the_rest_uncovered(monkeypatch):
-    _, inst, schedule = _instance()
+    inst, schedule = _instance()
     solved: list[int] = []
     cover = lp_roster_module._cover_within_limits
 
@@ -273,7 +273,7 @@ def test_the_lp_roster_stops_between_months_and_leaves_the_rest_uncovered(monkey
 
 
 def test_shedding_stops_after_the_roster_a_stop_cut_short(monkeypatch):
-    problem, inst, schedule = _instance()
+    inst, schedule = _instance()
     rosters: list[int] = []
     real = shed_module.budget_roster
 
@@ -291,7 +291,7 @@ def test_shedding_stops_after_the_roster_a_stop_cut_short(monkeypatch):
 
 
 def test_insertion_stops_after_the_attempt_a_stop_cut_short_and_returns_the_plan_it_had(monkeypatch):
-    problem, inst, schedule = _instance()
+    inst, schedule = _instance()
     # Only the trials that must run: every optional one is a candidate to put back.
     forced = {t: v for t, v in schedule.items() if t in inst.forced_run}
     kept = shed(inst, forced, greedy_staffing(inst, forced))
@@ -316,7 +316,7 @@ def test_insertion_stops_after_the_attempt_a_stop_cut_short_and_returns_the_plan
 
 
 def test_the_serial_plan_stops_between_trials(monkeypatch):
-    problem, inst, _ = _instance()
+    inst, _ = _instance()
     placed: list[int] = []
     earliest = serial_staffing._earliest
 
@@ -344,7 +344,7 @@ def test_a_stop_makes_every_cutoff_now_and_a_first_plan_grace_delays_it():
 
 def test_shed_and_insert_as_before_without_a_stop():
     # A bare deadline (the callers that hold no stop flag) gives the same plan as a cutoff no stop reaches.
-    problem, inst, schedule = _instance()
+    inst, schedule = _instance()
     staffing = greedy_staffing(inst, schedule)
     bare, with_cutoff = shed(inst, schedule, staffing, math.inf), shed(inst, schedule, staffing, Cutoff(math.inf, lambda: False))
     assert isinstance(bare, Staffed) and isinstance(with_cutoff, Staffed)
