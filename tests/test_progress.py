@@ -62,7 +62,8 @@ def test_stop_during_a_long_solve_returns_a_checker_clean_plan_quickly():
     incumbents: list[Progress] = []
 
     def progress(p: Progress) -> None:
-        if p.incumbent is not None:
+        # The first fully staffed plan (the constructive one): a stop keeps the best such plan.
+        if p.stage == "heuristic" and p.incumbent is not None:
             incumbents.append(p)
 
     plan = solve(problem, progress=progress, stop=lambda: bool(incumbents))
@@ -179,7 +180,7 @@ def test_ctrl_c_stops_the_cli_solve_and_writes_the_best_plan_so_far(tmp_path):
     )
     assert proc.stderr is not None
     for line in proc.stderr:
-        if "choosing trials, options and start months " in line and "incumbent" in line and line.split("incumbent")[1].split()[0] != "-":
+        if "building a first plan quickly " in line and "incumbent" in line and line.split("incumbent")[1].split()[0] != "-":
             break
     proc.send_signal(signal.SIGINT)
     _, rest = proc.communicate(timeout=120)

@@ -30,7 +30,7 @@ from models.pipeline.construct import insert_heuristic
 from models.pipeline.diagnose import diagnosed, volumes_short
 from models.pipeline.roster import roster_rank
 from models.pipeline.state import SolveState
-from models.solver.progress import Monitor
+from models.solver.progress import Cutoff, Monitor
 from models.solver.settings import EngineSettings
 
 
@@ -86,10 +86,13 @@ def portfolio_core(
         if start is None:
             start = primal.schedule
         staffing_began = time.perf_counter()
-        roster = core_roster(inst, settings, primal.schedule, clock.deadline)
-        staffed = shed(inst, primal.schedule, roster, clock.deadline)
+        by = monitor.cutoff(clock.deadline)
+        roster = core_roster(inst, settings, primal.schedule, by)
+        if roster is None:
+            break
+        staffed = shed(inst, primal.schedule, roster, by)
         if staffed is not None:
-            staffed = insert_heuristic(inst, staffed, until, time.perf_counter() - staffing_began)
+            staffed = insert_heuristic(inst, staffed, by.sooner(until), time.perf_counter() - staffing_began)
             best.consider(staffed, PORTFOLIO_STAGE)
             if kept is None or best.score(staffed) < best.score(kept):
                 kept = staffed
@@ -104,14 +107,19 @@ def portfolio_core(
     return (kept.schedule if kept is not None else start), relaxation.bound
 
 
-def core_roster(inst: Instance, settings: EngineSettings, schedule: Schedule, deadline: float) -> StaffingResult:
+def core_roster(inst: Instance, settings: EngineSettings, schedule: Schedule, until: Cutoff) -> StaffingResult | None:
     """The better, by :func:`models.pipeline.roster.roster_rank`, of the greedy roster and
     (up to ``EngineSettings.lp_roster_below`` staff x trials) the month-by-month LP roster:
     the greedy roster alone overran a budget by a few hundred on a ``scarce_roles`` member
-    whose LP roster kept it, and shedding then drops a whole trial."""
-    roster = budget_roster(inst, schedule, deadline)
+    whose LP roster kept it, and shedding then drops a whole trial. None once a stop cut
+    a roster short."""
+    roster = budget_roster(inst, schedule, until)
+    if until.stopped():
+        return None
     if len(inst.staff) * len(inst.trials) <= settings.lp_roster_below:
-        lp = lp_roster(inst, schedule)
+        lp = lp_roster(inst, schedule, cutoff=until)
+        if until.stopped():
+            return None
         if roster_rank(inst, schedule, lp) < roster_rank(inst, schedule, roster):
             return lp
     return roster
