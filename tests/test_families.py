@@ -31,6 +31,7 @@ from models.pipeline import solve
 from models.contract.plan import Explanation, Plan
 from models.contract.problem import Problem, Trial
 from models.contract.validation import parse_problem
+from tests.test_scarce_roles import assert_scarce_roles_shape
 
 ASKED_FOR = {
     "value", "cost", "makespan", "weighted_completion", "secondary_roles", "small_multiskilled", "tight_budget",
@@ -126,6 +127,7 @@ SHAPE: dict[str, Callable[[Problem, int], None]] = {
     "open_windows": _open_windows,
     "pins": _pins,
     "size_5x": _size_5x,
+    "scarce_roles": assert_scarce_roles_shape,
 }
 
 
