@@ -120,6 +120,7 @@ def verify_relaxations(s: SolveState, plan: Plan, executor: Executor | None = No
 
 
 def _checks_in_turn(s: SolveState, plan: Plan) -> None:
+    """The checks in this process, one change after another, each with its share of the time left."""
     pending = plan.relaxations
     for index, least in enumerate(pending):
         until = time.perf_counter() + (s.clock.deadline - time.perf_counter()) / (len(pending) - index)
