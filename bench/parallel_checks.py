@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib
 import json
 import multiprocessing
 import os
@@ -78,8 +79,7 @@ def with_limit(problem: Problem, seconds: float) -> Problem:
 
 def _warm() -> int:
     """Run in each worker before timing: the engine imported, as in a pool kept by a notebook."""
-    import models.pipeline.run  # noqa: F401
-
+    importlib.import_module("models.pipeline.run")
     return os.getpid()
 
 
