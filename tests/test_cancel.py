@@ -349,3 +349,12 @@ def test_shed_and_insert_as_before_without_a_stop():
     bare, with_cutoff = shed(inst, schedule, staffing, math.inf), shed(inst, schedule, staffing, Cutoff(math.inf, lambda: False))
     assert isinstance(bare, Staffed) and isinstance(with_cutoff, Staffed)
     assert bare.schedule == with_cutoff.schedule and bare.staffing.blocks == with_cutoff.staffing.blocks
+
+
+def test_a_stop_before_any_staffed_plan_says_so():
+    """The reference's first staffed plan takes seconds: a stop asked from the start ends
+    with no plan, and the message says why (not a time limit, not repair rounds)."""
+    problem = generate(staff=500, trials=30, months=36, seed=7)
+    plan = solve(problem, stop=lambda: True)
+    assert plan.status == "no_solution"
+    assert plan.message == "stopped on request before any fully staffed plan was found"

@@ -92,6 +92,8 @@ def _stages(problem: Problem, settings: EngineSettings, monitor: Monitor, began:
         return verify_relaxations(s, infeasible, pool)
     fall_back(s)
     if s.best.solved is None:
+        if s.monitor.stopped():
+            return s.empty("no_solution", "stopped on request before any fully staffed plan was found")
         if s.ended == "time":
             return s.empty("no_solution", "no fully staffed plan found within the time limit")
         if not s.converged:
