@@ -16,7 +16,7 @@ rosters by named people), run to a tenth of the solve's ``mip_gap`` or their sha
 the gain found is what the raise bought in that search, and the raised run's bound says
 the most it could buy over the unraised plan (``objective_gain_bound``). Raising a year's budget raises the total
 budget by as much (money given to that year). The runs share the time left under the
-planner's limit equally, each at most as long as round 0 took (``RUN_FACTOR``); a year
+planner's limit equally, each at most as long as round 0 took (``BUDGET_RUN_FACTOR``); a year
 whose run has no time left is not estimated (null).
 """
 
@@ -27,16 +27,12 @@ from dataclasses import replace
 
 from models.contract.plan import Explanation, Plan
 from models.formulation.portfolio import PortfolioResult, Reserve, solve_portfolio
-from models.pipeline.clock import MIN_SOLVER_SECONDS, timing
+from models.pipeline.clock import BUDGET_RUN_FACTOR, MIN_SOLVER_SECONDS, timing
 from models.pipeline.state import SolveState
 from models.solver.highs import Watch
 
 #: The stage name the runs report their timings under.
 STAGE = "budget-values"
-#: Each run may take at most this many times round 0's own HiGHS time: it starts from a
-#: schedule round 0 took that long to find and needs no proof, only the better schedules
-#: within reach.
-RUN_FACTOR = 1.0
 #: The runs' relative gap, as a share of the solve's ``mip_gap``: the gain is a difference
 #: of two objectives, each known only to its run's gap. On the reference (objective about
 #: 2.2e9, value of trials run less spend) a 1 % gap is 22 million, as large as the gains
@@ -52,7 +48,7 @@ def add_budget_values(s: SolveState, plan: Plan, schedule: dict[str, tuple[str, 
     if step is None or first is None or first.model is None or not years:
         return
     model, monitor = first.model, s.monitor
-    cap = RUN_FACTOR * max(MIN_SOLVER_SECONDS, first.outcome.build_seconds + first.outcome.seconds)
+    cap = BUDGET_RUN_FACTOR * max(MIN_SOLVER_SECONDS, first.outcome.build_seconds + first.outcome.seconds)
     base = _run(s, first, Reserve(), schedule, len(years) + 1, cap)
     if base is None:
         return

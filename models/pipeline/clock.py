@@ -68,6 +68,17 @@ DIAGNOSIS_SHARE = 0.5
 #: stage 1 plus the named columns, and its build is not interruptible (on a generated
 #: 20-job multi-mode instance it started with 1.2 s left and took 3 s: 13.6 s on a 10 s limit).
 EXACT_BUILD_FACTOR = 2.0
+#: Least time a step of the diagnosis must have to start (below it a HiGHS run finds nothing).
+MIN_STEP_SECONDS = 0.05
+#: How long past its deadline a sub-solve handed to an executor is waited for: HiGHS's time
+#: limit leaves out building the model and handing the answer back. Never past the time
+#: limit itself.
+OVERRUN_SECONDS = 1.0
+#: Each run estimating what more budget buys (:mod:`models.pipeline.budget`) may take at
+#: most this many times round 0's own time: it starts from a schedule round 0 took that
+#: long to find and needs no proof, only the better schedules within reach (uncapped, the
+#: runs shared all the time left under the limit).
+BUDGET_RUN_FACTOR = 1.0
 #: Least time a check of a change (a solve of the changed problem) must have to start.
 MIN_VERIFY_SECONDS = 1.0
 #: Scales a change is checked at, in turn, until one gives a plan: the portfolio stage's

@@ -27,7 +27,7 @@ from typing import TypeVar
 
 from models.formulation.instance import Instance, compile_instance
 from models.contract.plan import Explanation, Plan, Relaxation, StageTiming
-from models.pipeline.clock import DIAGNOSIS_SHARE, LAST_CALL_SECONDS
+from models.pipeline.clock import DIAGNOSIS_SHARE, LAST_CALL_SECONDS, MIN_STEP_SECONDS, OVERRUN_SECONDS
 from models.pipeline.state import SolveState
 from models.formulation.elastic import kinds_for, smallest_relaxation
 from models.formulation.portfolio import Reserve, solve_portfolio
@@ -37,12 +37,6 @@ from models.solver.settings import EngineSettings
 
 #: Price per uncovered FTE-month when the capacity rules are relaxed (any price will do: only feasibility is asked).
 _ANY_PRICE = 1.0
-#: Least time a step of the diagnosis must have to start (below it a HiGHS run finds nothing).
-MIN_STEP_SECONDS = 0.05
-#: How long past its deadline a sub-solve handed to an executor is waited for: HiGHS's time
-#: limit leaves out building the model and handing the answer back. Never past the time
-#: limit itself. (Here rather than in :mod:`models.pipeline.clock`, which other work owns.)
-OVERRUN_SECONDS = 1.0
 
 _T = TypeVar("_T")
 
