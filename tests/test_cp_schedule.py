@@ -7,7 +7,7 @@ from typing import Any
 
 from models.contract.validation import parse_problem
 from models.formulation.instance import compile_instance
-from models.heuristics.cp_schedule import STAGE, solve_schedule
+from models.heuristics.cp_schedule import STAGE, configured_solver, solve_schedule
 from models.solver.settings import EngineSettings
 from tests.conftest import base_problem, solve_checked, trial_plan
 
@@ -144,3 +144,8 @@ def test_reproducible_mode_gives_the_same_schedule_every_time():
     settings = EngineSettings.from_problem(parsed.settings)
     runs = [solve_schedule(compile_instance(parsed), settings, 5.0, 1.0).schedule for _ in range(3)]
     assert runs[0] is not None and runs[0] == runs[1] == runs[2]
+
+
+def test_the_core_searches_on_no_more_threads_than_the_planner_allows():
+    assert configured_solver(EngineSettings(threads=1), 1.0, 1.0).parameters.num_workers == 1
+    assert configured_solver(EngineSettings(reproducible=True), 1.0, 1.0).parameters.num_workers == 1

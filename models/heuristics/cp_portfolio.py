@@ -78,7 +78,7 @@ from ortools.sat.python import cp_model
 
 from models.formulation.instance import Instance
 from models.formulation.portfolio import completion_weights
-from models.heuristics.cp_schedule import Units, available_workers, cumulative, run_search, stretches
+from models.heuristics.cp_schedule import Units, configured_solver, cumulative, run_search, stretches
 from models.heuristics.sgs import Schedule, applies, certain_capacity
 from models.solver.progress import Monitor
 from models.solver.settings import EngineSettings
@@ -171,15 +171,7 @@ def solve_portfolio_core(
     built = _build(inst, relaxed, {} if relaxed else budget_cut or {})
     if built is None:
         return PortfolioCoreResult("unknown", None, None, time.perf_counter() - began)
-    solver = cp_model.CpSolver()
-    params = solver.parameters
-    params.max_time_in_seconds = max(0.01, seconds)
-    params.random_seed = settings.seed
-    if settings.reproducible:
-        params.num_workers = 1
-        params.max_deterministic_time = max(0.01, work)
-    else:
-        params.num_workers = available_workers()
+    solver = configured_solver(settings, seconds, work)
     # Its objective is scaled (and approximate in the primal model): progress shows plans, not it.
     status = run_search(solver, built.model, monitor, report=False)
     used = time.perf_counter() - began

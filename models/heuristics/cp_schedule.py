@@ -128,6 +128,22 @@ def available_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def configured_solver(settings: EngineSettings, seconds: float, work: float) -> cp_model.CpSolver:
+    """A CP-SAT solver that searches for ``seconds`` of wall time on every core this process
+    may use (at most ``settings.threads``); in reproducible mode on one worker from
+    ``settings.seed`` for ``work`` seconds of CP-SAT's deterministic time, the clock only a guard."""
+    solver = cp_model.CpSolver()
+    params = solver.parameters
+    params.max_time_in_seconds = max(0.01, seconds)
+    params.random_seed = settings.seed
+    if settings.reproducible:
+        params.num_workers = 1
+        params.max_deterministic_time = max(0.01, work)
+    else:
+        params.num_workers = min(available_workers(), settings.threads or available_workers())
+    return solver
+
+
 def solve_schedule(
     inst: Instance,
     settings: EngineSettings,
@@ -145,15 +161,7 @@ def solve_schedule(
     built = _build(inst, hint)
     if built is None:
         return CoreResult("unknown", None, None, None, time.perf_counter() - began)
-    solver = cp_model.CpSolver()
-    params = solver.parameters
-    params.max_time_in_seconds = max(0.01, seconds)
-    params.random_seed = settings.seed
-    if settings.reproducible:
-        params.num_workers = 1
-        params.max_deterministic_time = max(0.01, work)
-    else:
-        params.num_workers = available_workers()
+    solver = configured_solver(settings, seconds, work)
     status = run_search(solver, built.model, monitor)
     used = time.perf_counter() - began
     if status == cp_model.INFEASIBLE:
