@@ -22,7 +22,7 @@ from models.formulation.portfolio import CutPortfolioModel, PortfolioResult
 from models.pipeline.candidates import Candidates, tighter
 from models.pipeline.clock import EXACT_BUILD_FACTOR, MIN_BOUND_SEARCH_SECONDS, MIN_SOLVER_SECONDS, REPRODUCIBLE_BOUND_SHARE, timing
 from models.pipeline.exact import applies as exact_applies
-from models.pipeline.exact import prove
+from models.pipeline.exact import Exact, prove
 from models.solver.bound_search import BoundSearch, Refine
 from models.solver.highs import Watch
 from models.solver.progress import Monitor, relative_gap
@@ -143,16 +143,58 @@ def prove_exactly(
     left = deadline - time.perf_counter()
     if best.solved is None or best.objective is None or monitor.stopped() or (gap is not None and gap <= settings.mip_gap):
         return bound
-    build = max((t.build_seconds for t in timings if t.stage.startswith("portfolio")), default=0.0)
-    if left < MIN_SOLVER_SECONDS + EXACT_BUILD_FACTOR * build or not exact_applies(inst):
+    if not _exact_fits(inst, timings, left):
         return bound
-    nodes = settings.work_limit(settings.time_limit * REPRODUCIBLE_BOUND_SHARE)
-    found = prove(inst, settings, best.solved, best.objective, left, Watch(monitor, "exact"), nodes)
+    found = _exact_run(inst, settings, best, left, monitor, timings, clock_ruled)
     if found is None:
         return bound
+    return tighter(inst.problem.objective.kind, bound, found.bound)
+
+
+def find_exactly(
+    inst: Instance,
+    settings: EngineSettings,
+    best: Candidates,
+    deadline: float,
+    monitor: Monitor,
+    timings: list[StageTiming],
+    clock_ruled: list[str],
+) -> bool:
+    """Where the rounds staffed nothing and the portfolio is small, the time left goes to the
+    monolithic model from scratch: a plan it finds joins the candidates; True when it
+    proves that no plan exists (stage 1 is only a relaxation, and repair rounds can
+    make it infeasible without proving anything about the problem)."""
+    left = deadline - time.perf_counter()
+    if best.solved is not None or monitor.stopped() or not _exact_fits(inst, timings, left):
+        return False
+    found = _exact_run(inst, settings, best, left, monitor, timings, clock_ruled)
+    return found is not None and found.outcome.infeasible
+
+
+def _exact_fits(inst: Instance, timings: list[StageTiming], left: float) -> bool:
+    """Whether the portfolio is small enough for the monolithic model and ``left`` seconds
+    hold its build (``EXACT_BUILD_FACTOR`` times stage 1's longest) and a run."""
+    build = max((t.build_seconds for t in timings if t.stage.startswith("portfolio")), default=0.0)
+    return left >= MIN_SOLVER_SECONDS + EXACT_BUILD_FACTOR * build and exact_applies(inst)
+
+
+def _exact_run(
+    inst: Instance,
+    settings: EngineSettings,
+    best: Candidates,
+    seconds: float,
+    monitor: Monitor,
+    timings: list[StageTiming],
+    clock_ruled: list[str],
+) -> Exact | None:
+    """The monolithic model from the best plan so far (if any) for ``seconds``; a plan it finds joins the candidates."""
+    nodes = settings.work_limit(settings.time_limit * REPRODUCIBLE_BOUND_SHARE)
+    found = prove(inst, settings, best.solved, best.objective, seconds, Watch(monitor, "exact"), nodes)
+    if found is None:
+        return None
     timings.append(timing("exact", found.outcome))
     if found.outcome.time_limited:
         clock_ruled.append("exact")
     if found.plan is not None:
         best.consider(found.plan, "exact")
-    return tighter(inst.problem.objective.kind, bound, found.bound)
+    return found

@@ -67,12 +67,19 @@ def applies(inst: Instance) -> bool:
 
 
 def prove(
-    inst: Instance, settings: EngineSettings, best: Staffed, objective: float, time_limit: float, watch: Watch | None, nodes: int | None = None
+    inst: Instance,
+    settings: EngineSettings,
+    best: Staffed | None,
+    objective: float | None,
+    time_limit: float,
+    watch: Watch | None,
+    nodes: int | None = None,
 ) -> Exact | None:
     """Solve the monolithic model for a plan better than ``best`` (objective ``objective``,
-    plan sense) within ``time_limit`` seconds (and ``nodes`` branch-and-bound nodes, if
-    given); None if the model cannot hold ``best``'s pinned assignments (it has no column
-    for them)."""
+    plan sense), or for any plan where there is none yet, within ``time_limit`` seconds
+    (and ``nodes`` branch-and-bound nodes, if given); None if the model cannot hold the
+    pinned assignments (it has no column for them). With no ``best``, an infeasible
+    outcome proves that the problem has no plan: the model's plan space is the problem's."""
     began = time.perf_counter()
     try:
         model = MonolithicModel(inst, settings, Reserve())
@@ -82,11 +89,12 @@ def prove(
         return None
     if watch is not None:
         watch.units = model.in_objective_sense
-        watch.start = _warm_start(model, best)
+        watch.start = _warm_start(model, best) if best is not None else []
     left = time_limit - (time.perf_counter() - began)
     if left < MIN_RUN_SECONDS:
         return None  # the build took the time: a run now would end past the deadline
-    outcome = solve(model.m, settings, left, settings.mip_gap, watch, model.in_solver_sense(objective), nodes=nodes)
+    cutoff = None if objective is None else model.in_solver_sense(objective)
+    outcome = solve(model.m, settings, left, settings.mip_gap, watch, cutoff, nodes=nodes)
     bound = model.in_objective_sense(outcome.bound)
     found = Staffed(model.schedule(), model.staffing(settings.tolerance)) if outcome.has_solution else None
     return Exact(found, bound, outcome)

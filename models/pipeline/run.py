@@ -27,13 +27,13 @@ import time
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, replace
 
-from models.contract.plan import Plan, Relaxation, StageTiming
+from models.contract.plan import Explanation, Plan, Relaxation, StageTiming
 from models.contract.problem import Problem, ProblemInvalid
 from models.contract.validation import semantic_errors
 from models.formulation.elastic import apply_relaxation, scaled
 from models.formulation.portfolio import exact_lp_bound
 from models.heuristics.constructive import constructive_schedule
-from models.pipeline.bound import finish_bound_search, proven_within_gap, prove_exactly, start_bound_search
+from models.pipeline.bound import find_exactly, finish_bound_search, proven_within_gap, prove_exactly, start_bound_search
 from models.pipeline.clock import CHECK_FACTORS, MIN_VERIFY_SECONDS, REPRODUCIBLE_BOUND_SHARE, timing
 from models.pipeline.construct import HeuristicBeside, serial, staff_heuristic
 from models.pipeline.budget import add_budget_values
@@ -45,6 +45,14 @@ from models.pipeline.state import SolveState
 from models.solver.executor import ExecutorLike, as_executor, seconds_until, submit, wait_until, wall_moment
 from models.solver.progress import Monitor, ProgressSink, StopFlag
 from models.solver.settings import EngineSettings
+
+
+#: Why a problem is infeasible when the portfolio stage has schedules and the exact model none.
+PEOPLE_BIND = (
+    "the portfolio stage, which pools each role's people, finds schedules, but the exact model, with every person, "
+    "proves that none can be staffed: people's limits of concurrent trials, the months each is available, skills "
+    "and regions, and budgets at real rates rule every plan out together"
+)
 
 
 def solve(
@@ -91,6 +99,10 @@ def _stages(problem: Problem, settings: EngineSettings, monitor: Monitor, began:
     if (infeasible := portfolio_rounds(s)) is not None:
         return verify_relaxations(s, infeasible, pool)
     fall_back(s)
+    if find_exactly(s.inst, s.settings, s.best, s.clock.deadline, s.monitor, s.timings, s.clock_ruled):
+        # Round 0 found schedules, so the diagnosis (which relaxes the portfolio stage) would
+        # find "a plan" with every rule in place: what binds is what that stage pools.
+        return s.empty("infeasible", "no plan satisfies every rule (the exact model proved it)", [Explanation(reason=PEOPLE_BIND)])
     if s.best.solved is None:
         if s.monitor.stopped():
             return s.empty("no_solution", "stopped on request before any fully staffed plan was found")
