@@ -21,7 +21,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
-from contextvars import ContextVar
 from dataclasses import replace
 from typing import TypeVar
 
@@ -40,12 +39,6 @@ _ANY_PRICE = 1.0
 
 _T = TypeVar("_T")
 
-#: The executor the solve in progress in this thread hands its independent sub-problems to
-#: (None: it runs them in turn), set by :func:`models.pipeline.run.solve` for its duration.
-#: The stages that find a problem infeasible (compile, the portfolio rounds) call
-#: :func:`diagnosed` and have no other use for an executor, so it does not travel through
-#: them. A context variable: a thread or a nested solve sees only its own.
-SOLVE_EXECUTOR: ContextVar[Executor | None] = ContextVar("SOLVE_EXECUTOR", default=None)
 
 
 def _no_budget(p: Problem) -> None:
@@ -242,13 +235,13 @@ def diagnosed(s: SolveState, message: str, why: list[Explanation]) -> Plan:
     """The infeasible plan with what makes it so and the least changes that fix it, found in
     up to ``DIAGNOSIS_SHARE`` of the time left (the rest checks the changes: see
     :func:`models.pipeline.run.verify_relaxations`), on the solve's executor if it has one
-    (:data:`SOLVE_EXECUTOR`). Not at all when ``settings.diagnose`` is off."""
+    (``SolveState.executor``). Not at all when ``settings.diagnose`` is off."""
     relaxations: list[Relaxation] = []
     if s.settings.diagnose:
         began = time.perf_counter()
         deadline = began + DIAGNOSIS_SHARE * s.clock.left()
         give_up = min(deadline + OVERRUN_SECONDS, time_limit_moment(s))
-        found, relaxations = infeasibility(s.problem, s.settings, deadline, SOLVE_EXECUTOR.get(), give_up, s.monitor.stopped)
+        found, relaxations = infeasibility(s.problem, s.settings, deadline, s.executor, give_up, s.monitor.stopped)
         why = [*why, *found]
         s.timings.append(StageTiming(stage="diagnosis", seconds=time.perf_counter() - began))
     plan = s.empty("infeasible", message, why)

@@ -38,7 +38,7 @@ from models.pipeline.clock import CHECK_FACTORS, MIN_VERIFY_SECONDS, REPRODUCIBL
 from models.pipeline.construct import HeuristicBeside, serial, staff_heuristic
 from models.pipeline.budget import add_budget_values
 from models.pipeline.compile import compile_stage, unschedulable_plan
-from models.pipeline.diagnose import SOLVE_EXECUTOR, relaxation_explanation, time_limit_moment
+from models.pipeline.diagnose import relaxation_explanation, time_limit_moment
 from models.pipeline.finish import add_marginal_values, checked_plan, fall_back, message, reproducible_note, why_gap
 from models.pipeline.rounds import portfolio_rounds
 from models.pipeline.state import SolveState
@@ -83,16 +83,13 @@ def solve(
     if errors:
         raise ProblemInvalid(errors)
     pool = None if executor is None else as_executor(executor)
-    token = SOLVE_EXECUTOR.set(pool)
-    try:
-        return _stages(problem, settings or EngineSettings.from_problem(problem.settings), Monitor(progress, stop, began), began, pool)
-    finally:
-        SOLVE_EXECUTOR.reset(token)
+    return _stages(problem, settings or EngineSettings.from_problem(problem.settings), Monitor(progress, stop, began), began, pool)
 
 
 def _stages(problem: Problem, settings: EngineSettings, monitor: Monitor, began: float, pool: Executor | None) -> Plan:
     """The stages in order (see the module docstring); an infeasible plan's changes checked on ``pool``."""
     s = compile_stage(problem, settings, monitor, began)
+    s.executor = pool
     if (unschedulable := unschedulable_plan(s)) is not None:
         return verify_relaxations(s, unschedulable, pool)
     construct_stage(s)

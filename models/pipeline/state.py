@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -56,6 +57,8 @@ class SolveState:
     proven: bool = False
     #: HiGHS runs the clock ended rather than their work limit or gap (reproducible mode reports them).
     clock_ruled: list[str] = field(default_factory=list)
+    #: Where an infeasible problem's diagnosis steps and change checks run side by side (None: in turn, here).
+    executor: Executor | None = None
 
     def empty(self, status: Literal["infeasible", "no_solution"], message: str, explanations: list[Explanation] | None = None) -> Plan:
         """A plan without a schedule: why there is none, and the stages' times."""
