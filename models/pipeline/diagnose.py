@@ -40,7 +40,6 @@ _ANY_PRICE = 1.0
 _T = TypeVar("_T")
 
 
-
 def _no_budget(p: Problem) -> None:
     p.budget.per_year = {}
     p.budget.total = None

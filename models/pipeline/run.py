@@ -87,14 +87,14 @@ def solve(
 
 
 def _stages(problem: Problem, settings: EngineSettings, monitor: Monitor, began: float, pool: Executor | None) -> Plan:
-    """The stages in order (see the module docstring); an infeasible plan's changes checked on ``pool``."""
+    """The stages in order (see the module docstring); an infeasible problem's sub-problems on ``pool``."""
     s = compile_stage(problem, settings, monitor, began)
     s.executor = pool
     if (unschedulable := unschedulable_plan(s)) is not None:
-        return verify_relaxations(s, unschedulable, pool)
+        return verify_relaxations(s, unschedulable)
     construct_stage(s)
     if (infeasible := portfolio_rounds(s)) is not None:
-        return verify_relaxations(s, infeasible, pool)
+        return verify_relaxations(s, infeasible)
     fall_back(s)
     if find_exactly(s.inst, s.settings, s.best, s.clock.deadline, s.monitor, s.timings, s.clock_ruled):
         # Round 0 found schedules, so the diagnosis (which relaxes the portfolio stage) would
@@ -113,16 +113,16 @@ def _stages(problem: Problem, settings: EngineSettings, monitor: Monitor, began:
     return plan_stage(s)
 
 
-def verify_relaxations(s: SolveState, plan: Plan, executor: Executor | None = None) -> Plan:
+def verify_relaxations(s: SolveState, plan: Plan) -> Plan:
     """Each least change of an infeasible plan checked by solving the problem with it applied
     (no diagnosis of its own), then said in plain words among the explanations. The
     portfolio stage prices staffing optimistically, so where the change alone gives no plan
     it is tried again scaled by each of ``CHECK_FACTORS``, and the least scale that gives a
-    plan is kept. Without an executor the changes are checked one after another, each with
-    an equal share of the time left and its scales in turn while its share lasts; with one,
-    see :func:`_checks_on`."""
-    if executor is not None:
-        _checks_on(s, plan, executor)
+    plan is kept. Without an executor (``SolveState.executor``) the changes are checked one
+    after another, each with an equal share of the time left and its scales in turn while
+    its share lasts; with one, see :func:`_checks_on`."""
+    if s.executor is not None:
+        _checks_on(s, plan, s.executor)
     else:
         _checks_in_turn(s, plan)
     plan.explanations.extend(relaxation_explanation(r) for r in plan.relaxations)
