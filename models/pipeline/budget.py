@@ -53,31 +53,31 @@ def add_budget_values(s: SolveState, plan: Plan, schedule: dict[str, tuple[str, 
     if base is None:
         return
     plan.stages.append(timing(f"{STAGE}[base]", base.outcome))
-    if not base.outcome.has_solution:
-        model.apply(Reserve())
-        return
-    unraised = model.in_objective_sense(base.outcome.objective)
-    for index, year in enumerate(years):
-        if monitor.stopped() or unraised is None:
-            break
-        extra = step * (year.budget or 0.0)
-        raised = _run(s, first, Reserve(budget={year.year: -extra}), base.schedule, len(years) - index, cap)
-        if raised is None:
-            break
-        plan.stages.append(timing(f"{STAGE}[{year.year}]", raised.outcome))
-        found = model.in_objective_sense(raised.outcome.objective) if raised.outcome.has_solution else None
-        if found is None:
-            continue
+    # The runs leave their reserve in round 0's model, which stays loaded: restore it whatever happens.
+    try:
+        unraised = model.in_objective_sense(base.outcome.objective) if base.outcome.has_solution else None
         better = 1.0 if s.problem.objective.kind == "value" else -1.0
-        gain = max(0.0, better * (found - unraised))
-        most = None if raised.bound is None else max(gain, better * (raised.bound - unraised))
-        year.extra_budget, year.objective_gain, year.objective_gain_bound, year.marginal_value = extra, gain, most, gain / extra
-        if gain > 0:
-            at_most = "" if most is None else f" (at most {most:,.0f} by its bound)"
-            plan.explanations.append(
-                Explanation(reason=f"budget {year.year}: {extra:,.0f} more ({step:.0%} of it) gave a plan better by {gain:,.0f}{at_most}")
-            )
-    model.apply(Reserve())
+        for index, year in enumerate(years):
+            if monitor.stopped() or unraised is None:
+                break
+            extra = step * (year.budget or 0.0)
+            raised = _run(s, first, Reserve(budget={year.year: -extra}), base.schedule, len(years) - index, cap)
+            if raised is None:
+                break
+            plan.stages.append(timing(f"{STAGE}[{year.year}]", raised.outcome))
+            found = model.in_objective_sense(raised.outcome.objective) if raised.outcome.has_solution else None
+            if found is None:
+                continue
+            gain = max(0.0, better * (found - unraised))
+            most = None if raised.bound is None else max(gain, better * (raised.bound - unraised))
+            year.extra_budget, year.objective_gain, year.objective_gain_bound, year.marginal_value = extra, gain, most, gain / extra
+            if gain > 0:
+                at_most = "" if most is None else f" (at most {most:,.0f} by its bound)"
+                plan.explanations.append(
+                    Explanation(reason=f"budget {year.year}: {extra:,.0f} more ({step:.0%} of it) gave a plan better by {gain:,.0f}{at_most}")
+                )
+    finally:
+        model.apply(Reserve())
 
 
 def _run(s: SolveState, first: PortfolioResult, reserve: Reserve, warm: dict[str, tuple[str, int]], runs_left: int, cap: float) -> PortfolioResult | None:
