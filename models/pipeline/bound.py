@@ -32,12 +32,15 @@ from models.solver.settings import EngineSettings
 def proven_within_gap(
     best: Candidates, bound: float | None, search: BoundSearch | None, first: PortfolioResult | None, settings: EngineSettings
 ) -> bool:
-    """Whether the best plan so far is already within the gap of a proven bound (round 0's,
-    or what the bound search has proven so far): a repair round could then only improve a
-    plan that meets the planner's own target, at the cost of its time."""
-    if best.objective is None or first is None or first.model is None:
+    """Whether the best plan so far is already within the gap of a proven bound (round 0's, one
+    proven before it, or what the bound search has proven so far, read through round 0's
+    model): a round could then only improve a plan that meets the planner's own target, at
+    the cost of its time."""
+    if best.objective is None:
         return False
     if search is not None:
+        if first is None or first.model is None:
+            return False
         bound = tighter(first.model.inst.problem.objective.kind, bound, first.model.in_objective_sense(search.bound))
     found = relative_gap(best.objective, bound)
     return found is not None and found <= settings.mip_gap + 1e-9

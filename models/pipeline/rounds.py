@@ -36,7 +36,6 @@ from models.pipeline.repair import repair
 from models.pipeline.roster import staff_schedule
 from models.pipeline.state import SolveState
 from models.solver.highs import Watch
-from models.solver.progress import relative_gap
 
 
 def portfolio_rounds(s: SolveState) -> Plan | None:
@@ -77,7 +76,7 @@ def portfolio_rounds(s: SolveState) -> Plan | None:
             # plan in hand meets it within the gap, round 0 could only prove what is proven (on
             # PSPLIB j30, 93 of 480 solves ran round 0 to the limit after CP-SAT's proof).
             proven = s.lp_bound
-            watch.enough = lambda: (found := relative_gap(best.objective, proven)) is not None and found <= settings.mip_gap + 1e-9
+            watch.enough = lambda: proven_within_gap(best, proven, None, None, settings)
         relaxes = s.reserve.relaxes()
         settle = round_ > 0 and not relaxes
         if soft is not None and not settings.reproducible:  # reproducible mode limits work, not time
