@@ -356,5 +356,6 @@ def test_a_stop_before_any_staffed_plan_says_so():
     with no plan, and the message says why (not a time limit, not repair rounds)."""
     problem = generate(staff=500, trials=30, months=36, seed=7)
     plan = solve(problem, stop=lambda: True)
+    assert check_plan(problem, plan) == []
     assert plan.status == "no_solution"
     assert plan.message == "stopped on request before any fully staffed plan was found"

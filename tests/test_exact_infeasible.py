@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from models.contract.check import check_plan
 from models.contract.validation import parse_problem
 from models.pipeline import solve
 from models.pipeline.run import PEOPLE_BIND
@@ -40,7 +41,9 @@ def _problem(ana_trials_at_once: int) -> dict[str, Any]:
 
 
 def test_a_problem_only_named_people_make_infeasible_is_proven_infeasible():
-    plan = solve(parse_problem(_problem(1)))
+    problem = parse_problem(_problem(1))
+    plan = solve(problem)
+    assert check_plan(problem, plan) == []
     assert plan.status == "infeasible"
     assert plan.message == "no plan satisfies every rule (the exact model proved it)"
     assert [e.reason for e in plan.explanations] == [PEOPLE_BIND]
