@@ -23,7 +23,6 @@ instance ``service:reference``.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import socket
 import statistics
@@ -42,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.machine import describe  # noqa: E402
+from bench.record import appender, commit  # noqa: E402
 from models import solve  # noqa: E402
 from models.contract.check import check_plan  # noqa: E402
 from models.contract.plan import Plan  # noqa: E402
@@ -137,11 +137,6 @@ def cancelled_job(url: str, problem: Problem, after: float) -> tuple[float, str,
         return latency, done["state"], Plan.model_validate(plan.json()) if plan.status_code == 200 else None
 
 
-def commit() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    return out.stdout.strip() or "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--label", required=True, help="what code was measured (e.g. before, after)")
@@ -153,12 +148,7 @@ def main() -> None:
     parser.add_argument("--csv", type=Path, default=ROOT / "bench" / "results" / "cancel.csv")
     args = parser.parse_args()
     machine, today, measured = describe(), date.today().isoformat(), args.commit or commit()
-    args.csv.parent.mkdir(parents=True, exist_ok=True)
-    fresh = not args.csv.exists()
-    with args.csv.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS)
-        if fresh:
-            writer.writeheader()
+    with appender(args.csv, FIELDS) as writer:
         for name in args.instances:
             problem = instance(name, args.time_limit)
             latencies: list[float] = []
@@ -172,7 +162,6 @@ def main() -> None:
                     "solve_seconds": round(plan.solve_seconds, 2), "violations": violations,
                 }
                 writer.writerow(row)
-                f.flush()
                 print(row, flush=True)
                 if latency is not None:
                     latencies.append(latency)
@@ -192,7 +181,6 @@ def main() -> None:
                         "violations": len(check_plan(problem, plan)) if solved and plan is not None else 0,
                     }
                     writer.writerow(row)
-                    f.flush()
                     print(row, flush=True)
                     latencies.append(latency)
             summarise(args.label, "service:reference", latencies)

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, create_engine, event, false, func, or_, select, text, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.orm import Session, aliased, defer, sessionmaker
 
 from app.db.tables import JOB_STATES, Job, PlanRecord, ProblemRecord, ProgressRecord, utcnow
 from models.contract.plan import Plan
@@ -87,8 +87,12 @@ class JobStore:
 
     # --- the API's side -------------------------------------------------------------
 
-    def submit(self, owner: str, problem_json: str, time_limit: float) -> Job:
-        """Store a new queued job and its problem in one transaction."""
+    def submit(
+        self, owner: str, problem_json: str, time_limit: float, *, name: str | None = None, objective_kind: str | None = None
+    ) -> Job:
+        """Store a new queued job and its problem in one transaction. ``name`` and
+        ``objective_kind`` are the problem's, kept on the job so that listing it never
+        parses the problem's JSON."""
         job = Job(
             id=str(uuid.uuid4()),
             owner=owner,
@@ -97,6 +101,8 @@ class JobStore:
             time_limit=time_limit,
             cancel_requested=False,
             attempts=0,
+            name=name,
+            objective_kind=objective_kind,
         )
         with self._sessions.begin() as session:
             session.add(job)
@@ -137,13 +143,14 @@ class JobStore:
         with self._sessions() as session:
             return session.get(PlanRecord, job_id)
 
-    def bodies(self, job_ids: Iterable[str]) -> dict[str, tuple[str | None, str | None]]:
-        """Each job's stored problem and plan JSON (None where there is none), in two queries for a page of jobs."""
+    def plan_headlines(self, job_ids: Iterable[str]) -> dict[str, PlanRecord]:
+        """The stored plans of these jobs (those that have one) in one query, without their
+        bodies: a page of jobs shows only the columns copied out of each plan, and a body
+        is up to megabytes (reading ``body`` off a returned record raises)."""
         ids = list(job_ids)
         with self._sessions() as session:
-            problems = {j: b for j, b in session.execute(select(ProblemRecord.job_id, ProblemRecord.body).where(ProblemRecord.job_id.in_(ids)))}
-            plans = {j: b for j, b in session.execute(select(PlanRecord.job_id, PlanRecord.body).where(PlanRecord.job_id.in_(ids)))}
-        return {i: (problems.get(i), plans.get(i)) for i in ids}
+            plans = session.scalars(select(PlanRecord).where(PlanRecord.job_id.in_(ids)).options(defer(PlanRecord.body, raiseload=True)))
+            return {plan.job_id: plan for plan in plans}
 
     def cancel(self, job_id: str, owner: str) -> Job | None:
         """Cancel a job: a queued one ends now; a running one is asked to stop.
@@ -331,6 +338,7 @@ class JobStore:
                         status=plan.status,
                         objective=plan.objective,
                         gap=plan.gap,
+                        trials_run=plan.kpis.trials_run,
                         created_at=utcnow(),
                     )
                 )

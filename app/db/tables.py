@@ -2,8 +2,11 @@
 
 Problems and plans are stored as the JSON the API speaks (the engine's pydantic types
 dumped as is), so what a client submitted and what it gets back are exactly what the
-CLI reads and writes; the few columns the service filters or reports on (plan status,
-objective, gap) are copied out beside the JSON.
+CLI reads and writes; the few columns the service filters or reports on are copied out
+beside the JSON when it is written: the problem's name and objective kind on the job, the
+plan's status, objective, gap and trials run on the plan. A job list or a poll then reads
+these columns only, never parsing a body (a reference-size problem and plan are about
+half a megabyte of JSON).
 """
 
 from __future__ import annotations
@@ -71,6 +74,9 @@ class Job(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     #: Until when that server's heartbeat vouches for the run; past it, any server re-queues the job.
     lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    #: The problem's name and objective kind, as the job list shows them (copied from the problem at submission).
+    name: Mapped[str | None] = mapped_column(Text)
+    objective_kind: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (
         Index("ix_jobs_state_created", "state", "created_at"),
@@ -93,6 +99,7 @@ class PlanRecord(Base):
     status: Mapped[str] = mapped_column(String(16))
     objective: Mapped[float | None] = mapped_column(Float)
     gap: Mapped[float | None] = mapped_column(Float)
+    trials_run: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 

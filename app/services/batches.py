@@ -194,7 +194,9 @@ class BatchService:
             self._dask.submit(batch.id, position, problem_json)
             return
         problem = Problem.model_validate_json(problem_json)
-        job = self._jobs.submit(batch.owner, problem_json, problem.settings.time_limit)
+        job = self._jobs.submit(
+            batch.owner, problem_json, problem.settings.time_limit, name=problem.name, objective_kind=problem.objective.kind
+        )
         self._batches.handed_to_job(batch.id, position, job.id)
 
     def _owned(self, owner: str, batch_id: str) -> BatchRecord:

@@ -6,13 +6,12 @@ even learn that a job id exists.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from app.api.errors import JOB_FINISHED, PLAN_NOT_AVAILABLE, ApiError
 from app.api.schemas import JobLinks, JobOut, JobPage, JobState, JobSummary, PlanSummary, ProgressPoint
 from app.db.store import JobStore
-from app.db.tables import Job
+from app.db.tables import Job, PlanRecord
 from app.services.problems import read_problem
 from app.settings import ServiceSettings
 from models.solver.progress import activity
@@ -33,7 +32,9 @@ class JobService:
     def submit(self, owner: str, body: bytes) -> JobOut:
         """Queue the problem in ``body`` if it is valid and within this server's limits (422 otherwise)."""
         problem = read_problem(body, self._settings, self._settings.max_time_limit)
-        job = self._store.submit(owner, problem.model_dump_json(), problem.settings.time_limit)
+        job = self._store.submit(
+            owner, problem.model_dump_json(), problem.settings.time_limit, name=problem.name, objective_kind=problem.objective.kind
+        )
         self._wake()
         return self._out(job)
 
@@ -46,8 +47,8 @@ class JobService:
         if offset + len(jobs) < total:
             query = f"limit={limit}&offset={offset + limit}" + (f"&state={state}" if state else "")
             following = f"{JOBS_PATH}?{query}"
-        bodies = self._store.bodies(j.id for j in jobs)
-        return JobPage(items=[_summary(j, *bodies[j.id]) for j in jobs], total=total, limit=limit, offset=offset, next=following)
+        plans = self._store.plan_headlines(j.id for j in jobs)
+        return JobPage(items=[_summary(j, plans.get(j.id)) for j in jobs], total=total, limit=limit, offset=offset, next=following)
 
     def plan_json(self, owner: str, job_id: str) -> str:
         """The stored plan's JSON; 409 while the job has none (yet)."""
@@ -79,27 +80,26 @@ class JobService:
         return job
 
     def _out(self, job: Job) -> JobOut:
-        record = self._store.plan(job.id)
+        record = self._store.plan_headlines([job.id]).get(job.id)
         result = None if record is None else PlanSummary(status=record.status, objective=record.objective, gap=record.gap)  # type: ignore[arg-type]
         progress = [
             ProgressPoint(elapsed=p.elapsed, stage=p.stage, activity=activity(p.stage), incumbent=p.incumbent, bound=p.bound, gap=p.gap)
             for p in self._store.progress(job.id, job.attempts)
         ]
-        summary = _summary(job, *self._store.bodies([job.id])[job.id])
-        return JobOut(**summary.model_dump(), result=result, progress=progress)
+        return JobOut(**_summary(job, record).model_dump(), result=result, progress=progress)
 
 
-def _summary(job: Job, problem_json: str | None, plan_json: str | None) -> JobSummary:
-    """The job as a list shows it: with its problem's name and objective and its plan's status,
-    objective and trials run, read from the stored JSON (a planner knows jobs by name, not id)."""
-    problem = json.loads(problem_json) if problem_json else {}
-    plan = json.loads(plan_json) if plan_json else {}
+def _summary(job: Job, plan: PlanRecord | None) -> JobSummary:
+    """The job as a list shows it: with its problem's name and objective kind and its plan's
+    status, objective and trials run (a planner knows jobs by name, not id), all read from
+    the columns copied out when the job and its plan were stored, so a page of large jobs
+    costs no parsing of their bodies."""
     return JobSummary(
-        name=problem.get("name"),
-        objective_kind=problem.get("objective", {}).get("kind"),
-        status=plan.get("status"),
-        objective=plan.get("objective"),
-        trials_run=plan.get("kpis", {}).get("trials_run") if plan else None,
+        name=job.name,
+        objective_kind=job.objective_kind,
+        status=None if plan is None else plan.status,  # type: ignore[arg-type]
+        objective=None if plan is None else plan.objective,
+        trials_run=None if plan is None else plan.trials_run,
         id=job.id,
         state=job.state,  # type: ignore[arg-type]
         created_at=job.created_at,
