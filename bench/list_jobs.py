@@ -16,7 +16,11 @@ plan of the full portfolio, not the optimum: its size is what matters here), put
 through the independent checker; ``--plan FILE`` reuses a stored plan of the reference
 instead.
 
-    python bench/list_jobs.py --label before [--jobs 100] [--calls 15] [--time-limit 10] [--plan FILE]
+    python bench/list_jobs.py --label before [--jobs 100] [--calls 15] [--time-limit 10] [--plan FILE] [--commit REV]
+
+To measure an earlier commit from this session, export its tree (``git archive REV | tar
+-x -C DIR``), copy this script and bench/record.py into DIR/bench and run it there with
+``--commit REV --csv`` pointing at this tree's CSV: the script imports the code beside it.
 
 Rows are appended to ``bench/results/list_jobs.csv`` with the label, the commit, the
 date and the machine, one row per endpoint; one summary line per endpoint is printed.
@@ -109,6 +113,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=15, help="Timed calls per endpoint")
     parser.add_argument("--time-limit", type=float, default=10.0, help="Seconds for the reference solve giving the plan")
     parser.add_argument("--plan", type=Path, default=None, help="Reuse this plan of the reference instead of solving")
+    parser.add_argument("--commit", default=None, help="the commit measured (default: HEAD of this tree)")
     parser.add_argument("--csv", type=Path, default=ROOT / "bench" / "results" / "list_jobs.csv")
     args = parser.parse_args()
     plan = reference_plan(args.time_limit, args.plan)
@@ -127,7 +132,7 @@ def main() -> None:
                 "GET /v1/jobs?limit=100": timed(client, "/v1/jobs?limit=100", args.calls),
                 "GET /v1/jobs/{id}": timed(client, f"/v1/jobs/{ids[0]}", args.calls),
             }
-    machine, today, measured = describe(), date.today().isoformat(), commit()
+    machine, today, measured = describe(), date.today().isoformat(), args.commit or commit()
     with appender(args.csv, FIELDS) as writer:
         for endpoint, ms in latencies.items():
             row = {
