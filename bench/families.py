@@ -7,7 +7,7 @@ the independent checker and compares it with the proven optimum of the monolithi
 model (:mod:`models.formulation.monolithic`), so a family that loses plans, breaks rules or gives
 away objective is seen by name and seed.
 
-    python bench/families.py [--families a,b] [--seeds 5] [--time-limit 20] [--optimum-limit 600] [--with-portfolio-core]
+    python bench/families.py [--families a,b] [--seeds 5] [--time-limit 20] [--optimum-limit 600] [--without-portfolio-core]
 
 Families
 --------
@@ -114,6 +114,19 @@ says so, and the monolithic model tells which).
     the trials' specialist phases can be moved apart, and the base's value objective
     and budgets stay: which optional trials run, when, and whether a full-service
     option buys its way past the specialists is the choice.
+``psplib_portfolio``
+    PSPLIB's scarce-resource classes as a portfolio: a ProGen-like instance of 30 jobs
+    (:func:`models.tools.psplib.generate_sm`, resource strength 0.2, resource factor 0.5,
+    0.75 or 1.0 and network complexity 1.5, 1.8 or 2.1 drawn per seed: the classes where
+    HiGHS did not finish j30's root node) mapped as ``pace import-psplib`` maps it (four
+    roles of named full-time people, predecessors), each trial worth 1-10 million. Even
+    seeds: the value objective, every trial optional, the horizon three quarters of the
+    quick schedule's makespan, so which trials run is the choice; odd seeds: weighted
+    completion, every trial mandatory. The monolithic model proves none of them (in 60 s,
+    seed 0's plan is worth half the engine's and seed 1 gets none), so it gets at most
+    60 s here (:data:`OPTIMUM_LIMIT_CAP`) and its plan is a floor, not an optimum: the
+    family is judged by the engine's plans against each other (with and without the
+    portfolio core) and by its reported gaps.
 ``size_5x``
     ``generate`` at five times the base's staff and trials: the size where the
     decomposition earns its keep; no monolithic optimum is expected within the limit.
@@ -121,15 +134,15 @@ says so, and the monolithic model tells which).
 Optima and the report
 ---------------------
 
-Every family but ``size_5x`` is small enough for the monolithic model (one thread, no
-gap) to prove its optimum: on seeds 0-4 the 70 small members took 70 s in all, each
+Every family but ``size_5x`` and ``psplib_portfolio`` is small enough for the monolithic
+model (one thread, no gap) to prove its optimum: on seeds 0-4 the 70 small members took 70 s in all, each
 under 4 s but ``secondary_roles`` seed 0 (46 s), on the 2-core machine of
 ``families-optima.json``; the five ``size_5x`` members ended unproven at 600 s each.
 Optima are cached in ``bench/results/families-optima.json`` under ``family:seed``
 with a hash of the problem's JSON, so a changed generator or family recomputes them;
 they are computed only when missing, one at a time, ``--optimum-limit`` seconds each
 (an unproven one is kept as such, never used as the optimum, and tried again under a
-longer limit).
+longer limit; a crash is tried again every time).
 
 Per member (``bench/results/families.csv``, see :func:`instance_row`): the engine's
 status, objective, bound and reported gap, wall time around :func:`models.pipeline.solve`
@@ -169,6 +182,7 @@ sys.path.insert(0, str(ROOT))
 from bench.machine import describe  # noqa: E402
 from models.contract.check import FAILED_STATUSES, check_plan  # noqa: E402
 from models.tools.generate import ROLE_COST, ROLES, coverage_violations, generate  # noqa: E402
+from models.tools.psplib import generate_sm, parse_sm  # noqa: E402
 from models.formulation.instance import compile_instance  # noqa: E402
 from models.formulation.monolithic import solve_monolithic  # noqa: E402
 from models.heuristics import cp_portfolio  # noqa: E402
@@ -197,6 +211,24 @@ PINS_FROZEN = 1
 SCARCE_ROLES = ("BIOS", "PROG", "MW", "DM", "REG", "PV")
 #: Trials of a ``scarce_roles`` member, as a multiple of its seed's base portfolio's.
 SCARCE_TRIALS_FACTOR = 3
+#: PSPLIB's scarce-resource classes (j30 classes 5, 9, 13, 21, 25, 29, 41, 45, where HiGHS
+#: did not finish the time-indexed root): resource strength 0.2 with a resource factor of
+#: 0.5-1.0, at each of the three network complexities. Family ``psplib_portfolio`` draws
+#: its member's parameters from these.
+PSPLIB_STRENGTH = 0.2
+PSPLIB_FACTORS = (0.5, 0.75, 1.0)
+PSPLIB_COMPLEXITIES = (1.5, 1.8, 2.1)
+#: Jobs of a ``psplib_portfolio`` member (j30's size).
+PSPLIB_JOBS = 30
+#: A ``psplib_portfolio`` trial's value, in millions, drawn uniformly between these.
+PSPLIB_VALUE_MILLIONS = (1, 10)
+#: The horizon of a value-objective ``psplib_portfolio`` member, as a share of the quick
+#: schedule's makespan, so that not every trial fits and which run is the choice.
+PSPLIB_VALUE_HORIZON = 0.75
+#: Seconds the monolithic model gets per member of a family it cannot prove, whatever
+#: ``--optimum-limit`` says: its plan is then a floor to compare with, not an optimum,
+#: and a longer run would only spend the survey's time (see ``psplib_portfolio``).
+OPTIMUM_LIMIT_CAP = {"psplib_portfolio": 60.0}
 #: Longest option in family ``scarce_roles``, as a share of the horizon.
 SCARCE_LENGTH_SHARE = 2 / 3
 #: Characters of a failed plan's message and explanations kept in the CSV.
@@ -526,6 +558,29 @@ def _scarce_roles(seed: int, rng: random.Random) -> Problem:
     return problem
 
 
+def _psplib_portfolio(seed: int, rng: random.Random) -> Problem:
+    problem = parse_sm(
+        generate_sm(
+            PSPLIB_JOBS,
+            seed,
+            network_complexity=rng.choice(PSPLIB_COMPLEXITIES),
+            resource_factor=rng.choice(PSPLIB_FACTORS),
+            resource_strength=PSPLIB_STRENGTH,
+        )
+    )
+    low, high = PSPLIB_VALUE_MILLIONS
+    for trial in problem.trials:
+        trial.value = 1e6 * rng.uniform(low, high)
+    if seed % 2 == 0:
+        problem.objective.kind = "value"
+        problem.horizon.months = max(1, math.floor(PSPLIB_VALUE_HORIZON * problem.horizon.months))
+        for trial in problem.trials:
+            trial.mandatory = False
+    else:
+        problem.objective.kind = "weighted_completion"
+    return problem
+
+
 def _size_5x(seed: int, rng: random.Random) -> Problem:
     staff, trials, months = base_size(seed)
     return generate(staff=5 * staff, trials=5 * trials, months=months, seed=seed)
@@ -547,6 +602,7 @@ _BUILDERS: dict[str, Callable[[int, random.Random], Problem]] = {
     "open_windows": _open_windows,
     "pins": _pins,
     "scarce_roles": _scarce_roles,
+    "psplib_portfolio": _psplib_portfolio,
     "size_5x": _size_5x,
 }
 FAMILIES: tuple[str, ...] = tuple(_BUILDERS)
@@ -667,7 +723,9 @@ class OptimaCache:
         entry = self.entries.get(f"{family}:{seed}")
         if entry is None or entry.problem_hash != problem_hash(problem):
             return None
-        if entry.status in ("feasible", "no_solution", "error") and entry.limit < limit:
+        if entry.status == "error":
+            return None  # a crash may have been passing (a file half-written as it was imported): try again
+        if entry.status in ("feasible", "no_solution") and entry.limit < limit:
             return None  # unproven under a shorter limit: the longer one may prove it
         return entry
 
@@ -790,6 +848,7 @@ def run_member(family: str, seed: int, time_limit: float, cache: OptimaCache, op
     """Solve one member with the engine (timed around the call), check it, and compare it
     with the cached optimum, computing that first when missing."""
     problem = family_problem(family, seed)
+    optimum_limit = min(optimum_limit, OPTIMUM_LIMIT_CAP.get(family, math.inf))
     optimum = cache.get(family, seed, problem, optimum_limit)
     if optimum is None:
         optimum = solve_optimum(problem, optimum_limit)
@@ -895,9 +954,9 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=20, help="the engine's limit per solve, seconds")
     parser.add_argument("--optimum-limit", type=float, default=600, help="the monolithic model's limit per missing optimum")
     parser.add_argument(
-        "--with-portfolio-core",
+        "--without-portfolio-core",
         action="store_true",
-        help="the engine with the portfolio core (models.heuristics.cp_portfolio) on, which it is not by default",
+        help="the engine without the portfolio core (models.heuristics.cp_portfolio), which it runs where a role is scarce",
     )
     parser.add_argument("--csv", type=Path, default=RESULTS / "families.csv")
     parser.add_argument("--optima", type=Path, default=RESULTS / "families-optima.json")
@@ -906,7 +965,7 @@ def main() -> None:
     unknown = sorted(set(families) - set(FAMILIES))
     if unknown:
         parser.error(f"unknown families {', '.join(unknown)}; known: {', '.join(FAMILIES)}")
-    cp_portfolio.IN_ENGINE = args.with_portfolio_core
+    cp_portfolio.IN_ENGINE = not args.without_portfolio_core
     cache = OptimaCache(args.optima)
     rows: list[Row] = []
     for family in families:

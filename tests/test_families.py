@@ -31,7 +31,7 @@ from models.pipeline import solve
 from models.contract.plan import Explanation, Plan
 from models.contract.problem import Problem, Trial
 from models.contract.validation import parse_problem
-from tests.test_scarce_roles import assert_scarce_roles_shape
+from tests.test_scarce_roles import assert_psplib_portfolio_shape, assert_scarce_roles_shape
 
 ASKED_FOR = {
     "value", "cost", "makespan", "weighted_completion", "secondary_roles", "small_multiskilled", "tight_budget",
@@ -128,6 +128,7 @@ SHAPE: dict[str, Callable[[Problem, int], None]] = {
     "pins": _pins,
     "size_5x": _size_5x,
     "scarce_roles": assert_scarce_roles_shape,
+    "psplib_portfolio": assert_psplib_portfolio_shape,
 }
 
 
@@ -159,6 +160,17 @@ def test_the_true_gap_is_relative_to_the_optimum_and_never_divides_by_less_than_
     assert true_gap(99.0, 100.0) == pytest.approx(0.01)
     assert true_gap(101.0, 100.0) == pytest.approx(0.01)
     assert true_gap(0.5, 0.0) == pytest.approx(0.5)
+
+
+def test_a_cached_crash_is_solved_again_but_an_unproven_plan_only_under_a_longer_limit(tmp_path):
+    problem = family_problem("value", 1)
+    cache = OptimaCache(tmp_path / "optima.json")
+    unproven = Optimum(problem_hash(problem), "feasible", 1.0, 2.0, 60.0, 60.0, "")
+    cache.put("value", 1, unproven)
+    assert cache.get("value", 1, problem, 60) == unproven
+    assert cache.get("value", 1, problem, 600) is None
+    cache.put("value", 1, Optimum(problem_hash(problem), "error", None, None, 0.0, 60.0, "", "BrokenProcessPool"))
+    assert cache.get("value", 1, problem, 60) is None
 
 
 def test_a_tiny_member_gives_a_row_against_its_proven_optimum(tmp_path):

@@ -1,6 +1,6 @@
 """The portfolio core (CP-SAT where a role is scarce): a hand-made portfolio gated by one
 specialist whose optimum is derived by hand, the rule that decides when the core runs,
-and the survey family that measures it."""
+and the survey families that measure it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bench.families import SCARCE_ROLES, family_problem
+from bench.families import PSPLIB_JOBS, SCARCE_ROLES, family_problem
 from models.contract.problem import Problem
 from models.contract.validation import parse_problem
 from models.formulation.instance import compile_instance
@@ -48,7 +48,7 @@ def _one_specialist(people: int = 1, budget: int = 300_000) -> dict[str, Any]:
     )
 
 
-@pytest.mark.parametrize("core", [False, True], ids=["engine", "with-portfolio-core"])
+@pytest.mark.parametrize("core", [False, True], ids=["without-portfolio-core", "engine"])
 def test_one_specialist_runs_the_two_most_valuable_trials_back_to_back(core: bool, monkeypatch: pytest.MonkeyPatch):
     """Only two of the three trials fit her year, so the best plan runs A and B one after
     the other (either order: no discount) and leaves C out: 18,000,000 of value less her
@@ -129,3 +129,37 @@ def assert_scarce_roles_shape(problem: Problem, seed: int) -> None:
         mandatory = sum(max((st.demand.get(role, 0.0) for o in t.options for st in o.stages), default=0.0) for t in problem.trials if t.mandatory)
         assert mandatory <= len(people) + flex.get(role, 0.0) + 1e-9
     assert all(t.latest_start is None for t in problem.trials if not t.mandatory)
+
+
+def assert_psplib_portfolio_shape(problem: Problem, seed: int) -> None:
+    """Family ``psplib_portfolio``: 30 one-option trials worth 1-10 million over four roles
+    of named full-time people; optional under the value objective with a horizon cut to
+    three quarters (even seeds), mandatory under weighted completion (odd seeds)."""
+    assert len(problem.trials) == PSPLIB_JOBS and problem.roles == ["R1", "R2", "R3", "R4"]
+    assert all(p.fte == 1.0 for p in problem.staff)
+    assert all(len(t.options) == 1 and 1e6 <= t.value <= 1e7 for t in problem.trials)
+    value = seed % 2 == 0
+    assert problem.objective.kind == ("value" if value else "weighted_completion")
+    assert all(t.mandatory != value for t in problem.trials)
+    assert problem.horizon.months >= max(t.options[0].duration for t in problem.trials)
+    if value:  # not every trial fits: the serial sum of their durations is far longer
+        assert problem.horizon.months < sum(t.options[0].duration for t in problem.trials)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_psplib_portfolio_members_are_scarce_in_every_role(seed: int):
+    """At PSPLIB's lowest resource strength each job takes a large share of every role it uses."""
+    problem = family_problem("psplib_portfolio", seed)
+    assert_psplib_portfolio_shape(problem, seed)
+    inst = compile_instance(problem)
+    assert scarce_roles(inst) == ["R1", "R2", "R3", "R4"] and serves(inst)
+
+
+def test_a_psplib_shaped_portfolio_runs_the_portfolio_core_and_gets_a_plan():
+    """The core searches before HiGHS starts; whichever stage finds the plan returned (the
+    core's schedule staffed, the serial plan, HiGHS), it keeps every rule."""
+    problem = family_problem("psplib_portfolio", 3)
+    problem.settings.time_limit = 6
+    plan = solve_checked(problem)
+    assert plan.status in ("optimal", "feasible")
+    assert "portfolio-core[0]" in {s.stage for s in plan.stages}

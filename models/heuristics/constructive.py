@@ -18,9 +18,9 @@ from collections import defaultdict
 
 from models.formulation.instance import Instance
 from models.heuristics.serial_staffing import staffed_serial
-from models.heuristics.sgs import applies, best_schedule, longest_path_first, serial_schedule
+from models.heuristics.sgs import applies, best_schedule, longest_path_first, priority_rules, serial_schedule
 from models.heuristics.shed import Staffed
-from models.solver.progress import Deadline
+from models.solver.progress import Deadline, cutoff
 
 #: Staff are estimated at their role's mean rate times this (real rosters pay for skills and regions).
 LABOUR_ESTIMATE_MARGIN = 1.05
@@ -97,9 +97,25 @@ def serial_plan(inst: Instance, deadline: Deadline = math.inf) -> Staffed | None
     """The same trials in the same order placed with people booked as they go
     (:func:`models.heuristics.serial_staffing.staffed_serial`): a plan valid by construction, found
     wherever running trials one after another fits, however many roles people hold; None
-    once the ``deadline`` passes or a stop is asked through it."""
+    once the ``deadline`` passes or a stop is asked through it.
+
+    Where the trials that must run do not fit the horizon in that order, the other classic
+    priority rules (:func:`models.heuristics.sgs.priority_rules`) order them in turn: on
+    PSPLIB-shaped portfolios, whose horizon is the best of several rules' makespans, one
+    rule alone often overruns it, and without this plan a solve whose portfolio stage has
+    not finished its root node returns nothing."""
     order, optional = _priority(inst)
-    return staffed_serial(inst, order, optional, deadline)
+    forced = order[: len(order) - len(optional)]
+    tried: list[list[str]] = []
+    for rule in [forced, *([t for t in rule if t in inst.forced_run] for rule in priority_rules(inst))]:
+        if rule in tried:
+            continue
+        if tried and cutoff(deadline).passed():
+            return None
+        tried.append(rule)
+        if (plan := staffed_serial(inst, rule + order[len(forced) :], optional, deadline)) is not None:
+            return plan
+    return None
 
 
 def _priority(inst: Instance) -> tuple[list[str], frozenset[str]]:

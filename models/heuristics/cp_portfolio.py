@@ -10,11 +10,13 @@ schedule, rostered, shed and filled in again
 round 0's warm start (``SolveState.core_start``); a relaxation of the same model gives a
 bound. HiGHS still proves the gap, and every plan still passes the checker.
 
-**Not in the engine by default** (:data:`IN_ENGINE`): on the ``scarce_roles`` survey
-family, built to show the case, HiGHS already reaches the proven optimum within 0.2 %
-within 7 s, and the core found no better plan than HiGHS on any member and a tighter
-bound on one (a reported gap of 0.81 % instead of 0.88 %), at up to 2 s more per solve
-(docs/benchmarks.md, 2026-12-05).
+**Why it is on** (:data:`IN_ENGINE`): on PSPLIB-shaped portfolios (survey family
+``psplib_portfolio``: 30 trials, four roles of named people at PSPLIB's scarce resource
+strength, value or weighted completion) HiGHS does not finish the time-indexed model's
+root node in 20 s, and the core's schedule gave a better plan on 6 of 8 members (5-17 %
+on five of them), the same on one in a third of the time, and 0.3 % worse on one
+(docs/benchmarks.md, 2026-12-05). Where HiGHS is strong (``scarce_roles``, seed 0 of most
+small families) it costs a fraction of a second and changes no plan by more than the gap.
 
 When it runs (:func:`serves`): a role is *scarce* (:func:`scarce_roles`) when the trials
 that need it cannot all run at once at their peaks on the role's certain capacity
@@ -83,13 +85,10 @@ from models.heuristics.sgs import Schedule, applies, certain_capacity
 from models.solver.progress import Monitor
 from models.solver.settings import EngineSettings
 
-#: Whether the compile stage runs the portfolio core. Off: measured on 2026-12-05 over the
-#: family survey (``scarce_roles`` and the 14 small families, 5 seeds each, 20 s), it gave
-#: no better plan than HiGHS on any of the 15 members it ran on, a tighter bound on two
-#: (reported gaps 0.81 % against 0.88 %, 0.038 % against 0.050 %), and up to 2 s more per
-#: solve (docs/benchmarks.md). ``bench/families.py --with-portfolio-core`` turns it on to
-#: measure again.
-IN_ENGINE = False
+#: Whether the compile stage runs the portfolio core where :func:`serves` says so (see
+#: the module docstring for the measurements behind it). ``bench/families.py
+#: --without-portfolio-core`` turns it off to measure again.
+IN_ENGINE = True
 #: Share of the time left that the portfolio core may take before the portfolio stage.
 #: On the ``scarce_roles`` survey family (9-18 trials) CP-SAT proves its own model optimal
 #: well within a second and returns; the limit matters only where it does not.
