@@ -23,6 +23,8 @@ from typing import Protocol
 import highspy
 import numpy as np
 
+from models.solver.progress import StopFlag, never
+
 
 class _Step(Protocol):
     rate: float
@@ -211,8 +213,15 @@ class LabourPricing:
     def __init__(self, months: Mapping[int, MonthLabour | NamedMonthLabour]):
         self.months = dict(months)
 
-    def price(self, demand: Mapping[int, Mapping[Hashable, float]]) -> dict[int, Price | None]:
-        return {mo: lp.price(demand.get(mo, {})) for mo, lp in self.months.items()}  # type: ignore[arg-type]
+    def price(self, demand: Mapping[int, Mapping[Hashable, float]], stop: StopFlag = never) -> dict[int, Price | None]:
+        """Each month's price at ``demand``, month by month; once ``stop()`` is true the months
+        not priced yet are left out (each month is an LP: at 5x the reference, 36 of them took 1.6 s)."""
+        priced: dict[int, Price | None] = {}
+        for mo, lp in self.months.items():
+            if stop():
+                break
+            priced[mo] = lp.price(demand.get(mo, {}))  # type: ignore[arg-type]
+        return priced
 
 
 def group_pricing(

@@ -21,7 +21,7 @@ from pyomo.core.base.var import VarData
 from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 from pyomo.core.expr.numvalue import NumericConstant
 
-from models.solver.progress import Monitor
+from models.solver.progress import Monitor, StopFlag, never
 from models.solver.settings import EngineSettings
 
 
@@ -68,6 +68,12 @@ class Watch:
         return self.soft_deadline is not None and now >= self.soft_deadline and gap <= self.soft_gap
 
 
+def stop_flag(watch: Watch | None) -> StopFlag:
+    """The stop flag of a watched run, for the work around HiGHS that must end on a stop too
+    (building its model, pricing between runs); an unwatched run's never stops."""
+    return never if watch is None else watch.monitor.stopped
+
+
 class _QuietInterrupt(logging.Filter):
     """Pyomo logs a warning for HiGHS's 'interrupted' status, which here only means 'stopped on request'."""
 
@@ -110,8 +116,10 @@ class PersistentHighs(Highs):
                         np.array([c for c, _ in cols], dtype=np.int32),
                         np.array([x for _, x in cols], dtype=np.float64),
                     )
+            # Every interrupt HiGHS offers, so that a stop ends whichever algorithm runs.
             highs.cbMipInterrupt.subscribe(self._on_interrupt)
             highs.cbSimplexInterrupt.subscribe(self._on_interrupt)
+            highs.cbIpmInterrupt.subscribe(self._on_interrupt)
             highs.cbMipImprovingSolution.subscribe(self._on_improvement)
             if watch.late_start is not None:
                 highs.cbMipUserSolution.subscribe(self._on_user_solution)
@@ -447,6 +455,8 @@ class TriviallyInfeasible(Exception):
 
 #: What a model that cannot even be built feasibly reports.
 PROVEN_INFEASIBLE = SolveOutcome(False, False, True, None, None, 0.0, 0, 0)
+#: What a model whose build a stop request abandoned reports: no solution, nothing proven.
+STOPPED = SolveOutcome(False, False, False, None, None, 0.0, 0, 0)
 
 
 def add_row(rows: pyo.ConstraintList, expr: object) -> None:

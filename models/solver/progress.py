@@ -106,6 +106,19 @@ class Cutoff:
         return Cutoff(min(self.moment, moment), self.stop)
 
 
+class StopRequested(Exception):
+    """A step too long to finish after a stop (building a large model) abandoned part-way.
+
+    What the step had built is discarded; the caller that started it turns this into the
+    outcome a stop gives everywhere else (the plans in hand are kept), so the exception
+    never leaves the engine."""
+
+
+def never() -> bool:
+    """A stop flag for callers that hold none: no stop is ever asked."""
+    return False
+
+
 #: A cutoff that never comes: for callers that hold neither a deadline nor a stop flag.
 NEVER = Cutoff()
 
