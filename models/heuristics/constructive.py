@@ -105,15 +105,15 @@ def serial_plan(inst: Instance, deadline: Deadline = math.inf) -> Staffed | None
     rule alone often overruns it, and without this plan a solve whose portfolio stage has
     not finished its root node returns nothing."""
     order, optional = _priority(inst)
-    forced = order[: len(order) - len(optional)]
-    tried: list[list[str]] = []
-    for rule in [forced, *([t for t in rule if t in inst.forced_run] for rule in priority_rules(inst))]:
-        if rule in tried:
-            continue
-        if tried and cutoff(deadline).passed():
+    worthwhile = [t for t in order if t in optional]
+    orders: list[list[str]] = []  # the first is _priority's own: longest path first
+    for rule in priority_rules(inst):
+        if (forced := [t for t in rule if t in inst.forced_run]) not in orders:
+            orders.append(forced)
+    for k, forced in enumerate(orders):
+        if k and cutoff(deadline).passed():
             return None
-        tried.append(rule)
-        if (plan := staffed_serial(inst, rule + order[len(forced) :], optional, deadline)) is not None:
+        if (plan := staffed_serial(inst, forced + worthwhile, optional, deadline)) is not None:
             return plan
     return None
 

@@ -40,9 +40,9 @@ peaks *and* the median trial's peak takes at least a quarter of that capacity. T
 says there is something to schedule around; the second is why a time-indexed LP is weak
 there (each trial is a large, indivisible share of the role, so fractional starts are
 far from a schedule) and why it is not on the reference portfolio (peaks of a few per
-cent of 500 people). On PSPLIB-shaped portfolios HiGHS does not finish the
-root node there, and that core's plans are the better ones (``cp_portfolio.IN_ENGINE``;
-see that module and docs/benchmarks.md).
+cent of 500 people). On PSPLIB-shaped portfolios HiGHS does not finish its root node
+within 20 s and that core's plans are the better ones, so it is on in the engine
+(``cp_portfolio.IN_ENGINE``; see that module and docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """The first stage of a solve: the problem compiled once into sparse index sets; for a
 pure scheduling problem, the start windows cut by the schedule core's makespan
-(:mod:`models.heuristics.cp_schedule`); where a role is scarce (``cp_portfolio.serves``), the portfolio core's schedule
-(:mod:`models.heuristics.cp_portfolio`) staffed into a first candidate plan and kept as
-round 0's warm start, and its relaxation's bound. Where the trials that must run cannot all be scheduled, or
-need more of a contracted service than its volume, the solve ends here with an
-infeasible plan that says which.
+(:mod:`models.heuristics.cp_schedule`); where a role is scarce (``cp_portfolio.serves``),
+the portfolio core's schedule (:mod:`models.heuristics.cp_portfolio`) staffed into a first
+candidate plan and kept as round 0's warm start, and its relaxation's bound. Where the
+trials that must run cannot all be scheduled, or need more of a contracted service than
+its volume, the solve ends here with an infeasible plan that says which.
 """
 
 from __future__ import annotations
