@@ -62,12 +62,14 @@ def test_trials_that_fit_one_after_another_get_a_plan_where_only_secondary_roles
 def test_the_serial_plan_tries_other_priority_rules_where_the_first_overruns_the_horizon():
     """A PSPLIB-shaped portfolio's horizon is the best of several rules' makespans: longest
     path first alone does not fit every trial into it, another rule does."""
-    inst = compile_instance(family_problem("psplib_portfolio", 3))
+    problem = family_problem("psplib_portfolio", 3)
+    inst = compile_instance(problem)
     assert staffed_serial(inst, longest_path_first(inst)) is None
     serial = serial_plan(inst)
     assert serial is not None and set(serial.schedule) == set(inst.trials)
     assert all(start + inst.profiles[(t, o)].duration <= inst.months for t, (o, start) in serial.schedule.items())
     assert serial.staffing.shortfall == {}
+    assert check_plan(problem, build_plan(inst, serial.schedule, serial.staffing, [])) == []
 
 
 def test_a_schedule_search_on_role_capacity_does_not_cut_windows_where_concurrency_limits_can_bind():
