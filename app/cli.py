@@ -139,6 +139,7 @@ def check(
 ) -> None:
     """Check a plan against a problem with the independent checker."""
     from models.contract.check import check_plan
+    from models.contract.identity import portfolio_mismatch, version_note
 
     prob = _load(problem)
     try:
@@ -152,6 +153,11 @@ def check(
     except OSError as exc:
         err.print(f"{plan}: {exc.strerror}", markup=False, highlight=False)
         raise typer.Exit(EXIT_INVALID) from None
+    if (other := portfolio_mismatch(prob, parsed)) is not None:
+        err.print(other, style="red", markup=False, highlight=False)
+        raise typer.Exit(EXIT_VIOLATIONS)
+    if (note := version_note(prob, parsed)) is not None:
+        err.print(f"note: {note}", markup=False, highlight=False)
     violations = check_plan(prob, parsed)
     for v in violations:
         err.print(f"{v.rule}: {v.message}", markup=False, highlight=False)

@@ -4,7 +4,8 @@ Planners live in spreadsheets and read plans as pictures, so these commands turn
 plan into an HTML report, a workbook or CSV, compare two plans, and move problems
 between JSON and an Excel workbook (see ``docs/reports.md``). Exit codes follow
 ``pace``'s: 0 done, 2 unusable input (an unreadable file, a workbook that is not a valid
-problem: each error printed at its cell, ``Staff!E14: ...``).
+problem: each error printed at its cell, ``Staff!E14: ...``; two plans of different
+portfolios given to ``diff``).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from models.contract.plan import Plan
-from models.contract.problem import Problem, ProblemInvalid, json_path
+from models.contract.problem import Problem, ProblemInvalid, is_month, json_path
 from models.contract.validation import parse_problem
-from models.tools.diff import diff_plans, render_diff
+from models.tools.diff import OtherPortfolio, diff_plans, render_diff
 from models.tools.report import render_report
 from models.tools.xlsx import WorkbookInvalid, plan_to_xlsx, plan_trials_csv, problem_from_xlsx, problem_template, problem_to_xlsx
 
@@ -133,9 +134,17 @@ def diff(
     old: Annotated[Path, typer.Argument(help="The plan being replaced (JSON)")],
     new: Annotated[Path, typer.Argument(help="The new plan (JSON)")],
     as_json: Annotated[bool, typer.Option("--json", help="The comparison as JSON instead of text")] = False,
+    since: Annotated[
+        Optional[str], typer.Option("--since", help="Count churn from this month YYYY-MM (the freeze); default: the whole horizon")
+    ] = None,
 ) -> None:
-    """Compare two plans of one portfolio: trials moved, FTE moved, people reassigned, cost and value per year."""
-    change = diff_plans(_plan(old), _plan(new))
+    """Compare two plans of one portfolio: churn, trials moved, FTE moved, people reassigned, cost and value per year."""
+    if since is not None and not is_month(since):
+        _fail([f"--since: '{since}' is not a month YYYY-MM"])
+    try:
+        change = diff_plans(_plan(old), _plan(new), since)
+    except OtherPortfolio as exc:
+        _fail([f"{old} and {new}: {exc}"])
     text = change.model_dump_json(indent=1) if as_json else render_diff(change)
     _emit((text + "\n").encode(), None)
 

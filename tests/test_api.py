@@ -195,7 +195,7 @@ def test_validate_summarises_capacity_against_the_least_demand_per_role(client: 
 
 def test_check_accepts_the_hand_written_example_plan_and_catches_a_bad_edit(client: TestClient):
     example = check_examples()["hand-written"]["value"]
-    assert client.post("/v1/check", json=example).json() == {"valid": True, "violations": []}
+    assert client.post("/v1/check", json=example).json() == {"valid": True, "other_portfolio": None, "note": None, "violations": []}
     edited = json.loads(json.dumps(example))
     edited["plan"]["assignments"][0]["fte"] = 1.5
     answer = client.post("/v1/check", json=edited).json()

@@ -71,9 +71,10 @@ def test_a_better_plan_the_checker_rejects_is_passed_over_and_the_plan_says_so()
     best.consider(Staffed({"T1": ("std", 0)}, sound), "sound")
     best.consider(Staffed({"T1": ("std", 0)}, broken), "broken")
     assert [source for _, source in best.ranked()] == ["broken", "sound"]
-    checked = checked_plan(inst, best, s.timings, None, s.settings, "", "no bound")
+    checked = checked_plan(inst, best.ranked(), s.timings, None, s.settings, "", "no bound")
     assert checked is not None
-    plan, _ = checked
+    plan, _, source = checked
+    assert source == "sound"
     assert check_plan(s.problem, plan) == []
     assert [a.staff for a in plan.assignments] == ["ben"]
     assert "passed over 1 better plan(s) that broke a rule, first broken (demand_coverage" in plan.message
@@ -85,7 +86,7 @@ def test_no_plan_when_every_candidate_breaks_a_rule():
     broken = StaffingResult(None, [Block("ana", "T1", "CRA", 0, 2, 1.0), Block("ben", "T1", "CRA", 0, 2, 1.0)], {}, {})
     best = Candidates(s.inst, Monitor())
     best.consider(Staffed({"T1": ("std", 0)}, broken), "broken")
-    assert checked_plan(s.inst, best, s.timings, None, s.settings, "", "") is None
+    assert checked_plan(s.inst, best.ranked(), s.timings, None, s.settings, "", "") is None
 
 
 def test_the_message_says_why_the_rounds_ended():

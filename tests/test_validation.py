@@ -309,7 +309,18 @@ CATALOGUE: list[tuple[str, Mutation, str, str]] = [
           put("pins.previous_plan", {"status": "optimal", "trials": [
               {"id": "T1", "run": True, "option": "std", "start": "2027-01", "end": "2027-06"},
               {"id": "OLD", "run": True, "option": "std", "start": "2027-01", "end": "2027-06"}]})),
-     "pins.previous_plan.trials[1].id", "unknown trial 'OLD'"),
+     "pins.previous_plan.trials[1].id", "trial 'OLD' started before the freeze at 2027-04"),
+    ("previous_plan_frozen_fte_above_staff_fte",
+     both(put("pins.frozen_until", "2027-04"),
+          put("pins.previous_plan", {"status": "feasible", "assignments": [
+              {"staff": "s3", "trial": "T1", "role": "DM", "start": "2027-01", "end": "2027-06", "fte": 0.6}]})),
+     "pins.previous_plan.assignments[0].fte", "exceeds staff 's3' contracted fte 0.5 in the frozen months"),
+    ("previous_plan_frozen_work_of_removed_person",
+     both(put("pins.frozen_until", "2027-04"),
+          put("pins.previous_plan", {"status": "feasible", "trials": [
+              {"id": "T1", "run": True, "option": "std", "start": "2027-01", "end": "2027-06"}], "assignments": [
+              {"staff": "gone", "trial": "T1", "role": "DM", "start": "2027-01", "end": "2027-06", "fte": 0.5}]})),
+     "pins.previous_plan.assignments[0].staff", "stays in the problem with available_to"),
 ]
 
 

@@ -45,6 +45,8 @@ SMALL = ROOT / "data" / "example-small.json"
 def every_field_problem() -> Problem:
     """A re-plan that sets every field of the problem contract away from its default somewhere."""
     previous = solve_checked(base_problem())
+    for block in previous.assignments:
+        block.fte = min(block.fte, 0.8)  # ana works 0.8 FTE here, and the freeze keeps her January
     lab = [100.0 + 5 * i for i in range(12)]
     document: dict[str, Any] = {
         "name": "every field",
@@ -122,7 +124,8 @@ def every_field_problem() -> Problem:
             "frozen_until": "2027-02",
             "previous_plan": previous.model_dump(mode="json"),
         },
-        "settings": {"time_limit": 5, "mip_gap": 0.02, "threads": 1, "seed": 3, "reproducible": True, "budget_step": 0.1},
+        "settings": {"time_limit": 5, "mip_gap": 0.02, "threads": 1, "seed": 3, "reproducible": True, "budget_step": 0.1,
+                     "stability": {"tolerance": 0.01, "trial_change": 1e5, "person_reassigned": 2e3, "fte_month_moved": 50}},
     }
     return parse_problem(document)
 

@@ -36,6 +36,7 @@ NOT_READY = "urn:pace:problem:not-ready"
 UNSUPPORTED_MEDIA_TYPE = "urn:pace:problem:unsupported-media-type"
 UNAVAILABLE = "urn:pace:problem:unavailable"
 RATE_LIMITED = "urn:pace:problem:rate-limited"
+OTHER_PORTFOLIO = "urn:pace:problem:other-portfolio"
 
 #: Seconds a client is asked to wait (``Retry-After``) while the database does not answer.
 RETRY_AFTER_SECONDS = 5

@@ -15,12 +15,12 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.auth import Owner, current_owner
 from app.api.deps import AppServices
-from app.api.errors import COMMON_RESPONSES, UNSUPPORTED_MEDIA_TYPE, ApiError, invalid_input
+from app.api.errors import COMMON_RESPONSES, OTHER_PORTFOLIO, UNSUPPORTED_MEDIA_TYPE, ApiError, invalid_input
 from app.api.examples import JOB_ID
 from app.api.jobs import JobId
 from models.contract.plan import Plan
-from models.contract.problem import FieldError, Problem
-from models.tools.diff import PlanDiff, diff_plans
+from models.contract.problem import MONTH_PATTERN, FieldError, Problem
+from models.tools.diff import OtherPortfolio, PlanDiff, diff_plans
 from models.tools.report import render_report
 from models.tools.xlsx import XLSX_MEDIA_TYPE, WorkbookInvalid, problem_from_xlsx
 
@@ -51,7 +51,7 @@ def get_report(job_id: JobId, owner: Owner, app: AppServices) -> HTMLResponse:
     response_model=PlanDiff,
     summary="What a job's plan changed against another job's plan",
     operation_id="get_diff",
-    responses={**COMMON_RESPONSES, **_NOT_FOUND, **_NO_PLAN},
+    responses={**COMMON_RESPONSES, **_NOT_FOUND, **_NO_PLAN, 422: {"description": "The two plans are of different portfolios"}},
 )
 def get_diff(
     job_id: JobId,
@@ -60,11 +60,22 @@ def get_diff(
     against: Annotated[
         str, Query(description="The job whose plan this one replaces (yours too)", openapi_examples={"base": {"value": JOB_ID}})
     ],
+    since: Annotated[
+        str | None,
+        Query(
+            description="Count churn from this month (the freeze); default: the whole horizon",
+            pattern=MONTH_PATTERN,
+            openapi_examples={"freeze": {"value": "2027-07"}},
+        ),
+    ] = None,
 ) -> PlanDiff:
     """Per trial start, option and run changes, FTE moved per role and month, people reassigned, cost and value per year."""
     old = Plan.model_validate_json(app.jobs.plan_json(owner, against))
     new = Plan.model_validate_json(app.jobs.plan_json(owner, job_id))
-    return diff_plans(old, new)
+    try:
+        return diff_plans(old, new, since)
+    except OtherPortfolio as exc:
+        raise ApiError(422, str(exc), type=OTHER_PORTFOLIO, title="Plans of different portfolios") from None
 
 
 @router.post(

@@ -112,6 +112,10 @@ class CheckIn(BaseModel):
 
 class CheckOut(BaseModel):
     valid: bool = Field(description="True when the checker found no violation")
+    other_portfolio: str | None = Field(
+        None, description="Set when the plan was made for another portfolio: the verdict, in place of a list of violations"
+    )
+    note: str | None = Field(None, description="Set when the plan was made for another version of this portfolio")
     violations: list[Violation]
 
 

@@ -10,6 +10,7 @@ from app.services.capacity import capacity_summary
 from app.services.limits import limit_errors
 from app.settings import ServiceSettings
 from models.contract.check import check_plan
+from models.contract.identity import portfolio_mismatch, version_note
 from models.contract.problem import FieldError, ProblemInvalid
 from models.contract.validation import parse_structure, semantic_errors, structure_errors
 
@@ -41,5 +42,7 @@ def check(body: bytes) -> CheckOut:
     errors = semantic_errors(request.problem)
     if errors:
         raise invalid_input([FieldError(path=f"problem.{e.path}", message=e.message) for e in errors])
+    if (other := portfolio_mismatch(request.problem, request.plan)) is not None:
+        return CheckOut(valid=False, other_portfolio=other, violations=[])
     violations = check_plan(request.problem, request.plan)
-    return CheckOut(valid=not violations, violations=violations)
+    return CheckOut(valid=not violations, note=version_note(request.problem, request.plan), violations=violations)

@@ -1,7 +1,10 @@
 """The plan (SPEC §3): the JSON contract every later tool (API, reports, checker) reads.
 
 Months are ``YYYY-MM``; ``start``/``end`` are inclusive. Money is in the problem's
-currency units; FTE are full-time equivalents per month.
+currency units; FTE are full-time equivalents per month. An assignment's FTE is given to
+``FTE_DECIMALS`` decimals (1e-9 FTE) and never exceeds its person's FTE, so every plan the
+engine emits reads back as a previous plan or a pin without float noise (a solver's
+``1.0000000000000002`` is written ``1.0``).
 """
 
 from __future__ import annotations
@@ -11,6 +14,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Status = Literal["optimal", "feasible", "infeasible", "no_solution", "error"]
+
+#: Decimals an assignment's FTE is written with: fine enough that the rounding never shows in
+#: a sum checked to 1e-6, coarse enough to wipe out double-precision noise.
+FTE_DECIMALS = 9
 
 
 class _Out(BaseModel):
@@ -194,6 +201,56 @@ class Kpis(_Out):
     shortfall_fte_months: float = 0.0
 
 
+class Churn(_Out):
+    """How much of an earlier plan a later one changed, from ``since`` on (the freeze; the
+    whole horizon when None): what a planner who publishes the plan to its people reads.
+
+    A trial *changed* if it runs in one plan and not the other, or runs in both with another
+    option or start (a trial the earlier plan does not list is new, not changed). A person is *reassigned* if their work from ``since`` differs at all: a
+    trial, role or month they work in, or its FTE. Work is compared cell by cell (person,
+    trial, role, month): an earlier block is *kept* if each of its months from ``since`` has
+    the same FTE in the later plan; FTE-months *kept* are the FTE both plans give each cell,
+    FTE-months *moved* the FTE taken off cells plus the FTE put on (a block handed from one
+    person to another moves twice its FTE-months)."""
+
+    since: str | None = Field(None, description="First month compared (the freeze); null: the whole horizon")
+    trials_changed: int = 0
+    trials: list[str] = Field(default_factory=list, description="The trials changed")
+    people_reassigned: int = 0
+    people_with_work: int = Field(0, description="People with work from `since` in either plan")
+    blocks_previous: int = Field(0, description="The earlier plan's assignment blocks with months from `since`")
+    blocks_kept: int = 0
+    fte_months_previous: float = Field(0.0, description="The earlier plan's FTE-months from `since`")
+    fte_months_kept: float = 0.0
+    fte_months_moved: float = 0.0
+
+
+class PlanChanges(Churn):
+    """What a re-plan changed against its previous plan (``pins.previous_plan``) from the freeze
+    on, and what stability cost: the best re-plan the engine found with any number of changes,
+    and how much objective the returned plan gives up against it to change less."""
+
+    stability: str = Field(description="The stability rule applied (settings.stability), in words")
+    chosen: str = Field(description="Which re-plan was returned (e.g. 'previous plan kept')")
+    best_objective: float | None = Field(None, description="The best re-plan found, whatever it changed")
+    stability_cost: float | None = Field(
+        None, description="How much worse the returned plan's objective is than best_objective (objective units, >= 0)"
+    )
+    candidates: list[str] = Field(default_factory=list, description="The re-plans compared, each with its objective and changes")
+
+
+class PortfolioRef(_Out):
+    """Which portfolio a plan was made for: the problem's ``name`` and its ``fingerprint``, a
+    SHA-256 of the portfolio itself (everything but ``pins`` and ``settings``, which say how it
+    was asked rather than what it is; see :func:`models.contract.identity.fingerprint`). Two
+    problems with the same fingerprint describe the same world."""
+
+    name: str
+    fingerprint: str = Field(description="sha256 hex of the problem without pins and settings")
+    trials: int = Field(0, description="Trials in the problem")
+    staff: int = Field(0, description="Named people in the problem")
+
+
 class Plan(_Out):
     status: Status
     message: str = ""
@@ -216,3 +273,5 @@ class Plan(_Out):
         default_factory=list, description="For an infeasible problem: changes after which a plan exists, the least of each kind"
     )
     kpis: Kpis = Field(default_factory=Kpis)
+    changes: PlanChanges | None = Field(None, description="For a re-plan (a previous plan given): what it changed and what stability cost")
+    portfolio: PortfolioRef | None = Field(None, description="The portfolio this plan was made for (None in plans made before plans carried it)")

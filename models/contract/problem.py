@@ -341,6 +341,42 @@ class Pins(_Strict):
     previous_plan: "Plan | None" = None
 
 
+class Stability(_Strict):
+    """How much a re-plan may change of its previous plan (``pins.previous_plan``), for how
+    much gain: used only when a previous plan is given.
+
+    A change is counted against the previous plan from ``pins.frozen_until`` on (the whole
+    horizon without a freeze), as :class:`~models.contract.plan.Churn` defines it: trials
+    changed (run, option or start; a trial the previous plan did not list is new, not
+    changed), people reassigned (their work changed at all) and FTE-months moved.
+
+    The engine builds several re-plans: the previous plan kept where it still holds (its
+    schedule, each person's work where it is still valid, only what no longer holds
+    re-staffed), the best schedule it finds staffed with as much of the previous roster as
+    still fits, and the best re-plan it finds. With ``tolerance`` alone (the default) it
+    returns, among those whose objective is within ``tolerance`` x |best objective| of the
+    best one, the one with the fewest changes: fewest trials changed, then people
+    reassigned, then FTE-months moved. With prices, each change costs its price in objective
+    units and the best objective net of that price wins (among the re-plans within the
+    tolerance, if one is given; ``tolerance: null`` lets the prices alone decide). The
+    engine stops searching as soon as a re-plan with no more changes than the kept plan is
+    proven within ``mip_gap + tolerance`` of the bound. ``settings.stability: null`` returns
+    the best re-plan found, whatever it changes (the previous plan is still a candidate, so
+    a re-plan is never worse than keeping it where it still holds).
+    """
+
+    tolerance: Number | None = Field(
+        0.005, ge=0, le=1, description="Share of |best objective| the planner gives up, at most, for fewer changes"
+    )
+    trial_change: NonNegative | None = Field(None, description="Price per trial changed, in objective units")
+    person_reassigned: NonNegative | None = Field(None, description="Price per person reassigned, in objective units")
+    fte_month_moved: NonNegative | None = Field(None, description="Price per FTE-month moved, in objective units")
+
+    @property
+    def priced(self) -> bool:
+        return any(p is not None for p in (self.trial_change, self.person_reassigned, self.fte_month_moved))
+
+
 class Settings(_Strict):
     time_limit: Number = Field(60.0, gt=0, description="Wall-clock seconds for the whole solve")
     mip_gap: Number = Field(0.01, ge=0, le=1, description="Relative MIP gap at which HiGHS stops")
@@ -358,6 +394,11 @@ class Settings(_Strict):
         description="When set, what more budget would buy is estimated for each year with a budget: that year's "
         "budget raised by this share of it and the portfolio stage solved again, within the time limit "
         "(plan.budget.per_year[].objective_gain); null: not estimated",
+    )
+    stability: Stability | None = Field(
+        default_factory=Stability,
+        description="With a previous plan: how much a re-plan may change of it for how much gain (default: the fewest "
+        "changes within 0.5 % of the best re-plan found); null: the best re-plan, whatever it changes",
     )
 
 

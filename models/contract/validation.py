@@ -123,8 +123,13 @@ Pins
       some option; ``start <= end``, both inside the horizon and inside the person's
       availability, with no leave month in between; ``fte`` at most the person's fte
       (and at least ``MIN_FTE``).
-    * ``frozen_until`` needs a ``previous_plan``; the previous plan may only refer to
-      known trials, options, staff and roles, and its months are ``YYYY-MM``.
+    * ``frozen_until`` needs a ``previous_plan``. The previous plan must be of this
+      portfolio (:func:`models.contract.identity.portfolio_mismatch`), its months are
+      ``YYYY-MM``, and what the freeze keeps of it (trials started and assignments starting
+      before ``frozen_until``) refers to known trials, options, staff and roles, with each
+      assignment's FTE at most its person's (plus ``FTE_NOISE``, read as the person's FTE).
+      What lies after the freeze is a starting point only: entries there that no longer
+      apply (a trial removed, a person no longer in the pool) are released, not refused.
 
 Objective weights are checked to be finite and within the magnitude limits; settings are fully
 checked by pydantic.
@@ -142,6 +147,8 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from models.contract.identity import portfolio_mismatch
+from models.contract.plan import Assignment
 from models.contract.problem import ExecutionOption, FieldError, Problem, ProblemInvalid, Trial, json_path, is_month, month_at, month_index
 
 Loc = tuple[int | str, ...]
@@ -175,6 +182,10 @@ MAX_VOLUME = 1e12
 """Service ``contract_volume``: units over the horizon."""
 MIN_FTE = 1e-3
 """Smallest positive FTE: staff ``fte``, stage demand and ``flex.max_fte`` are 0 or at least this."""
+FTE_NOISE = 1e-6
+"""How far a previous plan's FTE may exceed its person's FTE and still be read as that FTE:
+float noise of a plan written before plans rounded FTE (``1.0000000000000002``), the plans'
+own tolerance; more is an error."""
 _SHOWN = 10  # items of a list quoted in a message before it is truncated
 
 
@@ -826,6 +837,9 @@ class _Checker:
                 self.add(loc + ("fte",), f"fte {_num(a.fte)} exceeds staff '{s.id}' contracted fte {_num(s.fte)}")
 
     def check_previous_plan(self) -> None:
+        """The previous plan's frozen part must hold in this problem; what lies after the
+        freeze is only a starting point, so entries there that no longer apply (a removed
+        trial, a person gone) are released rather than refused."""
         pins = self.p.pins
         plan = pins.previous_plan
         if pins.frozen_until is not None and plan is None:
@@ -833,9 +847,25 @@ class _Checker:
         if plan is None:
             return
         base: Loc = ("pins", "previous_plan")
+        if (other := portfolio_mismatch(self.p, plan)) is not None:
+            self.add(base, other)
+            return
+        frozen = pins.frozen_until
         for i, tp in enumerate(plan.trials):
             loc = base + ("trials", i)
-            if self.unknown_trial(loc + ("id",), tp.id) or not tp.run:
+            if not tp.run:
+                continue
+            for field in ("start", "end"):
+                self.plan_month(loc + (field,), getattr(tp, field), required=True)
+            kept = frozen is not None and tp.start is not None and is_month(tp.start) and tp.start < frozen
+            if not kept:
+                continue
+            if tp.id not in self.trial_index:
+                self.add(
+                    loc + ("id",),
+                    f"trial '{tp.id}' started before the freeze at {frozen} in the previous plan and is not in this "
+                    "problem: a trial that ran stays in the problem (set stopped_from to stop it)",
+                )
                 continue
             ti = self.trial_index[tp.id]
             if tp.option is None:
@@ -845,17 +875,31 @@ class _Checker:
                     loc + ("option",),
                     f"unknown option '{tp.option}' of trial '{tp.id}' (options are: {_show(list(self.options[ti]))})",
                 )
-            for field in ("start", "end"):
-                self.plan_month(loc + (field,), getattr(tp, field), required=True)
         for i, a in enumerate(plan.assignments):
-            loc = base + ("assignments", i)
-            self.unknown_staff(loc + ("staff",), a.staff)
-            self.unknown_trial(loc + ("trial",), a.trial)
-            self.unknown_role(loc + ("role",), a.role)
-            ok = self.plan_month(loc + ("start",), a.start, required=True)
-            ok = self.plan_month(loc + ("end",), a.end, required=True) and ok
-            if ok and a.start > a.end:
-                self.add(loc + ("end",), f"end {a.end} is before start {a.start}")
+            self.check_previous_assignment(base + ("assignments", i), a, frozen)
+
+    def check_previous_assignment(self, loc: Loc, a: Assignment, frozen: str | None) -> None:
+        """A previous assignment the freeze keeps (any month before ``frozen_until``) must be
+        interpretable, and its FTE within its person's: above it by float noise (at most
+        ``FTE_NOISE``) it is read as the person's FTE, above it by more it is refused."""
+        ok = self.plan_month(loc + ("start",), a.start, required=True)
+        ok = self.plan_month(loc + ("end",), a.end, required=True) and ok
+        if ok and a.start > a.end:
+            self.add(loc + ("end",), f"end {a.end} is before start {a.start}")
+        if not ok or frozen is None or a.start >= frozen:
+            return
+        person = a.staff in self.staff_by_id
+        if not person:
+            self.add(
+                loc + ("staff",),
+                f"staff '{a.staff}' worked before the freeze at {frozen} in the previous plan and is not in this problem: "
+                "a person who leaves stays in the problem with available_to",
+            )
+        self.unknown_trial(loc + ("trial",), a.trial)
+        self.unknown_role(loc + ("role",), a.role)
+        if person and a.fte > self.staff_by_id[a.staff].fte + FTE_NOISE:
+            s = self.staff_by_id[a.staff]
+            self.add(loc + ("fte",), f"fte {_num(a.fte)} exceeds staff '{s.id}' contracted fte {_num(s.fte)} in the frozen months")
 
     def plan_month(self, loc: Loc, value: str | None, required: bool) -> bool:
         if value is None:

@@ -11,9 +11,10 @@ import math
 from collections import defaultdict
 
 from models.formulation.explain import explain
-from models.formulation.instance import Instance
+from models.formulation.instance import Block, Instance
 from models.formulation.objective import objective_terms
 from models.contract.plan import (
+    FTE_DECIMALS,
     Assignment,
     BudgetReport,
     Kpis,
@@ -104,7 +105,7 @@ def build_plan(
         stages=timings,
         trials=trials,
         assignments=[
-            Assignment(staff=b.staff, trial=b.trial, role=b.role, start=inst.month(b.first), end=inst.month(b.last), fte=b.fte)
+            Assignment(staff=b.staff, trial=b.trial, role=b.role, start=inst.month(b.first), end=inst.month(b.last), fte=_fte(inst, b))
             for b in staffing.blocks
         ],
         role_months=role_months,
@@ -126,6 +127,11 @@ def build_plan(
             shortfall_fte_months=terms.shortfall,
         ),
     )
+
+
+def _fte(inst: Instance, block: Block) -> float:
+    """The block's FTE as a plan writes it: ``FTE_DECIMALS`` decimals, never above the person's FTE."""
+    return min(round(block.fte, FTE_DECIMALS), inst.staff[block.staff].fte)
 
 
 def _flex_shares(

@@ -270,12 +270,15 @@ def _frozen_pins(problem: Problem) -> tuple[dict[str, tuple[str, int]], set[str]
         if tp.run and tp.start is not None and tp.option is not None and problem.index(tp.start) < frozen:
             fixed[tp.id] = (tp.option, problem.index(tp.start))
     floored = {t.id for t in problem.trials} - set(fixed)
+    contracted = {s.id: s.fte for s in problem.staff}
     kept: list[AssignmentPin] = []
     for a in pins.previous_plan.assignments:
         if problem.index(a.start) >= frozen:
             continue
         last = min(problem.index(a.end), frozen - 1)
-        kept.append(AssignmentPin(staff=a.staff, trial=a.trial, role=a.role, start=a.start, end=problem.month(last), fte=a.fte))
+        # Validation refused FTE above the person's by more than noise; the noise is read as their FTE.
+        fte = min(a.fte, contracted[a.staff])
+        kept.append(AssignmentPin(staff=a.staff, trial=a.trial, role=a.role, start=a.start, end=problem.month(last), fte=fte))
     return fixed, floored, kept
 
 

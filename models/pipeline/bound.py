@@ -98,15 +98,17 @@ def finish_bound_search(
     settings: EngineSettings,
     monitor: Monitor,
     timings: list[StageTiming],
+    wait: bool = True,
 ) -> float | None:
     """The tighter of ``bound`` and the search's, once the search has proven the plan within
     the gap asked for, ended by itself, reached the deadline or a stop was asked for: the
-    planner's limit is there to prove the plan (SPEC §4), so a plan not yet proven waits."""
+    planner's limit is there to prove the plan (SPEC §4), so a plan not yet proven waits
+    (unless ``wait`` is False: a re-plan whose kept plan is proven as the planner asked)."""
     model = first.model
     assert model is not None
     kind = model.inst.problem.objective.kind
     waited = time.perf_counter()
-    if objective is not None and not monitor.stopped() and (relative_gap(objective, bound) or 0.0) > settings.mip_gap:
+    if wait and objective is not None and not monitor.stopped() and (relative_gap(objective, bound) or 0.0) > settings.mip_gap:
         aim(search, first, objective, settings)
         search.wait(search.until, monitor.stopped)
     found, seconds = search.finish()

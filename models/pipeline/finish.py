@@ -16,7 +16,7 @@ from models.contract.plan import Plan, StageTiming
 from models.formulation.assemble import build_plan, set_bound
 from models.formulation.instance import Instance
 from models.formulation.portfolio import PortfolioResult, marginal_values
-from models.pipeline.candidates import Candidates
+from models.heuristics.shed import Staffed
 from models.pipeline.clock import MARGINAL_SECONDS, MIN_SOLVER_SECONDS, late_roster_fits, timing
 from models.pipeline.construct import serial, staff_heuristic
 from models.pipeline.state import SolveState
@@ -62,20 +62,21 @@ def reproducible_note(s: SolveState, plan: Plan) -> None:
 
 def checked_plan(
     inst: Instance,
-    best: Candidates,
+    ranked: list[tuple[Staffed, str]],
     timings: list[StageTiming],
     bound: float | None,
     settings: EngineSettings,
     message: str,
     why_gap: str,
-) -> tuple[Plan, dict[str, tuple[str, int]]] | None:
-    """The best candidate plan that the independent checker accepts, with its schedule (None if none does).
+) -> tuple[Plan, dict[str, tuple[str, int]], str] | None:
+    """The first of the ``ranked`` candidates (best first) that the independent checker
+    accepts, with its schedule and source (None if none does).
 
     Every candidate is valid by construction; the checker is the engine's guard against
     its own bugs (SPEC §4: the engine never returns a plan the checker rejects). A
     candidate it rejects is passed over for the next best, and the plan says so."""
     rejected: list[str] = []
-    for solved, source in best.ranked():
+    for solved, source in ranked:
         began = time.perf_counter()
         plan = build_plan(inst, solved.schedule, solved.staffing, [*timings, StageTiming(stage=f"chosen: {source}", seconds=0.0, status="heuristic")])
         plan.stages.append(StageTiming(stage="plan", seconds=time.perf_counter() - began))
@@ -96,7 +97,7 @@ def checked_plan(
         if rejected:
             notes.append(f"passed over {len(rejected)} better plan(s) that broke a rule, first {rejected[0]}")
         plan.message = "; ".join(notes) or plan.message
-        return plan, solved.schedule
+        return plan, solved.schedule, source
     return None
 
 

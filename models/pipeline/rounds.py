@@ -33,6 +33,7 @@ from models.pipeline.clock import (
 )
 from models.pipeline.diagnose import diagnosed
 from models.pipeline.repair import repair
+from models.pipeline.replan import settled
 from models.pipeline.roster import staff_schedule
 from models.pipeline.state import SolveState
 from models.solver.highs import Watch
@@ -52,6 +53,9 @@ def portfolio_rounds(s: SolveState) -> Plan | None:
             aim(s.search, s.first, best.objective, settings)
         if round_ > 0 and proven_within_gap(best, s.bound, s.search, s.first, settings):
             s.converged = s.proven = True
+            break
+        if round_ > 0 and settled(s):
+            s.converged = True  # a re-plan's kept plan is proven as the planner asked (replan.settled)
             break
         # Once a plan needed no repair, a round only looks for a better one, while the bound
         # search runs: the round and the roster after it end by the time the search does.

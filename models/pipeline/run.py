@@ -27,6 +27,7 @@ import time
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, replace
 
+from models.contract.identity import portfolio_ref
 from models.contract.plan import Explanation, Plan, Relaxation, StageTiming
 from models.contract.problem import Problem, ProblemInvalid
 from models.contract.validation import semantic_errors
@@ -40,6 +41,7 @@ from models.pipeline.budget import add_budget_values
 from models.pipeline.compile import compile_stage, unschedulable_plan
 from models.pipeline.diagnose import relaxation_explanation, time_limit_moment
 from models.pipeline.finish import add_marginal_values, checked_plan, fall_back, message, reproducible_note, why_gap
+from models.pipeline.replan import keep_stage, kept_why_gap, ranked, report_changes, restaff_stage, settled, start_replan
 from models.pipeline.rounds import portfolio_rounds
 from models.pipeline.state import SolveState
 from models.solver.executor import ExecutorLike, as_executor, seconds_until, submit, wait_until, wall_moment
@@ -83,15 +85,22 @@ def solve(
     if errors:
         raise ProblemInvalid(errors)
     pool = None if executor is None else as_executor(executor)
-    return _stages(problem, settings or EngineSettings.from_problem(problem.settings), Monitor(progress, stop, began), began, pool)
+    plan = _stages(problem, settings or EngineSettings.from_problem(problem.settings), Monitor(progress, stop, began), began, pool)
+    plan.portfolio = portfolio_ref(problem)
+    return plan
 
 
 def _stages(problem: Problem, settings: EngineSettings, monitor: Monitor, began: float, pool: Executor | None) -> Plan:
     """The stages in order (see the module docstring); an infeasible problem's sub-problems on ``pool``."""
     s = compile_stage(problem, settings, monitor, began)
     s.executor = pool
+    s.replan = start_replan(s)
     if (unschedulable := unschedulable_plan(s)) is not None:
         return verify_relaxations(s, unschedulable)
+    keep_stage(s)
+    if settled(s):
+        s.converged = True
+        return plan_stage(s)
     construct_stage(s)
     if (infeasible := portfolio_rounds(s)) is not None:
         return verify_relaxations(s, infeasible)
@@ -110,6 +119,7 @@ def _stages(problem: Problem, settings: EngineSettings, monitor: Monitor, began:
             return s.empty("no_solution", f"no fully staffed plan found: staffing did not match the portfolio stage within {rounds} repair rounds")
         return s.empty("no_solution", message(s) or "no fully staffed plan found")
     bound_stage(s)
+    restaff_stage(s)
     return plan_stage(s)
 
 
@@ -260,21 +270,25 @@ def bound_stage(s: SolveState) -> None:
     settings, first = s.settings, s.first
     if settings.reproducible and first is not None and not s.monitor.stopped() and not proven_within_gap(s.best, s.bound, None, first, settings):
         s.search = start_bound_search(first, settings, s.clock.deadline, settings.work_limit(settings.time_limit * REPRODUCIBLE_BOUND_SHARE))
+    kept_proven = settled(s)
     if s.search is not None and first is not None and first.model is not None:
-        s.bound = finish_bound_search(s.search, first, s.best.objective, s.bound, settings, s.monitor, s.timings)
+        s.bound = finish_bound_search(s.search, first, s.best.objective, s.bound, settings, s.monitor, s.timings, wait=not kept_proven)
         if s.search.time_limited:
             s.clock_ruled.append("bound-search")
-    s.bound = prove_exactly(s.inst, settings, s.best, s.bound, s.clock.deadline, s.monitor, s.timings, s.clock_ruled)
+    if not kept_proven:
+        s.bound = prove_exactly(s.inst, settings, s.best, s.bound, s.clock.deadline, s.monitor, s.timings, s.clock_ruled)
 
 
 def plan_stage(s: SolveState) -> Plan:
     """The best plan the checker accepts, with its message, marginal values and (when asked)
     what more budget per year would buy."""
-    checked = checked_plan(s.inst, s.best, s.timings, s.bound, s.settings, message(s), why_gap(s.inst, s.timings, s.clock.deadline))
+    why = kept_why_gap(s) if settled(s) else why_gap(s.inst, s.timings, s.clock.deadline)
+    checked = checked_plan(s.inst, ranked(s), s.timings, s.bound, s.settings, message(s), why)
     if checked is None:
         return s.empty("no_solution", "no plan found passes the plan checker")
-    plan, schedule = checked
+    plan, schedule, source = checked
     reproducible_note(s, plan)
+    report_changes(s, plan, source)
     if s.first is not None and not s.monitor.stopped():
         add_marginal_values(plan, s.inst, s.first, schedule, s.settings, s.clock.deadline)
         add_budget_values(s, plan, schedule)

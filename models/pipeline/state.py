@@ -7,16 +7,36 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Literal
 
-from models.contract.plan import Explanation, Plan, StageTiming
-from models.contract.problem import Problem
+from models.contract.plan import Churn, Explanation, Plan, StageTiming
+from models.contract.problem import Problem, Stability
 from models.formulation.instance import Instance
 from models.formulation.portfolio import PortfolioResult, Reserve
+from models.heuristics.shed import Staffed
 from models.pipeline.candidates import Candidates
 from models.pipeline.clock import Clock
 from models.pipeline.construct import HeuristicBeside
 from models.solver.bound_search import BoundSearch
 from models.solver.progress import Monitor
 from models.solver.settings import EngineSettings
+
+
+
+@dataclass
+class Replan:
+    """A re-plan's previous plan, what it is compared against, and the candidates built from it
+    (:mod:`models.pipeline.replan`)."""
+
+    previous: Plan
+    #: The freeze, from which changes count (None: the whole horizon), and its month index.
+    since: str | None
+    since_index: int
+    stability: Stability | None
+    #: The previous plan kept where it still holds (None if it could not be staffed within the rules).
+    kept: Staffed | None = None
+    #: The sources of the candidates built from the previous plan.
+    sources: set[str] = field(default_factory=set)
+    #: Each candidate's changes against the previous plan, by the id of its Staffed.
+    churn: dict[int, Churn] = field(default_factory=dict)
 
 
 @dataclass
@@ -59,6 +79,8 @@ class SolveState:
     clock_ruled: list[str] = field(default_factory=list)
     #: Where an infeasible problem's diagnosis steps and change checks run side by side (None: in turn, here).
     executor: Executor | None = None
+    #: A re-plan's previous plan and the candidates built from it (None: not a re-plan).
+    replan: Replan | None = None
 
     def empty(self, status: Literal["infeasible", "no_solution"], message: str, explanations: list[Explanation] | None = None) -> Plan:
         """A plan without a schedule: why there is none, and the stages' times."""

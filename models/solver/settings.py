@@ -53,6 +53,11 @@ class EngineSettings:
     that fix it); off when the engine checks such a change by solving the changed problem.
     With ``budget_step``, each year's budget is raised by that share in turn after the plan
     is found, to estimate what more budget would buy (:mod:`models.pipeline.budget`).
+    With ``replan_start`` (a re-plan, ``pins.previous_plan`` given) the previous plan, kept
+    where it still holds, is the first candidate and round 0's warm start, and the best
+    schedule is staffed again keeping its roster (:mod:`models.pipeline.replan`); without it
+    the previous plan only supplies the freeze: a re-plan from scratch, which
+    ``bench/replan.py`` compares against.
     Repair rounds run HiGHS without presolve unless ``repair_presolve``: on the reference's
     dense cut model, presolve and the restarts it triggers took most of a round's 6-8 s,
     and without them HiGHS finished the same rounds in 2-4 s.
@@ -85,6 +90,7 @@ class EngineSettings:
     nodes_per_second: float = 200.0
     diagnose: bool = True
     budget_step: float | None = None
+    replan_start: bool = True
 
     @classmethod
     def from_problem(cls, settings: Settings) -> "EngineSettings":

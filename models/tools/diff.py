@@ -14,7 +14,12 @@ its base) needs the changes, not two plans side by side:
   left, joined and the FTE-months per trial before and after;
 - cost and value per year: spend per calendar year (the plan's budget report) and
   value delivered per year, a trial's value counting in the year of its last month
-  (its readout, when the value is realised).
+  (its readout, when the value is realised);
+- churn (:class:`~models.contract.plan.Churn`, from a month such as the freeze when one
+  is given): trials changed, people reassigned, blocks kept, FTE-months kept and moved.
+
+Two plans of different portfolios are not compared: :func:`diff_plans` raises
+:class:`OtherPortfolio` with the one line that says so.
 
 Differences under 1e-6 (the plans' own FTE tolerance) are not changes.
 """
@@ -25,7 +30,9 @@ from collections import defaultdict
 
 from pydantic import BaseModel, Field
 
-from models.contract.plan import Plan, TrialPlan
+from models.contract.churn import churn
+from models.contract.identity import plans_mismatch
+from models.contract.plan import Churn, Plan, TrialPlan
 from models.contract.problem import month_index
 
 _TOL = 1e-6
@@ -81,10 +88,15 @@ class YearChange(BaseModel):
     budget: float | None = Field(None, description="The year's budget in the new plan")
 
 
+class OtherPortfolio(ValueError):
+    """Two plans of different portfolios: the message says so in one line."""
+
+
 class PlanDiff(BaseModel):
     """What changed from the old plan to the new one (only what changed is listed)."""
 
     headline: list[Headline]
+    churn: Churn
     trials: list[TrialChange]
     fte_moved: list[FteMove]
     people: list[Reassignment]
@@ -141,8 +153,12 @@ def _value_per_year(plan: Plan) -> dict[str, float]:
     return out
 
 
-def diff_plans(old: Plan, new: Plan) -> PlanDiff:
-    """The changes from ``old`` to ``new`` (two plans of one portfolio)."""
+def diff_plans(old: Plan, new: Plan, since: str | None = None) -> PlanDiff:
+    """The changes from ``old`` to ``new`` (two plans of one portfolio), churn counted from
+    the month ``since`` on (the whole horizon when None); :class:`OtherPortfolio` if the two
+    plans are of different portfolios."""
+    if (other := plans_mismatch(old, new)) is not None:
+        raise OtherPortfolio(other)
     headline = [
         Headline(name="objective", before=old.objective, after=new.objective),
         Headline(name="total cost", before=old.kpis.total_cost, after=new.kpis.total_cost),
@@ -206,7 +222,7 @@ def diff_plans(old: Plan, new: Plan) -> PlanDiff:
         )
         for year in sorted(set(old_spend) | set(new_spend) | set(old_value) | set(new_value))
     ]
-    return PlanDiff(headline=headline, trials=trials, fte_moved=moves, people=people, years=years)
+    return PlanDiff(headline=headline, churn=churn(old, new, since), trials=trials, fte_moved=moves, people=people, years=years)
 
 
 def _signed(x: float, digits: int = 0) -> str:
@@ -241,7 +257,15 @@ def render_diff(diff: PlanDiff) -> str:
         else:
             digits = 2 if abs(h.after) < 1000 and not float(h.after).is_integer() else 0
             lines.append(f"  {h.name}: {h.before:,.{digits}f} -> {h.after:,.{digits}f} ({_signed(h.after - h.before, digits)})")
-    lines.append(f"Trials changed: {len(diff.trials)}")
+    c = diff.churn
+    since = f" from {c.since}" if c.since else ""
+    kept_share = c.fte_months_kept / c.fte_months_previous if c.fte_months_previous else 1.0
+    lines.append(
+        f"  churn{since}: {c.trials_changed} trial(s) changed, {c.people_reassigned} of {c.people_with_work} people with "
+        f"work reassigned, {c.blocks_kept} of {c.blocks_previous} blocks kept, {c.fte_months_moved:,.2f} FTE-months moved "
+        f"({kept_share:.1%} of {c.fte_months_previous:,.2f} kept)"
+    )
+    lines.append(f"Trials whose run, option, start or lateness changed: {len(diff.trials)}")
     lines += [_trial_line(c) for c in diff.trials]
     lines.append("Cost and value per year")
     for y in diff.years:

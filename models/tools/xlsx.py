@@ -259,6 +259,11 @@ _SCALARS: tuple[tuple[str, str, str], ...] = (
     ("settings.seed", "int", _described(Settings, "seed")),
     ("settings.reproducible", "bool", _described(Settings, "reproducible")),
     ("settings.budget_step", "number", _described(Settings, "budget_step")),
+    (
+        "settings.stability",
+        "json",
+        _described(Settings, "stability") + ', as JSON, e.g. {"tolerance": 0.005}; null: off; blank: the default',
+    ),
     ("pins.frozen_until", "month", "Before this month everything stays as in the previous plan (YYYY-MM)"),
 )
 _PROBLEM_SHEET = (
@@ -282,6 +287,8 @@ def _set(cell: Cell, value: Any) -> None:
 
 
 def _cell_value(kind: str, value: Any) -> Any:
+    if kind == "json":
+        return json.dumps(value.model_dump(mode="json") if value is not None else None)
     if value is None:
         return None
     if kind in ("list", "months"):
@@ -562,6 +569,11 @@ class _Reader:
             if isinstance(value, str):
                 return [part.strip() for part in value.split(",") if part.strip()]
             return [_month_text(value) if kind == "months" else _text(value)]
+        if kind == "json" and isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError:
+                return value  # the contract's validation names the cell and the type it wants
         return value
 
 

@@ -1,0 +1,314 @@
+"""The re-plan (SPEC §3, the monthly reforecast): the previous plan is the starting point.
+
+With ``pins.previous_plan`` the solve does not start from nothing:
+
+1. **Keep** (:func:`keep_stage`, before the constructive stage): the previous schedule,
+   wherever its trials may still start as they did, is staffed with the previous roster
+   wherever that still holds (the person is available, eligible, within their FTE and
+   concurrency limits, and the trial still demands the work); only what no longer holds
+   is staffed anew (:func:`stable_staffing`). That plan is the first candidate, so the
+   re-plan is never worse than it, and round 0's warm start.
+2. **Search**: the solve goes on as any solve, unless the kept plan is already proven
+   within ``mip_gap + stability.tolerance`` of a bound (:func:`settled`), in which case no
+   re-plan could be worth its changes. A bound proven for the same world still holds: when
+   the problem has the previous plan's fingerprint (no event since), the previous plan's
+   bound is used at once.
+3. **Re-staff** (:func:`restaff_stage`): the best schedule found, if it is not the kept
+   one, is staffed keeping as much of the previous roster as still fits.
+4. **Choose** (:func:`ranked`): the candidates in the order ``settings.stability`` gives
+   them (:class:`~models.contract.problem.Stability`); the plan reports what it changed
+   and what stability cost (:func:`changes`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from dataclasses import dataclass, replace
+
+from models.contract.churn import churn
+from models.contract.identity import fingerprint
+from models.contract.plan import FTE_DECIMALS, Assignment, Churn, Plan, PlanChanges, StageTiming, TrialPlan
+from models.contract.problem import Stability, is_month
+from models.formulation.instance import Block, Instance
+from models.formulation.staffing import month_blocks, net_demand
+from models.heuristics.shed import Staffed, budget_roster, shed
+from models.pipeline.candidates import minimised, tighter
+from models.pipeline.state import Replan, SolveState
+from models.solver.progress import Deadline, cutoff, relative_gap
+
+Schedule = dict[str, tuple[str, int]]
+
+#: The candidate that keeps the previous plan, as the plan's stages and ``changes`` name it.
+KEPT = "previous plan kept"
+#: The best schedule found, staffed keeping the previous roster where it fits.
+RESTAFFED = "best schedule, previous roster kept"
+#: Kept work below this FTE is not kept (what is left of a block whose demand shrank).
+MIN_KEPT_FTE = 1e-6
+
+
+def churn_of(replan: Replan, inst: Instance, solved: Staffed) -> Churn:
+    """A candidate's changes against the previous plan (computed once per candidate)."""
+    key = id(solved)
+    if key not in replan.churn:
+        replan.churn[key] = churn(replan.previous, sketch(inst, solved), replan.since)
+    return replan.churn[key]
+
+
+def previous_schedule(inst: Instance, previous: Plan) -> Schedule:
+    """The previous plan's trials that may still start as they did (option and start in their domain)."""
+    schedule: Schedule = {}
+    for t in previous.trials:
+        if not (t.run and t.option is not None and t.start is not None and is_month(t.start) and t.id in inst.trials):
+            continue
+        start = inst.problem.index(t.start)
+        if start in inst.starts.get((t.id, t.option), ()):
+            schedule[t.id] = (t.option, start)
+    return schedule
+
+
+def kept_blocks(inst: Instance, previous: Plan, schedule: Schedule, since: int) -> list[Block]:
+    """The previous roster's work from month ``since`` on that still holds for ``schedule``.
+
+    Only trials that run as they did (same option and start) keep their people. A month
+    of a previous block is kept, at up to its FTE, where the person is in the pool,
+    available, eligible for the role on the trial, has FTE left after pins and earlier
+    kept work, stays within their concurrent-trial limit, and the trial still demands
+    that much of the role (after pins). Blocks are taken in the previous plan's order."""
+    before = previous_schedule(inst, previous)
+    same = {t: v for t, v in schedule.items() if before.get(t) == v}
+    net = net_demand(inst, same)
+    left = dict(net.demand)
+    load: dict[tuple[str, int], float] = defaultdict(float, net.pinned_fte)
+    trials_on: dict[tuple[str, int], set[str]] = defaultdict(set, {k: set(v) for k, v in net.pinned_trials.items()})
+    worked: dict[tuple[str, str, str], dict[int, float]] = defaultdict(dict)
+    for a in previous.assignments:
+        person = inst.staff.get(a.staff)
+        if a.trial not in same or person is None or not (is_month(a.start) and is_month(a.end)):
+            continue
+        if not inst.can_serve(a.staff, a.trial, a.role):
+            continue
+        first, last = max(inst.problem.index(a.start), since, 0), min(inst.problem.index(a.end), inst.months - 1)
+        for m in range(first, last + 1):
+            trials = trials_on[(a.staff, m)]
+            if not inst.available[a.staff][m] or (a.trial not in trials and len(trials) >= person.max_concurrent_trials):
+                continue
+            fte = round(min(a.fte, left.get((a.trial, a.role, m), 0.0), person.fte - load[(a.staff, m)]), FTE_DECIMALS)
+            if fte < MIN_KEPT_FTE:
+                continue
+            cell = worked[(a.staff, a.trial, a.role)]
+            cell[m] = cell.get(m, 0.0) + fte
+            left[(a.trial, a.role, m)] -= fte
+            load[(a.staff, m)] += fte
+            trials.add(a.trial)
+    return month_blocks(worked)
+
+
+def stable_staffing(inst: Instance, schedule: Schedule, kept: list[Block], deadline: Deadline = math.inf) -> Staffed | None:
+    """``schedule`` staffed with the ``kept`` work held fixed and the rest rostered around it,
+    shed to a plan within every rule (None if a trial holding kept work, or one that must
+    run, would have to go, or the deadline passes first)."""
+    held = replace(inst, pinned=[*inst.pinned, *kept], forced_run=inst.forced_run | {b.trial for b in kept})
+    roster = budget_roster(held, schedule, deadline)
+    if cutoff(deadline).stopped():
+        return None
+    return shed(held, schedule, roster, deadline)
+
+
+def sketch(inst: Instance, solved: Staffed) -> Plan:
+    """The decisions of a staffed schedule as a plan (trials and assignments only), for counting changes."""
+    trials = [
+        TrialPlan.model_construct(id=t, run=t in solved.schedule, option=solved.schedule.get(t, (None, 0))[0],
+                                  start=inst.month(solved.schedule[t][1]) if t in solved.schedule else None)
+        for t in inst.trials
+    ]
+    assignments = [
+        Assignment.model_construct(staff=b.staff, trial=b.trial, role=b.role, start=inst.month(b.first), end=inst.month(b.last),
+                                   fte=min(round(b.fte, FTE_DECIMALS), inst.staff[b.staff].fte))
+        for b in solved.staffing.blocks
+    ]
+    return Plan.model_construct(status="feasible", trials=trials, assignments=assignments)
+
+
+def start_replan(s: SolveState) -> Replan | None:
+    """The re-plan's context, if the problem gives a previous plan and the engine starts from it."""
+    pins = s.problem.pins
+    if pins.previous_plan is None or not s.settings.replan_start:
+        return None
+    since = pins.frozen_until
+    return Replan(pins.previous_plan, since, s.problem.index(since) if since else 0, s.problem.settings.stability)
+
+
+def keep_stage(s: SolveState) -> None:
+    """The previous plan kept where it still holds, offered as the first candidate (see the
+    module docstring); where nothing changed since the previous plan, its bound too."""
+    if s.replan is None:
+        return
+    began = time.perf_counter()
+    replan = s.replan
+    schedule = previous_schedule(s.inst, replan.previous)
+    kept = kept_blocks(s.inst, replan.previous, schedule, replan.since_index)
+    replan.kept = stable_staffing(s.inst, schedule, kept, s.monitor.cutoff(s.clock.last_call))
+    if replan.kept is not None:
+        replan.sources.add(KEPT)
+        s.best.consider(replan.kept, KEPT)
+    previous = replan.previous
+    if previous.portfolio is not None and previous.portfolio.fingerprint == fingerprint(s.problem) and previous.best_bound is not None:
+        # The same world: the previous bound bounds every plan of it, the freeze only restricts them.
+        s.bound = s.best.bound = tighter(s.problem.objective.kind, s.bound, previous.best_bound)
+    s.timings.append(_stage(KEPT, began))
+
+
+def settled(s: SolveState) -> bool:
+    """Whether the kept plan (or a candidate that changes no more) is already proven within
+    ``mip_gap + stability.tolerance`` of the bound: no re-plan could then be worth its changes."""
+    replan = s.replan
+    if replan is None or replan.kept is None or replan.stability is None or replan.stability.tolerance is None:
+        return False
+    allowed = s.settings.mip_gap + replan.stability.tolerance + 1e-9
+    found = relative_gap(-minimised(s.inst, replan.kept) if s.best.maximise else minimised(s.inst, replan.kept), s.bound)
+    return found is not None and found <= allowed
+
+
+def restaff_stage(s: SolveState) -> None:
+    """The best schedule found, when it is not the kept one, staffed keeping as much of the
+    previous roster as fits (only while a roster's worth of time is left)."""
+    replan = s.replan
+    if replan is None or s.best.solved is None or s.monitor.stopped():
+        return
+    schedule = s.best.solved.schedule
+    if replan.kept is not None and schedule == replan.kept.schedule:
+        return
+    began = time.perf_counter()
+    kept = kept_blocks(s.inst, replan.previous, schedule, replan.since_index)
+    if (restaffed := stable_staffing(s.inst, schedule, kept, s.monitor.cutoff(s.clock.last_call))) is not None:
+        replan.sources.add(RESTAFFED)
+        s.best.consider(restaffed, RESTAFFED)
+    s.timings.append(_stage(RESTAFFED, began))
+
+
+def _stage(name: str, began: float) -> StageTiming:
+    return StageTiming(stage=name, seconds=time.perf_counter() - began, status="heuristic")
+
+
+@dataclass(frozen=True)
+class Rival:
+    """A candidate with what it costs against the best: its objective loss and its changes."""
+
+    solved: Staffed
+    source: str
+    objective: float
+    loss: float
+    churn: Churn
+
+
+def rivals(s: SolveState) -> list[Rival]:
+    """Every candidate with its loss against the best (objective units, >= 0) and its changes, best first."""
+    replan = s.replan
+    assert replan is not None
+    best = s.best
+    out: list[Rival] = []
+    top: float | None = None
+    for solved, source in best.ranked():
+        score = minimised(s.inst, solved)
+        top = score if top is None else top
+        out.append(Rival(solved, source, -score if best.maximise else score, score - top, churn_of(replan, s.inst, solved)))
+    return out
+
+
+def price(stability: Stability, c: Churn) -> float:
+    """What a candidate's changes cost at the stability prices (objective units)."""
+    return (
+        (stability.trial_change or 0.0) * c.trials_changed
+        + (stability.person_reassigned or 0.0) * c.people_reassigned
+        + (stability.fte_month_moved or 0.0) * c.fte_months_moved
+    )
+
+
+def ranked(s: SolveState) -> list[tuple[Staffed, str]]:
+    """The candidates in the order the plan is chosen from: ``settings.stability``'s (the
+    best objective first without a previous plan or with stability off)."""
+    if s.replan is None or s.replan.stability is None:
+        return s.best.ranked()
+    stability = s.replan.stability
+    found = rivals(s)
+    if not found:
+        return []
+    scale = max(1.0, abs(found[0].objective))
+    within = [r for r in found if stability.tolerance is None or r.loss <= stability.tolerance * scale + 1e-9]
+    if stability.priced:
+        within.sort(key=lambda r: r.loss + price(stability, r.churn))
+    else:
+        within.sort(key=lambda r: (r.churn.trials_changed, r.churn.people_reassigned, round(r.churn.fte_months_moved, 6), r.loss))
+    chosen = {id(r) for r in within}
+    return [(r.solved, r.source) for r in [*within, *(r for r in found if id(r) not in chosen)]]
+
+
+def describe(stability: Stability | None) -> str:
+    """The stability rule in words, as the plan's ``changes`` states it."""
+    if stability is None:
+        return "off: the best re-plan found, whatever it changes"
+    prices = [
+        f"{label} {value:,.6g}"
+        for label, value in (("per trial changed", stability.trial_change), ("per person reassigned", stability.person_reassigned),
+                             ("per FTE-month moved", stability.fte_month_moved))
+        if value is not None
+    ]
+    cap = "" if stability.tolerance is None else f"within {stability.tolerance:.2%} of the best re-plan found"
+    if prices:
+        return "changes priced " + ", ".join(prices) + (f", {cap}" if cap else "")
+    return f"the fewest changes {cap}"
+
+
+def changes(s: SolveState, plan: Plan, source: str) -> PlanChanges | None:
+    """What the returned plan changed of the previous plan, and what stability cost."""
+    replan = s.replan
+    if replan is None:
+        return None
+    measured = churn(replan.previous, plan, replan.since)
+    best = s.best.objective
+    cost = None if best is None or plan.objective is None else max(0.0, (best - plan.objective) if s.best.maximise else (plan.objective - best))
+    compared = []
+    if replan.stability is not None:
+        for r in rivals(s)[:6]:
+            compared.append(
+                f"{r.source}: objective {r.objective:,.6g}, {r.churn.trials_changed} trial(s) changed, "
+                f"{r.churn.people_reassigned} people reassigned, {r.churn.fte_months_moved:,.2f} FTE-months moved"
+            )
+    return PlanChanges(**measured.model_dump(), stability=describe(replan.stability), chosen=source, best_objective=best,
+                       stability_cost=cost, candidates=compared)
+
+
+def kept_why_gap(s: SolveState) -> str:
+    """Why a re-plan may come back further from its bound than ``mip_gap``: it keeps closer to the previous plan."""
+    stability = s.replan.stability if s.replan is not None else None
+    tolerance = stability.tolerance if stability is not None and stability.tolerance is not None else 0.0
+    return (
+        f"the re-plan keeps close to the previous plan: a plan changing no more is proven within the "
+        f"{s.settings.mip_gap:.2%} asked for plus the {tolerance:.2%} stability tolerance, so no re-plan could be worth "
+        "its changes"
+    )
+
+
+def report_changes(s: SolveState, plan: Plan, source: str) -> None:
+    """A re-plan's ``changes`` and a sentence in its message; where nothing changed in the
+    world and the previous schedule is kept, the previous plan's marginal values (they
+    hold the same schedule fixed in the same world)."""
+    found = changes(s, plan, source)
+    if found is None:
+        return
+    plan.changes = found
+    since = f" from {found.since}" if found.since else ""
+    cost = f"; {found.stability_cost:,.6g} below the best re-plan found" if found.stability_cost else ""
+    note = (
+        f"re-plan ({found.chosen}): {found.trials_changed} trial(s) changed, {found.people_reassigned} of "
+        f"{found.people_with_work} people reassigned, {found.fte_months_moved:,.2f} FTE-months moved{since}{cost}"
+    )
+    plan.message = "; ".join(m for m in (plan.message, note) if m)
+    previous = s.replan.previous if s.replan is not None else None
+    same_world = previous is not None and previous.portfolio is not None and previous.portfolio.fingerprint == fingerprint(s.problem)
+    if previous is not None and same_world and found.trials_changed == 0:
+        values = {(rm.role, rm.month): rm.marginal_value for rm in previous.role_months}
+        for rm in plan.role_months:
+            rm.marginal_value = values.get((rm.role, rm.month))
