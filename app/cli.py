@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn, Optional
 
 import typer
 from pydantic import ValidationError
@@ -45,10 +45,7 @@ def _load(path: Path) -> Problem:
     try:
         return parse_problem(path.read_bytes())
     except ProblemInvalid as exc:
-        err.print(f"[red]{path}: invalid problem ({len(exc.errors)} error(s))[/red]")
-        for e in exc.errors:
-            err.print(f"  {e.path}: {e.message}", markup=False, highlight=False)
-        raise typer.Exit(EXIT_INVALID) from None
+        _invalid(path, "invalid problem", exc)
     except OSError as exc:
         err.print(f"[red]{path}: {exc.strerror}[/red]")
         raise typer.Exit(EXIT_INVALID) from None
@@ -91,10 +88,78 @@ def solve(
 ) -> None:
     """Solve a problem and write its plan. Ctrl+C stops the solve and keeps the best plan so far."""
     began = time.perf_counter()  # the time limit covers reading the problem and loading the engine too
+    _solve_and_write(_load(problem), output, time_limit, gap, budget_step, progress, began)
+
+
+@cli.command()
+def replan(
+    problem: Annotated[Path, typer.Argument(help="The problem the plan was made for (JSON)")],
+    plan: Annotated[Path, typer.Argument(help="The plan being replaced (JSON)")],
+    changes: Annotated[Path, typer.Argument(help="What happened since: frozen_until and events (JSON)")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the new plan here (default: stdout)")] = None,
+    problem_out: Annotated[
+        Optional[Path], typer.Option("--problem-out", help="Write the new problem here: next month's PROBLEM")
+    ] = None,
+    time_limit: Annotated[Optional[float], typer.Option(help="Override settings.time_limit (seconds)")] = None,
+    gap: Annotated[Optional[float], typer.Option(help="Override settings.mip_gap")] = None,
+    progress: Annotated[
+        Optional[bool], typer.Option("--progress/--no-progress", help="Live incumbent/bound/gap line on stderr (default: on a terminal)")
+    ] = None,
+) -> None:
+    """Re-plan after a month's events: the plan is the previous plan, frozen until the changes'
+    month, and the re-plan changes what the events force (settings.stability)."""
+    began = time.perf_counter()
+    from models.tools.reforecast import apply_reforecast, parse_reforecast
+
+    base = _load(problem)
+    previous = _read_plan(plan)
+    try:
+        change = parse_reforecast(changes.read_bytes())
+        new = apply_reforecast(base, previous, change)
+    except ProblemInvalid as exc:
+        _invalid(changes, "invalid changes", exc)
+    except OSError as exc:
+        err.print(f"{changes}: {exc.strerror}", markup=False, highlight=False)
+        raise typer.Exit(EXIT_INVALID) from None
+    if problem_out is not None:
+        _write(new.model_dump_json(indent=1), problem_out)
+    _solve_and_write(new, output, time_limit, gap, None, progress, began)
+
+
+def _invalid(path: Path, what: str, exc: ProblemInvalid) -> NoReturn:
+    err.print(f"[red]{path}: {what} ({len(exc.errors)} error(s))[/red]")
+    for e in exc.errors:
+        err.print(f"  {e.path}: {e.message}", markup=False, highlight=False)
+    raise typer.Exit(EXIT_INVALID)
+
+
+def _read_plan(path: Path) -> Plan:
+    try:
+        return Plan.model_validate_json(path.read_bytes())
+    except ValidationError as exc:
+        errors = exc.errors()
+        err.print(f"{path}: not a plan ({len(errors)} error(s)); is it a problem file?", markup=False, highlight=False)
+        for e in errors[:10]:
+            err.print(f"  {json_path(e['loc'])}: {e['msg']}", markup=False, highlight=False)
+        raise typer.Exit(EXIT_INVALID) from None
+    except OSError as exc:
+        err.print(f"{path}: {exc.strerror}", markup=False, highlight=False)
+        raise typer.Exit(EXIT_INVALID) from None
+
+
+def _solve_and_write(
+    prob: Problem,
+    output: Optional[Path],
+    time_limit: Optional[float],
+    gap: Optional[float],
+    budget_step: Optional[float],
+    progress: Optional[bool],
+    began: float,
+) -> None:
+    """Solve with the command line's overrides, write the plan, say how it went, exit by its status."""
     from app.live import ProgressLine, StopRequest
     from models.pipeline import solve as run_solve
 
-    prob = _load(problem)
     overrides = {k: v for k, v in {"time_limit": time_limit, "mip_gap": gap, "budget_step": budget_step}.items() if v is not None}
     try:
         prob.settings = Settings.model_validate({**prob.settings.model_dump(), **overrides})
@@ -142,17 +207,7 @@ def check(
     from models.contract.identity import portfolio_mismatch, version_note
 
     prob = _load(problem)
-    try:
-        parsed = Plan.model_validate_json(plan.read_bytes())
-    except ValidationError as exc:
-        errors = exc.errors()
-        err.print(f"{plan}: not a plan ({len(errors)} error(s)); is it a problem file?", markup=False, highlight=False)
-        for e in errors[:10]:
-            err.print(f"  {json_path(e['loc'])}: {e['msg']}", markup=False, highlight=False)
-        raise typer.Exit(EXIT_INVALID) from None
-    except OSError as exc:
-        err.print(f"{plan}: {exc.strerror}", markup=False, highlight=False)
-        raise typer.Exit(EXIT_INVALID) from None
+    parsed = _read_plan(plan)
     if (other := portfolio_mismatch(prob, parsed)) is not None:
         err.print(other, style="red", markup=False, highlight=False)
         raise typer.Exit(EXIT_VIOLATIONS)

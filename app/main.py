@@ -41,6 +41,7 @@ from app.services.jobs import JobService
 from app.services.solving import SolveService
 from app.settings import ServiceSettings, get_settings
 from models.contract.problem import Problem
+from models.tools.reforecast import Reforecast
 from models.tools.scenarios import ScenarioFile
 
 DESCRIPTION = """\
@@ -145,7 +146,7 @@ def _finish_openapi(app: FastAPI, keys_required: bool) -> None:
                             response["content"] = problem
             for unused in ("HTTPValidationError", "ValidationError"):
                 components.pop(unused, None)
-            _add_schemas(components, Problem, CheckIn, ScenarioFile)
+            _add_schemas(components, Problem, CheckIn, ScenarioFile, Reforecast)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -10,7 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from openapi_spec_validator import validate
 
-from app.api.examples import small_problem
+from app.api.examples import small_problem, tiny_problem
+from models.contract.plan import Plan
+from models.contract.validation import parse_problem
+from models.tools.reforecast import apply_reforecast, parse_reforecast
 from tests.service import SMALL, assert_checker_clean, client_for, finished, settings_for, wait_for_job
 
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -48,6 +51,7 @@ def test_every_endpoint_of_the_issue_is_documented(spec: dict[str, Any]):
         ("GET", "/v1/jobs/{job_id}"),
         ("GET", "/v1/jobs/{job_id}/plan"),
         ("DELETE", "/v1/jobs/{job_id}"),
+        ("POST", "/v1/jobs/{job_id}/replan"),
         ("POST", "/v1/validate"),
         ("POST", "/v1/check"),
         ("GET", "/healthz"),
@@ -85,6 +89,13 @@ def test_the_problem_example_is_data_example_small():
     assert small_problem() == json.loads(Path(SMALL).read_text())
 
 
+def _finished_job_of(client: TestClient, problem: dict[str, Any]) -> dict[str, Any]:
+    job = client.post("/v1/jobs", json=problem).json()
+    done = wait_for_job(lambda: client.get(job["links"]["self"]).json(), finished, timeout=120)
+    assert done["state"] == "succeeded"
+    return done
+
+
 def test_every_example_request_succeeds_as_is(client: TestClient, spec: dict[str, Any]):
     """What /docs offers can be sent unchanged: each body example gets a 2xx answer."""
     for path, method, operation in _operations(spec):
@@ -92,6 +103,9 @@ def test_every_example_request_succeeds_as_is(client: TestClient, spec: dict[str
         if body is None or "application/json" not in body["content"]:
             continue
         for name, example in body["content"]["application/json"]["examples"].items():
+            if "{job_id}" in path:
+                previous = _finished_job_of(client, tiny_problem())
+                path = path.replace("{job_id}", previous["id"])
             response = client.request(method, path, json=example["value"])
             assert response.status_code in (200, 202), f"{method} {path} example {name}: {response.text}"
             answer = response.json()
@@ -101,6 +115,12 @@ def test_every_example_request_succeeds_as_is(client: TestClient, spec: dict[str
                 done = wait_for_job(lambda: client.get(answer["links"]["self"]).json(), finished, timeout=120)
                 assert done["state"] == "succeeded"
                 assert_checker_clean(json.dumps(example["value"]), client.get(answer["links"]["plan"]).json())
+            elif path.endswith("/replan"):
+                done = wait_for_job(lambda: client.get(answer["links"]["self"]).json(), finished, timeout=120)
+                assert done["state"] == "succeeded"
+                base = Plan.model_validate(client.get(previous["links"]["plan"]).json())
+                problem = apply_reforecast(parse_problem(tiny_problem()), base, parse_reforecast(example["value"]))
+                assert_checker_clean(problem, client.get(answer["links"]["plan"]).json())
             elif path == "/v1/batches":
                 assert answer["id"] and response.headers["location"].endswith(answer["id"])
             else:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from app.cli import cli
+from models.contract.check import check_plan
 from models.contract.churn import churn
 from models.contract.identity import fingerprint, plans_mismatch, portfolio_mismatch, version_note
 from models.contract.plan import FTE_DECIMALS, Assignment, Plan, TrialPlan
@@ -19,6 +20,7 @@ from models.contract.problem import Problem, ProblemInvalid
 from models.contract.validation import parse_problem
 from models.tools.diff import OtherPortfolio, diff_plans
 from models.tools.generate import generate
+from models.tools.reforecast import apply_reforecast, parse_reforecast
 from tests.conftest import ROOT, base_problem, solve_checked
 
 EXAMPLE = ROOT / "data" / "example-small.json"
@@ -241,3 +243,158 @@ def test_every_plan_the_engine_emits_re_plans_at_any_freeze(seed: int, share: fl
     again = solve_checked(_replan(problem, plan, frozen))
     assert again.status in ("optimal", "feasible")
     assert again.changes is not None and again.changes.trials_changed == 0 and again.changes.people_reassigned == 0
+
+
+# --- reforecast events --------------------------------------------------------------------
+
+
+def test_reforecast_events_apply_as_documented(example):
+    problem, plan = example
+    joiner = {"id": "CRA-NEW", "role": "CRA", "monthly_cost": 9000, "region": "EU"}
+    added = {"id": "T99", "value": 1e6, "options": [{"id": "std", "stages": [{"months": 2, "demand": {"CRA": 0.5}}]}]}
+    running = next(t for t in plan.trials if t.run and t.start < "2027-04" and t.end >= "2027-06")
+    waiting = next(t for t in plan.trials if not t.run)
+    change = parse_reforecast({
+        "frozen_until": "2027-04",
+        "events": [
+            {"kind": "staff_leaves", "staff": "CRA-001", "from": "2027-06"},
+            {"kind": "staff_joins", "staff": joiner, "from": "2027-05"},
+            {"kind": "trial_stops", "trial": running.id, "from": "2027-06"},
+            {"kind": "trial_dropped", "trial": waiting.id},
+            {"kind": "trial_added", "trial": added},
+            {"kind": "budget", "year": "2027", "scale": 0.9},
+            {"kind": "service_capacity", "service": problem.services[0].id, "from": "2027-07", "capacity": 3},
+            {"kind": "deadline", "trial": "T04", "deadline": "2027-11"},
+        ],
+        "settings": {"time_limit": 20},
+    })
+    new = apply_reforecast(problem, plan, change)
+    staff = {s.id: s for s in new.staff}
+    trials = {t.id: t for t in new.trials}
+    assert staff["CRA-001"].available_to == "2027-05" and staff["CRA-NEW"].available_from == "2027-05"
+    assert trials[running.id].stopped_from == "2027-06"
+    assert not trials[waiting.id].mandatory and any(p.trial == waiting.id and p.run is False for p in new.pins.trials)
+    assert "T99" in trials and trials["T04"].deadline == "2027-11"
+    assert new.budget.per_year["2027"] == pytest.approx(0.9 * problem.budget.per_year["2027"])
+    capacity = new.services[0].capacity
+    assert isinstance(capacity, list) and capacity[new.index("2027-06")] != 3 and capacity[new.index("2027-07"):] == [3] * 6
+    assert new.pins.frozen_until == "2027-04" and new.pins.previous_plan == plan and new.settings.time_limit == 20
+    again = solve_checked(new)
+    assert again.status in ("optimal", "feasible")
+    stopped = next(t for t in again.trials if t.id == running.id)
+    assert stopped.run and stopped.end == "2027-05" and stopped.value == 0
+
+
+@pytest.mark.parametrize(
+    ("event", "path", "phrase"),
+    [
+        ({"kind": "staff_leaves", "staff": "nobody", "from": "2027-06"}, "events[0].staff", "unknown staff 'nobody'"),
+        ({"kind": "staff_leaves", "staff": "CRA-001", "from": "2027-02"}, "events[0].from", "before the freeze"),
+        ({"kind": "trial_stops", "trial": "T02", "from": "2027-02"}, "events[0].from", "before the freeze"),
+        ({"kind": "trial_stops", "trial": "T01", "from": "2027-06"}, "events[0].trial", "does not run in the plan"),
+        ({"kind": "trial_added", "trial": {"id": "T02", "options": [{"id": "a", "stages": [{"months": 1}]}]}},
+         "events[0].trial.id", "already in the portfolio"),
+        ({"kind": "trial_added", "trial": {"id": "T9", "options": [{"id": "a", "stages": [{"months": 1, "demand": {"CRX": 1}}]}]}},
+         "events[0].trial.options[0].stages[0].demand.CRX", "unknown role 'CRX'"),
+        ({"kind": "budget", "year": "2027"}, "events[0]", "exactly one of amount and scale"),
+        ({"kind": "service_capacity", "service": "nope", "from": "2027-06", "capacity": 1}, "events[0].service", "unknown service"),
+        ({"kind": "staff_quits", "staff": "CRA-001"}, "events[0]", "does not match any of the expected tags"),
+    ],
+)
+def test_a_bad_reforecast_is_refused_at_its_path(example, event: dict, path: str, phrase: str):
+    problem, plan = example
+    with pytest.raises(ProblemInvalid) as caught:
+        apply_reforecast(problem, plan, parse_reforecast({"frozen_until": "2027-04", "events": [event]}))
+    assert [e.path for e in caught.value.errors] == [path]
+    assert phrase in caught.value.errors[0].message
+
+
+def test_a_stop_month_not_after_the_trials_start_is_refused(example):
+    problem, plan = example
+    late = next(t for t in plan.trials if t.run and t.start is not None and t.start > "2027-01")
+    with pytest.raises(ProblemInvalid) as caught:
+        apply_reforecast(problem, plan, parse_reforecast(
+            {"frozen_until": "2027-01", "events": [{"kind": "trial_stops", "trial": late.id, "from": late.start}]}))
+    assert [e.path for e in caught.value.errors] == ["events[0].from"] and "not after its start" in caught.value.errors[0].message
+
+
+def _one_trial_stopped(stop: str | None, **pin: object) -> Problem:
+    """One 6-month trial at 1 FTE of ana (10,000 a month) with a 60,000 fixed price, from 2027-01; T2 waits for it."""
+    data = base_problem()
+    data["trials"][0]["options"][0] = {"id": "std", "fixed_cost": 60_000, "stages": [{"months": 6, "demand": {"CRA": 1.0}}]}
+    data["trials"][0]["stopped_from"] = stop
+    data["trials"].append({"id": "T2", "value": 5e5, "predecessors": [{"trial": "T1"}],
+                           "options": [{"id": "std", "stages": [{"months": 2, "demand": {"CRA": 0.5}}]}]})
+    data["pins"] = {"trials": [{"trial": "T1", "option": "std", "start": "2027-01", **pin}]}
+    return parse_problem(data)
+
+
+def test_a_stopped_trial_keeps_its_months_before_the_stop_and_loses_its_value():
+    """Stopped from 2027-04: 3 of 6 months run, half the fixed price is due, no value, and T2 does not run."""
+    plan = solve_checked(_one_trial_stopped("2027-04"))
+    t1, t2 = plan.trials
+    assert (t1.run, t1.start, t1.end, t1.value) == (True, "2027-01", "2027-03", 0.0)
+    assert t1.cost_split.external == pytest.approx(30_000) and t1.cost_split.staff == pytest.approx(3 * 10_000)
+    assert not t2.run
+    assert plan.objective == pytest.approx(-(30_000 + 30_000))
+
+
+def test_a_trial_that_has_not_started_cannot_be_stopped():
+    data = _one_trial_stopped("2027-04").model_dump(mode="json")
+    data["pins"] = {}
+    with pytest.raises(ProblemInvalid) as caught:
+        parse_problem(data)
+    assert [e.path for e in caught.value.errors] == ["trials[0].stopped_from"]
+    assert "has not started" in caught.value.errors[0].message
+
+
+def test_a_mandatory_trial_waiting_for_a_stopped_one_is_refused():
+    data = _one_trial_stopped("2027-04").model_dump(mode="json")
+    data["trials"][1]["mandatory"] = True
+    with pytest.raises(ProblemInvalid) as caught:
+        parse_problem(data)
+    assert [e.path for e in caught.value.errors] == ["trials[1].predecessors[0].trial"]
+
+
+def test_pace_replan_writes_the_new_plan_and_next_months_problem(example, tmp_path: Path):
+    problem, plan = example
+    (tmp_path / "plan.json").write_text(plan.model_dump_json())
+    (tmp_path / "changes.json").write_text(json.dumps(
+        {"frozen_until": "2027-05", "events": [{"kind": "budget", "year": "2027", "scale": 1.2}]}))
+    result = CliRunner().invoke(cli, ["replan", str(EXAMPLE), str(tmp_path / "plan.json"), str(tmp_path / "changes.json"),
+                                      "-o", str(tmp_path / "new.json"), "--problem-out", str(tmp_path / "next.json")])
+    assert result.exit_code == 0, result.output
+    new_problem = parse_problem((tmp_path / "next.json").read_bytes())
+    new_plan = Plan.model_validate_json((tmp_path / "new.json").read_bytes())
+    assert check_plan(new_problem, new_plan) == []
+    assert new_plan.changes is not None and new_plan.changes.since == "2027-05"
+    bad = CliRunner().invoke(cli, ["replan", str(EXAMPLE), str(tmp_path / "plan.json"), str(tmp_path / "plan.json")])
+    assert bad.exit_code == 2 and "frozen_until" in bad.output
+
+
+def test_the_replan_endpoint_queues_a_new_job_and_stores_nothing_for_bad_changes(tmp_path: Path):
+    from tests.service import client_for, finished, settings_for, wait_for_job
+
+    with client_for(settings_for(f"sqlite:///{tmp_path / 'pace.db'}")) as client:
+        first = client.post("/v1/jobs", json=json.loads(EXAMPLE.read_text())).json()
+        done = wait_for_job(lambda: client.get(first["links"]["self"]).json(), finished, timeout=120)
+        assert done["state"] == "succeeded"
+        bad = client.post(f"/v1/jobs/{first['id']}/replan", json={"frozen_until": "2027-04", "events": [
+            {"kind": "staff_leaves", "staff": "nobody", "from": "2027-05"}]})
+        assert bad.status_code == 422 and bad.json()["errors"] == [{"path": "events[0].staff", "message": bad.json()["errors"][0]["message"]}]
+        assert client.get("/v1/jobs").json()["total"] == 1
+        assert client.post("/v1/jobs/nope/replan", json={"frozen_until": "2027-04"}).status_code == 404
+        good = client.post(f"/v1/jobs/{first['id']}/replan", json={"frozen_until": "2027-04", "events": [
+            {"kind": "staff_leaves", "staff": "CRA-002", "from": "2027-05"}]})
+        assert good.status_code == 202 and good.headers["location"] == good.json()["links"]["self"]
+        again = wait_for_job(lambda: client.get(good.json()["links"]["self"]).json(), finished, timeout=120)
+        assert again["state"] == "succeeded"
+        plan = Plan.model_validate(client.get(good.json()["links"]["plan"]).json())
+        problem = parse_problem(EXAMPLE.read_bytes())
+        previous = Plan.model_validate(client.get(first["links"]["plan"]).json())
+        new = apply_reforecast(problem, previous, parse_reforecast(
+            {"frozen_until": "2027-04", "events": [{"kind": "staff_leaves", "staff": "CRA-002", "from": "2027-05"}]}))
+        assert check_plan(new, plan) == []
+        assert plan.changes is not None and plan.changes.trials_changed == 0
+        diff = client.get(f"/v1/jobs/{good.json()['id']}/diff", params={"against": first["id"], "since": "2027-04"}).json()
+        assert diff["churn"]["people_reassigned"] == plan.changes.people_reassigned

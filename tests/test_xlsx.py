@@ -90,6 +90,7 @@ def every_field_problem() -> Problem:
                 "latest_start": "2027-04",
                 "deadline": "2027-09",
                 "tardiness_penalty": 5000,
+                "stopped_from": "2027-03",
                 "required_skills": {"CRA": ["psoriasis"], "DM": []},
                 "options": [
                     {

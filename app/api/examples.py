@@ -9,6 +9,8 @@ by hand, which the checker accepts.
 
 from __future__ import annotations
 
+import copy
+
 from functools import lru_cache
 from typing import Any
 
@@ -77,10 +79,31 @@ _HAND_WRITTEN_PLAN: dict[str, Any] = {
 }
 
 
+def tiny_problem() -> dict[str, Any]:
+    """The check example's one-trial problem (a job of it is what the reforecast example re-plans)."""
+    return copy.deepcopy(_TINY_PROBLEM)
+
+
 def check_examples() -> dict[str, dict[str, Any]]:
     return {
         "hand-written": {
             "summary": "A plan written by hand for a one-trial problem",
             "value": {"problem": _TINY_PROBLEM, "plan": _HAND_WRITTEN_PLAN},
+        }
+    }
+
+
+def reforecast_examples() -> dict[str, dict[str, Any]]:
+    """Changes to a job of the check example's problem (``tiny_problem``): two CRAs, one trial."""
+    return {
+        "leaver": {
+            "summary": "A person leaves and a year's budget is cut",
+            "value": {
+                "frozen_until": "2027-02",
+                "events": [
+                    {"kind": "staff_leaves", "staff": "ben", "from": "2027-03"},
+                    {"kind": "budget", "year": "2027", "amount": 100000},
+                ],
+            },
         }
     }

@@ -11,7 +11,7 @@ from app.api.auth import Owner
 from app.api.body import json_body, json_request_body
 from app.api.deps import AppServices
 from app.api.errors import COMMON_RESPONSES, JSON_BODY_RESPONSES
-from app.api.examples import JOB_ID, problem_examples
+from app.api.examples import JOB_ID, problem_examples, reforecast_examples
 from app.api.schemas import JobOut, JobPage, JobState
 from models.contract.plan import Plan
 from models.tools.xlsx import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, plan_to_xlsx, plan_trials_csv
@@ -55,6 +55,35 @@ async def submit(request: Request, owner: Owner, app: AppServices, response: Res
     """Queue the problem; a worker process solves it within its ``settings.time_limit``
     (at most the server's ``PACE_MAX_TIME_LIMIT``). Poll the ``Location`` for progress."""
     job = await run_in_threadpool(app.jobs.submit, owner, await json_body(request))
+    response.headers["Location"] = job.links.self
+    return job
+
+
+@router.post(
+    "/{job_id}/replan",
+    status_code=202,
+    response_model=JobOut,
+    summary="Re-plan a job's plan after a month's events, as a new job",
+    operation_id="replan_job",
+    openapi_extra=json_request_body("Reforecast", reforecast_examples()),
+    responses={
+        202: {
+            "description": "The re-plan, queued as a new job",
+            "headers": {"Location": {"description": "The new job's URL", "schema": {"type": "string"}}},
+            "links": _JOB_LINKS,
+        },
+        **COMMON_RESPONSES,
+        **JSON_BODY_RESPONSES,
+        **_NOT_FOUND,
+        409: {"description": "The job has no plan (yet)"},
+        422: {"description": "Invalid changes (each error with its path, e.g. events[2].from) or a server limit exceeded"},
+    },
+)
+async def replan(job_id: JobId, request: Request, owner: Owner, app: AppServices, response: Response) -> JobOut:
+    """The job's problem with the events applied, frozen until ``frozen_until``, and its plan
+    as the previous plan: the new job changes what the events force (``settings.stability``).
+    Compare the two with ``GET /v1/jobs/{new}/diff?against={job_id}&since={frozen_until}``."""
+    job = await run_in_threadpool(app.jobs.replan, owner, job_id, await json_body(request))
     response.headers["Location"] = job.links.self
     return job
 

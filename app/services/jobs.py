@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from app.api.errors import JOB_FINISHED, PLAN_NOT_AVAILABLE, ApiError
+from app.api.errors import JOB_FINISHED, PLAN_NOT_AVAILABLE, ApiError, invalid_input
 from app.api.schemas import JobLinks, JobOut, JobPage, JobState, JobSummary, PlanSummary, ProgressPoint
 from app.db.store import JobStore
 from app.db.tables import Job, PlanRecord
 from app.services.problems import read_problem
 from app.settings import ServiceSettings
+from models.contract.plan import Plan
+from models.contract.problem import Problem, ProblemInvalid
 from models.solver.progress import activity
+from models.tools.reforecast import apply_reforecast, parse_reforecast
 
 JOBS_PATH = "/v1/jobs"
 
@@ -37,6 +40,18 @@ class JobService:
         )
         self._wake()
         return self._out(job)
+
+    def replan(self, owner: str, job_id: str, body: bytes) -> JobOut:
+        """A new job re-planning ``job_id``'s plan after the reforecast in ``body`` (its events
+        applied to the job's problem, frozen until its month, the plan as the previous plan);
+        404 for an unknown job, 409 while it has no plan, 422 for bad changes (nothing stored)."""
+        plan = Plan.model_validate_json(self.plan_json(owner, job_id))
+        problem = Problem.model_validate_json(self._store.problem_json(job_id))
+        try:
+            new = apply_reforecast(problem, plan, parse_reforecast(body))
+        except ProblemInvalid as exc:
+            raise invalid_input(exc.errors) from None
+        return self.submit(owner, new.model_dump_json().encode())
 
     def get(self, owner: str, job_id: str) -> JobOut:
         return self._out(self._owned(owner, job_id))

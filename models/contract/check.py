@@ -72,6 +72,9 @@ bound, to 1e-6 absolute or relative; a gap without a bound, or a bound without a
 is a violation too. The contract does not say that status ``optimal`` means a gap
 within ``settings.mip_gap``, so that is not checked.
 
+A stopped trial (``stopped_from``) is checked as :func:`models.contract.stops.effective`
+reads it, the one statement of what a stop means that the engine reads too.
+
 Conventions the contract leaves open, fixed here so they are checked consistently:
 
 * A running trial must be active inside the horizon (start index >= 0 and end index
@@ -104,6 +107,7 @@ from typing import TypeVar
 
 from models.contract.plan import Assignment, Kpis, Plan, RoleMonth, ServiceMonth, TrialCost, TrialCoverage, TrialPlan
 from models.contract.problem import ExecutionOption, Problem, Stage, Staff, Trial, is_month, month_at
+from models.contract.stops import effective
 
 FAILED_STATUSES = frozenset({"infeasible", "no_solution", "error"})
 SOLVED_STATUSES = frozenset({"optimal", "feasible"})
@@ -202,14 +206,14 @@ def check_plan(problem: Problem, plan: Plan, tol: float = 1e-6) -> list[Violatio
     """
     if plan.status in FAILED_STATUSES and not plan.assignments and not any(t.run for t in plan.trials):
         return []
-    checker = _Checker(problem, plan, tol)
+    checker = _Checker(effective(problem), plan, tol)
     checker.run()
     return checker.violations
 
 
 def recompute(problem: Problem, plan: Plan, tol: float = 1e-6) -> Recomputed:
     """The numbers the plan should report, recomputed exactly as :func:`check_plan` does."""
-    checker = _Checker(problem, plan, tol)
+    checker = _Checker(effective(problem), plan, tol)
     checker.run()
     return checker.out
 

@@ -66,13 +66,24 @@ Costs and budget
 
 Objective (see :class:`Objective`)
 
+Stopped trials
+    A trial with ``stopped_from`` M stops from month M (a failed readout, a sponsor's
+    decision): it runs as it started, in the option and from the start it already has
+    (kept by the freeze of a previous plan, or pinned), but only in the months before M.
+    Its stages are cut at M (no demand, service units or cost from M on); the option's
+    ``fixed_cost`` and ``service_totals`` count pro rata for the months it ran; it delivers
+    no value and has no deadline; its costs to date stay. Trials that name it as a
+    predecessor do not run. :func:`models.contract.stops.effective` states exactly what the
+    engine and the checker read in its place.
+
 Pins
     ``pins.trials`` fix whether a trial runs, its option and/or its start.
     ``pins.assignments`` must appear in the plan as given. With ``frozen_until`` and
     ``previous_plan``, every trial that had started before ``frozen_until`` in the
     previous plan keeps its option and start, and every previous assignment is kept
     for its months before ``frozen_until``; a trial that had not started by then may
-    not start before ``frozen_until``.
+    not start before ``frozen_until``. What a re-plan may change of the previous plan
+    after the freeze, for how much gain, is ``settings.stability`` (:class:`Stability`).
 """
 
 from __future__ import annotations
@@ -250,6 +261,11 @@ class Trial(_Strict):
         default_factory=dict, description="Role -> skills every person in that role must hold"
     )
     options: list[ExecutionOption]
+    stopped_from: Month | None = Field(
+        None,
+        description="The trial stops from this month: its work from then on is released, its value lost, its costs "
+        "to date kept (it must have started: kept by the freeze, or its option and start pinned)",
+    )
 
 
 class Budget(_Strict):

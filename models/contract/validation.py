@@ -131,6 +131,12 @@ Pins
       What lies after the freeze is a starting point only: entries there that no longer
       apply (a trial removed, a person no longer in the pool) are released, not refused.
 
+Stopped trials (``trials[i].stopped_from``, :mod:`models.contract.stops`)
+    * The month is inside the horizon, after the trial's start, and not before
+      ``frozen_until``; the start is held (started before the freeze in the previous plan,
+      or a trial pin with option and start).
+    * No mandatory trial, and none pinned to run, names a stopped trial as a predecessor.
+
 Objective weights are checked to be finite and within the magnitude limits; settings are fully
 checked by pydantic.
 
@@ -148,6 +154,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from models.contract.identity import portfolio_mismatch
+from models.contract.stops import fixed_start
 from models.contract.plan import Assignment
 from models.contract.problem import ExecutionOption, FieldError, Problem, ProblemInvalid, Trial, json_path, is_month, month_at, month_index
 
@@ -291,6 +298,7 @@ class _Checker:
         self.check_trial_pins()
         self.check_assignment_pins()
         self.check_previous_plan()
+        self.check_stops()
         return self.errors
 
     def check_roles(self) -> None:
@@ -900,6 +908,45 @@ class _Checker:
         if person and a.fte > self.staff_by_id[a.staff].fte + FTE_NOISE:
             s = self.staff_by_id[a.staff]
             self.add(loc + ("fte",), f"fte {_num(a.fte)} exceeds staff '{s.id}' contracted fte {_num(s.fte)} in the frozen months")
+
+    def check_stops(self) -> None:
+        """A stopped trial must be held to its start (freeze or pin), stop after it, not before
+        the freeze, and no trial that must run may wait for it (see :mod:`models.contract.stops`)."""
+        stopped = {t.id: t.stopped_from for t in self.p.trials if t.stopped_from is not None}
+        for ti, t in enumerate(self.p.trials):
+            if t.stopped_from is not None:
+                self.check_stop(("trials", ti, "stopped_from"), t)
+            for k, pred in enumerate(t.predecessors):
+                if pred.trial not in stopped:
+                    continue
+                pinned = next((p for p in self.p.pins.trials if p.trial == t.id and p.run), None)
+                if t.mandatory or pinned is not None:
+                    why = "is mandatory" if t.mandatory else "is pinned to run"
+                    self.add(
+                        ("trials", ti, "predecessors", k, "trial"),
+                        f"trial '{t.id}' {why} but waits for '{pred.trial}', stopped from {stopped[pred.trial]}: a trial "
+                        "waiting for a stopped one does not run (make it optional, or remove the predecessor)",
+                    )
+
+    def check_stop(self, loc: Loc, t: Trial) -> None:
+        month = t.stopped_from
+        assert month is not None
+        frozen = self.p.pins.frozen_until
+        if not self.in_horizon(month):
+            self.add(loc, f"stopped_from {month} is outside the horizon {self.span}")
+            return
+        held = fixed_start(self.p, t)
+        if held is None:
+            self.add(
+                loc,
+                f"trial '{t.id}' is stopped but has not started: a stop needs its start kept by the freeze (started "
+                "before frozen_until in the previous plan) or pinned with its option; a trial that has not started is "
+                "left out with a pin run: false",
+            )
+        elif month <= held[1]:
+            self.add(loc, f"stopped_from {month} is not after the trial's start {held[1]}")
+        elif frozen is not None and month < frozen:
+            self.add(loc, f"stopped_from {month} is before the freeze at {frozen}: the frozen months keep their work")
 
     def plan_month(self, loc: Loc, value: str | None, required: bool) -> bool:
         if value is None:

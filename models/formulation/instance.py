@@ -14,6 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from models.contract.problem import AssignmentPin, Problem, Staff, Trial, TrialPin
+from models.contract.stops import effective
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,12 @@ class Instance:
     earliest: dict[str, int]
     deadline: dict[str, int | None]
     pinned: list[Block] = field(default_factory=list)
+    #: Flex FTE held fixed per (trial, role, month), as pinned blocks hold named work: a
+    #: re-plan keeping the previous plan's flex. The demand it covers is not rostered and it
+    #: is part of the greedy and LP rosters' flex (:func:`models.formulation.staffing.net_demand`,
+    #: :func:`~models.formulation.staffing.buy_flex`); the re-plan sets it on its own copy of
+    #: the instance, which only those rosters staff.
+    held_flex: dict[tuple[str, str, int], float] = field(default_factory=dict)
     forced_run: set[str] = field(default_factory=set)
     #: The best serial schedule found when start windows were cut to its makespan (pure scheduling problems).
     sgs_schedule: dict[str, tuple[str, int]] | None = None
@@ -283,7 +290,9 @@ def _frozen_pins(problem: Problem) -> tuple[dict[str, tuple[str, int]], set[str]
 
 
 def compile_instance(problem: Problem) -> Instance:
-    """Compute every index set once; start domains are as tight as the rules allow."""
+    """Compute every index set once; start domains are as tight as the rules allow. A
+    stopped trial is compiled as :func:`models.contract.stops.effective` reads it."""
+    problem = effective(problem)
     n = problem.horizon.months
     trials = {t.id: t for t in problem.trials}
     staff = {s.id: s for s in problem.staff}

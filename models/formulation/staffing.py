@@ -70,7 +70,11 @@ class NetDemand:
 
 
 def net_demand(inst: Instance, schedule: dict[str, tuple[str, int]]) -> NetDemand:
+    """The schedule's demand less what pinned blocks and held flex cover (see :attr:`Instance.held_flex`)."""
     demand = demand_profile(inst, schedule)
+    for key, fte in inst.held_flex.items():
+        if key in demand:
+            demand[key] -= fte
     pinned_fte: dict[tuple[str, int], float] = defaultdict(float)
     pinned_trials: dict[tuple[str, int], set[str]] = defaultdict(set)
     for p in inst.pinned:
@@ -302,16 +306,19 @@ def buy_flex(
     inst: Instance, residual: dict[tuple[str, str, int], float], tol: float
 ) -> tuple[dict[tuple[str, str, int], float], dict[tuple[str, str, int], float]]:
     """What people left uncovered per (trial, role, month), bought as flex within each role's
-    monthly limit (trials in id order), and the rest as shortfall."""
+    monthly limit (trials in id order) after the held flex, which the result includes, and
+    the rest as shortfall."""
     flex_left: dict[tuple[str, int], float] = {}
-    flex: dict[tuple[str, str, int], float] = {}
+    flex: dict[tuple[str, str, int], float] = dict(inst.held_flex)
+    for (_, r, m), held in inst.held_flex.items():
+        flex_left[(r, m)] = flex_left.get((r, m), inst.flex_max.get(r, 0.0)) - held
     shortfall: dict[tuple[str, str, int], float] = {}
     for (t, r, m), left in sorted(residual.items()):
         if left <= tol:
             continue
         bought = min(left, flex_left.setdefault((r, m), inst.flex_max.get(r, 0.0)))
         if bought > tol:
-            flex[(t, r, m)] = bought
+            flex[(t, r, m)] = flex.get((t, r, m), 0.0) + bought
             flex_left[(r, m)] -= bought
             left -= bought
         if left > tol:

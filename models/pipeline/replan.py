@@ -32,7 +32,7 @@ from models.contract.identity import fingerprint
 from models.contract.plan import FTE_DECIMALS, Assignment, Churn, Plan, PlanChanges, StageTiming, TrialPlan
 from models.contract.problem import Stability, is_month
 from models.formulation.instance import Block, Instance
-from models.formulation.staffing import month_blocks, net_demand
+from models.formulation.staffing import demand_profile, month_blocks, net_demand
 from models.heuristics.shed import Staffed, budget_roster, shed
 from models.pipeline.candidates import minimised, tighter
 from models.pipeline.state import Replan, SolveState
@@ -105,15 +105,60 @@ def kept_blocks(inst: Instance, previous: Plan, schedule: Schedule, since: int) 
     return month_blocks(worked)
 
 
-def stable_staffing(inst: Instance, schedule: Schedule, kept: list[Block], deadline: Deadline = math.inf) -> Staffed | None:
-    """``schedule`` staffed with the ``kept`` work held fixed and the rest rostered around it,
-    shed to a plan within every rule (None if a trial holding kept work, or one that must
-    run, would have to go, or the deadline passes first)."""
-    held = replace(inst, pinned=[*inst.pinned, *kept], forced_run=inst.forced_run | {b.trial for b in kept})
+def kept_flex(inst: Instance, previous: Plan, schedule: Schedule, kept: list[Block]) -> dict[tuple[str, str, int], float]:
+    """The previous plan's flex, held where it still covers demand: for each trial that runs
+    as it did, in each (role, month) the demand the previous roster left to flex there that
+    is still left after pins and the ``kept`` work, within what the previous plan bought that
+    role-month and the role's flex limit (trials in id order). Demand left uncovered by a
+    leaver is not held: the roster staffs it."""
+    before = previous_schedule(inst, previous)
+    same = {t: v for t, v in schedule.items() if before.get(t) == v}
+    left = net_demand(replace(inst, pinned=[*inst.pinned, *kept]), same).demand
+    demand = demand_profile(inst, same)
+    named: dict[tuple[str, str, int], float] = defaultdict(float)
+    for a in previous.assignments:
+        if a.trial in same and is_month(a.start) and is_month(a.end):
+            for m in range(max(0, inst.problem.index(a.start)), min(inst.problem.index(a.end), inst.months - 1) + 1):
+                named[(a.trial, a.role, m)] += a.fte
+    bought: dict[tuple[str, int], float] = defaultdict(float)
+    for rm in previous.role_months:
+        if rm.flex > MIN_KEPT_FTE and is_month(rm.month) and 0 <= inst.problem.index(rm.month) < inst.months:
+            bought[(rm.role, inst.problem.index(rm.month))] += rm.flex
+    used: dict[tuple[str, int], float] = defaultdict(float)
+    flex: dict[tuple[str, str, int], float] = {}
+    for (t, r, m), need in sorted(left.items()):
+        was = demand.get((t, r, m), 0.0) - named[(t, r, m)]
+        room = min(bought.get((r, m), 0.0), inst.flex_max.get(r, 0.0)) - used[(r, m)]
+        take = round(min(need, was, room), FTE_DECIMALS)
+        if take >= MIN_KEPT_FTE:
+            flex[(t, r, m)] = take
+            used[(r, m)] += take
+    return flex
+
+
+def stable_staffing(
+    inst: Instance, schedule: Schedule, kept: list[Block], flex: dict[tuple[str, str, int], float], deadline: Deadline = math.inf
+) -> Staffed | None:
+    """``schedule`` staffed with the ``kept`` work and ``flex`` held fixed and the rest
+    rostered around them, shed to a plan within every rule (None if a trial holding kept
+    work, or one that must run, would have to go, or the deadline passes first)."""
+    holding = {b.trial for b in kept} | {t for t, _, _ in flex}
+    held = replace(inst, pinned=[*inst.pinned, *kept], held_flex=flex, forced_run=inst.forced_run | holding)
     roster = budget_roster(held, schedule, deadline)
     if cutoff(deadline).stopped():
         return None
-    return shed(held, schedule, roster, deadline)
+    staffed = shed(held, schedule, roster, deadline)
+    return None if staffed is None else Staffed(staffed.schedule, replace(staffed.staffing, blocks=one_block_per_month(staffed.staffing.blocks)))
+
+
+def one_block_per_month(blocks: list[Block]) -> list[Block]:
+    """Kept and new work of one person on one trial and role in the same month as one block:
+    a planner reads "0.45 and 0.55 FTE in May" as one FTE, and the blocks run while it stays."""
+    worked: dict[tuple[str, str, str], dict[int, float]] = defaultdict(lambda: defaultdict(float))
+    for b in blocks:
+        for m in range(b.first, b.last + 1):
+            worked[(b.staff, b.trial, b.role)][m] += b.fte
+    return month_blocks({key: {m: round(v, FTE_DECIMALS) for m, v in months.items()} for key, months in worked.items()})
 
 
 def sketch(inst: Instance, solved: Staffed) -> Plan:
@@ -149,7 +194,8 @@ def keep_stage(s: SolveState) -> None:
     replan = s.replan
     schedule = previous_schedule(s.inst, replan.previous)
     kept = kept_blocks(s.inst, replan.previous, schedule, replan.since_index)
-    replan.kept = stable_staffing(s.inst, schedule, kept, s.monitor.cutoff(s.clock.last_call))
+    flex = kept_flex(s.inst, replan.previous, schedule, kept)
+    replan.kept = stable_staffing(s.inst, schedule, kept, flex, s.monitor.cutoff(s.clock.last_call))
     if replan.kept is not None:
         replan.sources.add(KEPT)
         s.best.consider(replan.kept, KEPT)
@@ -182,7 +228,8 @@ def restaff_stage(s: SolveState) -> None:
         return
     began = time.perf_counter()
     kept = kept_blocks(s.inst, replan.previous, schedule, replan.since_index)
-    if (restaffed := stable_staffing(s.inst, schedule, kept, s.monitor.cutoff(s.clock.last_call))) is not None:
+    flex = kept_flex(s.inst, replan.previous, schedule, kept)
+    if (restaffed := stable_staffing(s.inst, schedule, kept, flex, s.monitor.cutoff(s.clock.last_call))) is not None:
         replan.sources.add(RESTAFFED)
         s.best.consider(restaffed, RESTAFFED)
     s.timings.append(_stage(RESTAFFED, began))

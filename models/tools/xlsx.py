@@ -189,6 +189,7 @@ _TRIALS = _columns(
         ("latest_start", "month", "YYYY-MM (blank: any)"),
         ("deadline", "month", ""),
         ("tardiness_penalty", "number", ""),
+        ("stopped_from", "month", "YYYY-MM: the trial stops from this month (blank: it runs to its end)"),
     ],
 )
 _PREDECESSORS = (
