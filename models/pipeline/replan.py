@@ -309,10 +309,16 @@ def describe(stability: Stability | None) -> str:
 
 
 def changes(s: SolveState, plan: Plan, source: str) -> PlanChanges | None:
-    """What the returned plan changed of the previous plan, and what stability cost."""
+    """What the returned plan changed of the previous plan, and what stability cost (None
+    without a previous plan; with ``EngineSettings.replan_start`` off, the changes alone)."""
     replan = s.replan
+    pins = s.problem.pins
     if replan is None:
-        return None
+        if pins.previous_plan is None:
+            return None
+        measured = churn(pins.previous_plan, plan, pins.frozen_until)
+        return PlanChanges(**measured.model_dump(), stability="not used: the previous plan only supplied the freeze", chosen=source,
+                           best_objective=s.best.objective)
     measured = churn(replan.previous, plan, replan.since)
     best = s.best.objective
     cost = None if best is None or plan.objective is None else max(0.0, (best - plan.objective) if s.best.maximise else (plan.objective - best))
@@ -346,6 +352,8 @@ def report_changes(s: SolveState, plan: Plan, source: str) -> None:
     if found is None:
         return
     plan.changes = found
+    if s.replan is None:
+        return
     since = f" from {found.since}" if found.since else ""
     cost = f"; {found.stability_cost:,.6g} below the best re-plan found" if found.stability_cost else ""
     note = (

@@ -262,8 +262,8 @@ def render_diff(diff: PlanDiff) -> str:
     kept_share = c.fte_months_kept / c.fte_months_previous if c.fte_months_previous else 1.0
     lines.append(
         f"  churn{since}: {c.trials_changed} trial(s) changed, {c.people_reassigned} of {c.people_with_work} people with "
-        f"work reassigned, {c.blocks_kept} of {c.blocks_previous} blocks kept, {c.fte_months_moved:,.2f} FTE-months moved "
-        f"({kept_share:.1%} of {c.fte_months_previous:,.2f} kept)"
+        f"work reassigned, {c.blocks_kept} of {c.blocks_previous} blocks kept, {c.fte_months_moved:,.2f} FTE-months moved; "
+        f"{kept_share:.1%} of the {c.fte_months_previous:,.2f} FTE-months{since} kept"
     )
     lines.append(f"Trials whose run, option, start or lateness changed: {len(diff.trials)}")
     lines += [_trial_line(c) for c in diff.trials]
