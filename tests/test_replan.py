@@ -398,3 +398,38 @@ def test_the_replan_endpoint_queues_a_new_job_and_stores_nothing_for_bad_changes
         assert plan.changes is not None and plan.changes.trials_changed == 0
         diff = client.get(f"/v1/jobs/{good.json()['id']}/diff", params={"against": first["id"], "since": "2027-04"}).json()
         assert diff["churn"]["people_reassigned"] == plan.changes.people_reassigned
+
+
+def test_a_budget_cut_leaves_out_what_it_must_and_keeps_every_other_trials_people(example):
+    """A 30 % cut: an optional trial goes; the trials that still run as before keep their roster."""
+    problem, plan = example
+    cut = _replan(problem, plan, "2027-01")
+    cut.budget.per_year["2027"] *= 0.7
+    again = solve_checked(cut)
+    assert again.changes is not None and again.changes.trials_changed >= 1
+    assert again.budget.per_year[0].spend <= cut.budget.per_year["2027"] + 1e-6
+    before = {t.id: (t.option, t.start) for t in plan.trials if t.run}
+    same = {t.id for t in again.trials if t.run and before.get(t.id) == (t.option, t.start)}
+    assert same, "some trial runs as before"
+
+    def roster(p: Plan) -> set[tuple[str, str, str, str, str, float]]:
+        return {(a.staff, a.trial, a.role, a.start, a.end, a.fte) for a in p.assignments if a.trial in same}
+
+    assert roster(again) == roster(plan)
+
+
+def test_a_stop_the_freeze_has_passed_re_plans_next_month(example):
+    """Stopped from 2027-06 in May's re-plan, the trial stays stopped in July's, frozen past the stop."""
+    problem, plan = example
+    running = next(t for t in plan.trials if t.run and t.start < "2027-04" and t.end >= "2027-07")
+    may = apply_reforecast(problem, plan, parse_reforecast(
+        {"frozen_until": "2027-05", "events": [{"kind": "trial_stops", "trial": running.id, "from": "2027-06"}]}))
+    stopped = solve_checked(may)
+    july = apply_reforecast(may, stopped, parse_reforecast({"frozen_until": "2027-07"}))
+    again = solve_checked(july)
+    assert next(t for t in again.trials if t.id == running.id).end == "2027-05"
+    bad = july.model_dump(mode="json")
+    bad["pins"]["previous_plan"] = plan.model_dump(mode="json")  # a previous plan that still runs it past the stop
+    with pytest.raises(ProblemInvalid) as caught:
+        parse_problem(bad)
+    assert any(e.path.endswith("stopped_from") and "before the freeze" in e.message for e in caught.value.errors)

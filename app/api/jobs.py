@@ -33,6 +33,15 @@ _JOB_LINKS = {
 }
 
 
+def _queued(description: str) -> dict[str, object]:
+    """A 202 answer with the queued job, its URL in ``Location`` and links to what comes next."""
+    return {
+        "description": description,
+        "headers": {"Location": {"description": "The job's URL", "schema": {"type": "string"}}},
+        "links": _JOB_LINKS,
+    }
+
+
 @router.post(
     "",
     status_code=202,
@@ -41,11 +50,7 @@ _JOB_LINKS = {
     operation_id="submit_job",
     openapi_extra=json_request_body("Problem", problem_examples()),
     responses={
-        202: {
-            "description": "Queued",
-            "headers": {"Location": {"description": "The job's URL", "schema": {"type": "string"}}},
-            "links": _JOB_LINKS,
-        },
+        202: _queued("Queued"),
         **COMMON_RESPONSES,
         **JSON_BODY_RESPONSES,
         422: {"description": "Invalid problem (each error with its field path) or a server limit exceeded"},
@@ -67,11 +72,7 @@ async def submit(request: Request, owner: Owner, app: AppServices, response: Res
     operation_id="replan_job",
     openapi_extra=json_request_body("Reforecast", reforecast_examples()),
     responses={
-        202: {
-            "description": "The re-plan, queued as a new job",
-            "headers": {"Location": {"description": "The new job's URL", "schema": {"type": "string"}}},
-            "links": _JOB_LINKS,
-        },
+        202: _queued("The re-plan, queued as a new job"),
         **COMMON_RESPONSES,
         **JSON_BODY_RESPONSES,
         **_NOT_FOUND,

@@ -12,8 +12,9 @@ gives both). In its place the rules read a trial that
 
 and every trial that names it as a predecessor is pinned ``run: false`` (in place of any
 pin of its option or start). Validation
-refuses a stop it cannot read so (no fixed start, M not after S, M before the freeze, a
-mandatory trial or a ``run: true`` pin waiting for it).
+refuses a stop it cannot read so (no fixed start, M not after S, M before the freeze while
+the previous plan still runs the trial from M, a mandatory trial or a ``run: true`` pin
+waiting for it).
 """
 
 from __future__ import annotations

@@ -132,9 +132,10 @@ Pins
       apply (a trial removed, a person no longer in the pool) are released, not refused.
 
 Stopped trials (``trials[i].stopped_from``, :mod:`models.contract.stops`)
-    * The month is inside the horizon, after the trial's start, and not before
-      ``frozen_until``; the start is held (started before the freeze in the previous plan,
-      or a trial pin with option and start).
+    * The month is inside the horizon and after the trial's start, which is held (started
+      before the freeze in the previous plan, or a trial pin with option and start). A
+      month before ``frozen_until`` is a stop the freeze has passed: the previous plan must
+      already end the trial before it.
     * No mandatory trial, and none pinned to run, names a stopped trial as a predecessor.
 
 Objective weights are checked to be finite and within the magnitude limits; settings are fully
@@ -151,7 +152,9 @@ import re
 from collections import deque
 from collections.abc import Sequence
 
-from pydantic import ValidationError
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from models.contract.identity import portfolio_mismatch
 from models.contract.stops import fixed_start
@@ -193,6 +196,7 @@ FTE_NOISE = 1e-6
 """How far a previous plan's FTE may exceed its person's FTE and still be read as that FTE:
 float noise of a plan written before plans rounded FTE (``1.0000000000000002``), the plans'
 own tolerance; more is an error."""
+M = TypeVar("M", bound=BaseModel)
 _SHOWN = 10  # items of a list quoted in a message before it is truncated
 
 
@@ -946,7 +950,16 @@ class _Checker:
         elif month <= held[1]:
             self.add(loc, f"stopped_from {month} is not after the trial's start {held[1]}")
         elif frozen is not None and month < frozen:
-            self.add(loc, f"stopped_from {month} is before the freeze at {frozen}: the frozen months keep their work")
+            # A stop the freeze has passed is history, provided the previous plan already ended the trial there.
+            previous = self.p.pins.previous_plan
+            entry = next((e for e in previous.trials if e.id == t.id), None) if previous is not None else None
+            if entry is None or entry.end is None or not is_month(entry.end) or entry.end >= month:
+                ends = f"runs it to {entry.end}" if entry is not None and entry.end else "does not end it before"
+                self.add(
+                    loc,
+                    f"stopped_from {month} is before the freeze at {frozen} and the previous plan {ends}: the frozen "
+                    "months keep their work (stop it from the freeze on)",
+                )
 
     def plan_month(self, loc: Loc, value: str | None, required: bool) -> bool:
         if value is None:
@@ -984,10 +997,16 @@ def parse_structure(data: dict | str | bytes) -> Problem:
     is not ``12``), in the plan a problem may embed as well; a Python dict goes through
     the problem's own strict fields (booleans and numbers never from text).
     """
+    return parse_strict(Problem, data)
+
+
+def parse_strict(model: type[M], data: dict | str | bytes) -> M:
+    """Any input model read as a problem is: JSON text strictly, a dict through the model's
+    own fields; :class:`ProblemInvalid` with every error's path."""
     try:
         if isinstance(data, (str, bytes)):
-            return Problem.model_validate_json(data, strict=True)
-        return Problem.model_validate(data)
+            return model.model_validate_json(data, strict=True)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise ProblemInvalid(structure_errors(exc)) from None
 

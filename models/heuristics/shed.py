@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -66,17 +67,11 @@ def shed(
     while True:
         if not until.fits(roster_seconds):
             return None
-        drop = _uncovered_victims(inst, schedule, staffing)
-        uncovered = bool(drop)
-        if drop == set():
-            drop = _over_budget_victim(inst, schedule, staffing)
+        drop, uncovered = victims(inst, schedule, staffing)
         if drop is None:
             return None
         if not drop:
             return Staffed(schedule, staffing)
-        drop = set().union(*(_with_dependents(inst, schedule, t) for t in drop))
-        if drop & inst.forced_run:
-            return None
         schedule = {t: v for t, v in schedule.items() if t not in drop}
         began = time.perf_counter()
         fresh = budget_roster(inst, schedule, until)
@@ -92,7 +87,21 @@ def shed(
             staffing = min((fresh, kept), key=lambda r: sum(overruns(inst, schedule, r).values()))
 
 
-def without(staffing: StaffingResult, trials: set[str]) -> StaffingResult:
+def victims(inst: Instance, schedule: dict[str, tuple[str, int]], staffing: StaffingResult) -> tuple[frozenset[str] | None, bool]:
+    """What shedding leaves out next (rules 1-3, each trial with every scheduled trial that
+    needs it), and whether for uncovered demand: empty when the staffed schedule keeps every
+    rule, None when a trial that must run would have to go."""
+    drop = _uncovered_victims(inst, schedule, staffing)
+    uncovered = bool(drop)
+    if drop == set():
+        drop = _over_budget_victim(inst, schedule, staffing)
+    if drop is None:
+        return None, uncovered
+    closed = frozenset().union(*(_with_dependents(inst, schedule, t) for t in drop))
+    return (None if closed & inst.forced_run else closed), uncovered
+
+
+def without(staffing: StaffingResult, trials: AbstractSet[str]) -> StaffingResult:
     """The roster with the given trials' blocks, flex and shortfall taken out (the rest untouched)."""
     return StaffingResult(
         outcome=None,

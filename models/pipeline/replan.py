@@ -13,8 +13,9 @@ With ``pins.previous_plan`` the solve does not start from nothing:
    re-plan could be worth its changes. A bound proven for the same world still holds: when
    the problem has the previous plan's fingerprint (no event since), the previous plan's
    bound is used at once.
-3. **Re-staff** (:func:`restaff_stage`): the best schedule found, if it is not the kept
-   one, is staffed keeping as much of the previous roster as still fits.
+3. **Re-staff** (:func:`restaff_stage`, after the rounds, while the bound search goes on):
+   the best schedule found, if it is not the kept one, is staffed keeping as much of the
+   previous roster as still fits.
 4. **Choose** (:func:`ranked`): the candidates in the order ``settings.stability`` gives
    them (:class:`~models.contract.problem.Stability`); the plan reports what it changed
    and what stability cost (:func:`changes`).
@@ -33,7 +34,7 @@ from models.contract.plan import FTE_DECIMALS, Assignment, Churn, Plan, PlanChan
 from models.contract.problem import Stability, is_month
 from models.formulation.instance import Block, Instance
 from models.formulation.staffing import demand_profile, month_blocks, net_demand
-from models.heuristics.shed import Staffed, budget_roster, shed
+from models.heuristics.shed import Staffed, budget_roster, victims
 from models.pipeline.candidates import minimised, tighter
 from models.pipeline.state import Replan, SolveState
 from models.solver.progress import Deadline, cutoff, relative_gap
@@ -136,19 +137,26 @@ def kept_flex(inst: Instance, previous: Plan, schedule: Schedule, kept: list[Blo
     return flex
 
 
-def stable_staffing(
-    inst: Instance, schedule: Schedule, kept: list[Block], flex: dict[tuple[str, str, int], float], deadline: Deadline = math.inf
-) -> Staffed | None:
-    """``schedule`` staffed with the ``kept`` work and ``flex`` held fixed and the rest
-    rostered around them, shed to a plan within every rule (None if a trial holding kept
-    work, or one that must run, would have to go, or the deadline passes first)."""
-    holding = {b.trial for b in kept} | {t for t, _, _ in flex}
-    held = replace(inst, pinned=[*inst.pinned, *kept], held_flex=flex, forced_run=inst.forced_run | holding)
-    roster = budget_roster(held, schedule, deadline)
-    if cutoff(deadline).stopped():
-        return None
-    staffed = shed(held, schedule, roster, deadline)
-    return None if staffed is None else Staffed(staffed.schedule, replace(staffed.staffing, blocks=one_block_per_month(staffed.staffing.blocks)))
+def stable_staffing(inst: Instance, previous: Plan, schedule: Schedule, since: int, deadline: Deadline = math.inf) -> Staffed | None:
+    """``schedule`` staffed keeping the previous roster and flex where they still hold
+    (:func:`kept_blocks`, :func:`kept_flex`), the rest rostered around them; where a budget
+    then overruns or demand cannot be covered, the trials shedding picks
+    (:func:`models.heuristics.shed.victims`) are left out with their kept work, and the rest
+    is staffed again, so only what the change forces moves. None if a trial that must run
+    would have to go, or the deadline passes (or a stop is asked) first."""
+    until = cutoff(deadline)
+    while True:
+        kept = kept_blocks(inst, previous, schedule, since)
+        held = replace(inst, pinned=[*inst.pinned, *kept], held_flex=kept_flex(inst, previous, schedule, kept))
+        roster = budget_roster(held, schedule, until)
+        if until.stopped():
+            return None
+        drop, _ = victims(held, schedule, roster)
+        if drop is None:
+            return None
+        if not drop:
+            return Staffed(schedule, replace(roster, blocks=one_block_per_month(roster.blocks)))
+        schedule = {t: v for t, v in schedule.items() if t not in drop}
 
 
 def one_block_per_month(blocks: list[Block]) -> list[Block]:
@@ -193,9 +201,7 @@ def keep_stage(s: SolveState) -> None:
     began = time.perf_counter()
     replan = s.replan
     schedule = previous_schedule(s.inst, replan.previous)
-    kept = kept_blocks(s.inst, replan.previous, schedule, replan.since_index)
-    flex = kept_flex(s.inst, replan.previous, schedule, kept)
-    replan.kept = stable_staffing(s.inst, schedule, kept, flex, s.monitor.cutoff(s.clock.last_call))
+    replan.kept = stable_staffing(s.inst, replan.previous, schedule, replan.since_index, s.monitor.cutoff(s.clock.last_call))
     if replan.kept is not None:
         replan.sources.add(KEPT)
         s.best.consider(replan.kept, KEPT)
@@ -227,9 +233,8 @@ def restaff_stage(s: SolveState) -> None:
     if replan.kept is not None and schedule == replan.kept.schedule:
         return
     began = time.perf_counter()
-    kept = kept_blocks(s.inst, replan.previous, schedule, replan.since_index)
-    flex = kept_flex(s.inst, replan.previous, schedule, kept)
-    if (restaffed := stable_staffing(s.inst, schedule, kept, flex, s.monitor.cutoff(s.clock.last_call))) is not None:
+    restaffed = stable_staffing(s.inst, replan.previous, schedule, replan.since_index, s.monitor.cutoff(s.clock.last_call))
+    if restaffed is not None:
         replan.sources.add(RESTAFFED)
         s.best.consider(restaffed, RESTAFFED)
     s.timings.append(_stage(RESTAFFED, began))
@@ -292,12 +297,17 @@ def ranked(s: SolveState) -> list[tuple[Staffed, str]]:
     return [(r.solved, r.source) for r in [*within, *(r for r in found if id(r) not in chosen)]]
 
 
+def _figure(x: float) -> str:
+    """An objective or a price as a planner reads it: money to the unit, months to six digits."""
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.6g}"
+
+
 def describe(stability: Stability | None) -> str:
     """The stability rule in words, as the plan's ``changes`` states it."""
     if stability is None:
         return "off: the best re-plan found, whatever it changes"
     prices = [
-        f"{label} {value:,.6g}"
+        f"{label} {_figure(value)}"
         for label, value in (("per trial changed", stability.trial_change), ("per person reassigned", stability.person_reassigned),
                              ("per FTE-month moved", stability.fte_month_moved))
         if value is not None
@@ -326,7 +336,7 @@ def changes(s: SolveState, plan: Plan, source: str) -> PlanChanges | None:
     if replan.stability is not None:
         for r in rivals(s)[:6]:
             compared.append(
-                f"{r.source}: objective {r.objective:,.6g}, {r.churn.trials_changed} trial(s) changed, "
+                f"{r.source}: objective {_figure(r.objective)}, {r.churn.trials_changed} trial(s) changed, "
                 f"{r.churn.people_reassigned} people reassigned, {r.churn.fte_months_moved:,.2f} FTE-months moved"
             )
     return PlanChanges(**measured.model_dump(), stability=describe(replan.stability), chosen=source, best_objective=best,
@@ -355,7 +365,7 @@ def report_changes(s: SolveState, plan: Plan, source: str) -> None:
     if s.replan is None:
         return
     since = f" from {found.since}" if found.since else ""
-    cost = f"; {found.stability_cost:,.6g} below the best re-plan found" if found.stability_cost else ""
+    cost = f"; {_figure(found.stability_cost)} below the best re-plan found" if found.stability_cost else ""
     note = (
         f"re-plan ({found.chosen}): {found.trials_changed} trial(s) changed, {found.people_reassigned} of "
         f"{found.people_with_work} people reassigned, {found.fte_months_moved:,.2f} FTE-months moved{since}{cost}"

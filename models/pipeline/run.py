@@ -118,8 +118,8 @@ def _stages(problem: Problem, settings: EngineSettings, monitor: Monitor, began:
             rounds = s.settings.repair_rounds
             return s.empty("no_solution", f"no fully staffed plan found: staffing did not match the portfolio stage within {rounds} repair rounds")
         return s.empty("no_solution", message(s) or "no fully staffed plan found")
+    restaff_stage(s)  # beside the bound search, which goes on in HiGHS on the other core
     bound_stage(s)
-    restaff_stage(s)
     return plan_stage(s)
 
 

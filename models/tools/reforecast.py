@@ -43,12 +43,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from models.contract.identity import portfolio_mismatch
 from models.contract.plan import Plan
 from models.contract.problem import FieldError, Identifier, Month, NonNegative, Number, Problem, ProblemInvalid, Staff, Trial, month_at
-from models.contract.validation import parse_problem, structure_errors
+from models.contract.validation import parse_problem, parse_strict
 
 
 class _Event(BaseModel):
@@ -121,12 +121,7 @@ class Reforecast(BaseModel):
 
 def parse_reforecast(data: str | bytes | dict[str, Any]) -> Reforecast:
     """A reforecast from JSON (strict, like a problem) or a dict; :class:`ProblemInvalid` with every error's path."""
-    try:
-        if isinstance(data, (str, bytes)):
-            return Reforecast.model_validate_json(data, strict=True)
-        return Reforecast.model_validate(data)
-    except ValidationError as exc:
-        raise ProblemInvalid(structure_errors(exc)) from None
+    return parse_strict(Reforecast, data)
 
 
 class _Applier:
