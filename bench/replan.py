@@ -72,6 +72,23 @@ def running_across(plan: Plan, since: str, months: int) -> Any:
     return next(t for t in plan.trials if t.run and t.start and t.end and t.start < since and month_index(t.end, since) >= months)
 
 
+def in_flight_use(problem: Problem, plan: Plan, since: str, service: str, month: int) -> float:
+    """Units of ``service`` in ``month`` used by the trials that started before ``since`` (they cannot move)."""
+    total = 0.0
+    for entry in plan.trials:
+        if not (entry.run and entry.start and entry.start < since):
+            continue
+        trial = next(t for t in problem.trials if t.id == entry.id)
+        option = next(o for o in trial.options if o.id == entry.option)
+        offset = month - problem.index(entry.start)
+        for stage in option.stages:
+            if 0 <= offset < stage.months:
+                total += stage.services.get(service, 0.0)
+                break
+            offset -= stage.months
+    return total
+
+
 def events_for(step: int, problem: Problem, plan: Plan, since: str) -> tuple[str, list[dict[str, Any]]]:
     """Step ``step``'s event (its name and the reforecast events) for the plan frozen until ``since``."""
     effect = month_at(since, 1)
@@ -107,7 +124,11 @@ def events_for(step: int, problem: Problem, plan: Plan, since: str) -> tuple[str
                 used[sm.service] = used.get(sm.service, 0.0) + sm.used
         service = max(used, key=lambda s: (used[s], s))
         peak = max(sm.used for sm in plan.service_months if sm.service == service and sm.month >= effect)
-        return f"{service} capacity -30 %", [{"kind": "service_capacity", "service": service, "from": effect, "capacity": round(0.7 * peak, 3)}]
+        # What trials already running need stays: a realistic drop leaves room for them.
+        floor = max(in_flight_use(problem, plan, since, service, m) for m in range(problem.index(effect), problem.horizon.months))
+        capacity = round(max(0.8 * peak, floor), 3)
+        return f"{service} capacity {capacity / peak - 1:+.0%} of peak use", [
+            {"kind": "service_capacity", "service": service, "from": effect, "capacity": capacity}]
     if kind == 11:
         year = str(int(since[:4]) + 1)
         return f"budget {year} x1.1", [{"kind": "budget", "year": year, "scale": 1.1}]
@@ -148,7 +169,10 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=60.0)
     parser.add_argument("--problem", type=Path, default=ROOT / "data" / "pace-reference.json")
     parser.add_argument("--csv", type=Path, default=ROOT / "bench" / "results" / "replan.csv")
+    parser.add_argument("--ways", default="scratch,off,default", help="Which solves per step (default last: the chain follows it)")
+    parser.add_argument("--keep", type=Path, help="Write each step's problem and plans here")
     args = parser.parse_args()
+    ways = args.ways.split(",")
     problem = parse_problem(args.problem.read_bytes())
     problem.settings.time_limit = args.time_limit
     plan, seconds = solved(problem, "default")
@@ -162,8 +186,13 @@ def main() -> None:
             new = apply_reforecast(problem, plan, change)
             who = events[0]["staff"] if events and events[0]["kind"] == "staff_leaves" else None
             leaver_work = post_freeze_work(plan, events[0]["from"]).get(who, 0.0) if who else None
-            results = {way: solved(new, way) for way in ("scratch", "off", "default")}
-            scratch = results["scratch"][0].objective
+            results = {way: solved(new, way) for way in ways}
+            scratch = results["scratch"][0].objective if "scratch" in results else None
+            if args.keep is not None:
+                args.keep.mkdir(parents=True, exist_ok=True)
+                (args.keep / f"step{step:02d}-problem.json").write_text(new.model_dump_json())
+                for way, (found, _) in results.items():
+                    (args.keep / f"step{step:02d}-{way}.json").write_text(found.model_dump_json())
             for way, (found, took) in results.items():
                 r = row(step, since, event, way, new, found, took, scratch, plan, leaver_work)
                 out.writerow(r)
@@ -175,7 +204,7 @@ def main() -> None:
             if plan.status not in ("optimal", "feasible"):
                 print(f"step {step}: the chain has no plan ({plan.status}); stopping", flush=True)
                 break
-    for way in ("default", "off", "scratch"):
+    for way in ways:
         mine = [r for r in rows if r["way"] == way]
         print(f"{way}: median {statistics.median(r['seconds'] for r in mine):.1f} s, median people reassigned "
               f"{statistics.median(r['people_reassigned'] or 0 for r in mine)}, worst vs scratch "
