@@ -18,6 +18,10 @@ from models.contract.identity import fingerprint, plans_mismatch, portfolio_mism
 from models.contract.plan import FTE_DECIMALS, Assignment, Plan, TrialPlan
 from models.contract.problem import Problem, ProblemInvalid
 from models.contract.validation import parse_problem
+from models.formulation.instance import compile_instance
+from models.formulation.portfolio import Reserve, fewest_changes, solve_portfolio
+from models.solver.progress import Monitor
+from models.solver.settings import EngineSettings
 from models.tools.diff import OtherPortfolio, diff_plans
 from models.tools.generate import generate
 from models.tools.reforecast import apply_reforecast, parse_reforecast
@@ -433,3 +437,26 @@ def test_a_stop_the_freeze_has_passed_re_plans_next_month(example):
     with pytest.raises(ProblemInvalid) as caught:
         parse_problem(bad)
     assert any(e.path.endswith("stopped_from") and "before the freeze" in e.message for e in caught.value.errors)
+
+
+def _changes(previous: dict[str, tuple[str, int] | None], schedule: dict[str, tuple[str, int]]) -> int:
+    return sum(1 for t, before in previous.items() if schedule.get(t) != before)
+
+
+def test_fewest_changes_keeps_the_previous_schedule_when_the_objective_allows_it(example):
+    """Stage 1 again, changes minimised: with a target any schedule meets, the previous
+    schedule (here the best one less an optional trial) comes back unchanged; with the best
+    objective as the target, no more changes than the best schedule makes."""
+    problem, _ = example
+    inst = compile_instance(problem)
+    settings = EngineSettings(mip_gap=0.0)
+    result = solve_portfolio(inst, settings, 30, Reserve())
+    best = result.schedule
+    dropped = next(t for t in best if not inst.trials[t].mandatory)
+    previous: dict[str, tuple[str, int] | None] = {t: best.get(t) for t in inst.trials}
+    previous[dropped] = None
+    loose, outcome = fewest_changes(result, previous, -1e15, best, settings, 30, Monitor())
+    assert outcome is not None and loose == {t: v for t, v in best.items() if t != dropped}
+    tight, _ = fewest_changes(result, previous, result.bound, best, settings, 30, Monitor())
+    assert tight is not None and _changes(previous, tight) <= _changes(previous, best)
+    assert result.model is not None and result.model.m.obj.active and not hasattr(result.model.m, "fewest")

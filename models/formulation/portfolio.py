@@ -37,7 +37,7 @@ from models.solver.highs import (
 )
 from models.formulation.instance import Instance
 from models.formulation.labour_cuts import LabourPricing, NamedMonthLabour, Price, group_pricing, linked, role_components
-from models.solver.progress import StopFlag, StopRequested, never, relative_gap
+from models.solver.progress import Monitor, StopFlag, StopRequested, never, relative_gap
 from models.solver.settings import EngineSettings
 
 Key = tuple[str, str, int]
@@ -1130,3 +1130,68 @@ def exact_lp_bound(inst: Instance, settings: EngineSettings, time_limit: float) 
     if not outcome.proven_optimal:
         return None, outcome
     return model.in_objective_sense(outcome.objective), outcome
+
+
+def fewest_changes(
+    result: PortfolioResult,
+    previous: Mapping[str, tuple[str, int] | None],
+    target: float,
+    warm: dict[str, tuple[str, int]],
+    settings: EngineSettings,
+    time_limit: float,
+    monitor: Monitor,
+) -> tuple[dict[str, tuple[str, int]] | None, SolveOutcome | None]:
+    """The schedule that changes fewest trials of ``previous`` among those whose stage-1
+    objective is no worse than ``target`` (plan units and sense): a re-plan's second,
+    lexicographic stage (:mod:`models.pipeline.replan`).
+
+    ``previous`` maps each trial the previous plan listed to its (option, start), or None
+    where it did not run; a trial not listed is new and its decision is no change. A trial
+    changes when it stops running, starts running, or runs another option or start:
+
+        minimise  sum_{t ran} (1 - x[t, o_t, s_t]) + sum_{t did not} sum_{o,s} x[t, o, s]
+                  + eps * objective
+        s.t.      objective <= target (solver sense), and every row of stage 1
+
+    with ``eps`` small enough that the objective only breaks ties between equally many
+    changes (it moves by less than one change between the bound and the target). Stage 1 prices labour no dearer than any roster, so every schedule whose plan
+    meets the target is feasible here (some that miss it once staffed are too: the caller
+    staffs and compares). Solved on a HiGHS of its own, handed ``warm`` (a schedule known to
+    meet the target): round 0's solver may be busy with the bound search on the other core.
+    The model is left as it was. None where no schedule was found in ``time_limit``.
+    """
+    model = result.model
+    if model is None:
+        return None, None
+    m = model.m
+    index = {key: i for i, key in enumerate(model.keys)}
+    changes: list[tuple[float, VarData]] = []
+    constant = 0.0
+    for trial, before in previous.items():
+        if trial not in model.by_trial:
+            continue
+        if before is None:
+            changes += [(1.0, m.x[i]) for i in model.by_trial[trial]]
+        elif (i := index.get((trial, *before))) is not None:
+            constant += 1.0
+            changes.append((-1.0, m.x[i]))
+    cap = model.in_solver_sense(target)
+    if cap is None or not changes:
+        return None, None
+    span = max(1.0, abs(cap), abs(model.in_solver_sense(result.bound) or 0.0))
+    m.obj.deactivate()
+    m.fewest = pyo.Objective(expr=constant + linear(changes) + (0.4 / span) * m.obj.expr, sense=pyo.minimize)
+    m.target = pyo.Constraint(expr=m.obj.expr <= cap)
+    try:
+        # Handed over as a user solution once HiGHS asks, not set before it starts: with
+        # presolve on, HiGHS 1.16 gave back a solution set that way in place of the optimum
+        # it reported (measured on data/example-small.json).
+        start = model.start_values(warm)
+        watch = Watch(monitor, "fewest-changes", report=False, late_start=lambda: (start, None))
+        outcome = solve(m, settings, time_limit, 0.0, watch)
+        schedule = model.schedule() if outcome.has_solution else None
+    finally:
+        m.del_component(m.fewest)
+        m.del_component(m.target)
+        m.obj.activate()
+    return schedule, outcome

@@ -88,6 +88,11 @@ CHECK_FACTORS = (1.0, 1.1, 1.5)
 #: Least time left under the limit for the marginal-value LP to run (it re-solves a model
 #: already loaded in HiGHS, with every start fixed: well under a second on the reference).
 MARGINAL_SECONDS = 1.0
+#: Share of the time left a re-plan's fewest-changes run of stage 1 may take (then a roster of its
+#: schedule): it hands round 0's model to a HiGHS of its own, so it costs a hand-over as well as
+#: the search, and the plan in hand already meets the tolerance; a quarter leaves the bound
+#: search and the plan's last stages most of what is left.
+FEWEST_CHANGES_SHARE = 0.25
 #: In reproducible mode, the share of the time limit whose work (see ``EngineSettings.work_limit``)
 #: each HiGHS run of the bound search, of the exact model and of the staffing MIP may do.
 REPRODUCIBLE_BOUND_SHARE = 0.3

@@ -13,9 +13,11 @@ With ``pins.previous_plan`` the solve does not start from nothing:
    re-plan could be worth its changes. A bound proven for the same world still holds: when
    the problem has the previous plan's fingerprint (no event since), the previous plan's
    bound is used at once.
-3. **Re-staff** (:func:`restaff_stage`, after the rounds, while the bound search goes on):
-   the best schedule found, if it is not the kept one, is staffed keeping as much of the
-   previous roster as still fits.
+3. **Fewest changes** (:func:`steady_stage`) and **re-staff** (:func:`restaff_stage`),
+   after the rounds, while the bound search goes on: where the best plan changes trials,
+   the schedule changing fewest within the tolerance of it (a second, lexicographic run of
+   stage 1); and the best schedule itself; each staffed keeping as much of the previous
+   roster as still fits.
 4. **Choose** (:func:`ranked`): the candidates in the order ``settings.stability`` gives
    them (:class:`~models.contract.problem.Stability`); the plan reports what it changed
    and what stability cost (:func:`changes`).
@@ -34,8 +36,12 @@ from models.contract.plan import FTE_DECIMALS, Assignment, Churn, Plan, PlanChan
 from models.contract.problem import Stability, is_month
 from models.formulation.instance import Block, Instance
 from models.formulation.staffing import demand_profile, month_blocks, net_demand
-from models.heuristics.shed import Staffed, budget_roster, victims
+from models.heuristics.shed import Staffed, budget_roster, shed, victims
+from models.formulation.portfolio import fewest_changes
+from models.heuristics.lp_roster import lp_roster
 from models.pipeline.candidates import minimised, tighter
+from models.pipeline.roster import roster_rank, staff_schedule
+from models.pipeline.clock import FEWEST_CHANGES_SHARE, MIN_SOLVER_SECONDS, timing
 from models.pipeline.state import Replan, SolveState
 from models.solver.progress import Deadline, cutoff, relative_gap
 
@@ -45,6 +51,13 @@ Schedule = dict[str, tuple[str, int]]
 KEPT = "previous plan kept"
 #: The best schedule found, staffed keeping the previous roster where it fits.
 RESTAFFED = "best schedule, previous roster kept"
+#: The schedule with the fewest trial changes within the tolerance, staffed keeping the previous roster.
+FEWEST = "fewest trial changes"
+#: The same schedule rostered afresh.
+FEWEST_FRESH = "fewest trial changes, new roster"
+#: Portfolios up to this many staff x trials also get the LP roster around the kept work (as
+#: ``EngineSettings.lp_roster_below`` for a round's roster; about 1 s on the reference).
+LP_ROSTER_BELOW = 100_000
 #: Kept work below this FTE is not kept (what is left of a block whose demand shrank).
 MIN_KEPT_FTE = 1e-6
 
@@ -139,7 +152,8 @@ def kept_flex(inst: Instance, previous: Plan, schedule: Schedule, kept: list[Blo
 
 def stable_staffing(inst: Instance, previous: Plan, schedule: Schedule, since: int, deadline: Deadline = math.inf) -> Staffed | None:
     """``schedule`` staffed keeping the previous roster and flex where they still hold
-    (:func:`kept_blocks`, :func:`kept_flex`), the rest rostered around them; where a budget
+    (:func:`kept_blocks`, :func:`kept_flex`), the rest rostered around them (the greedy and,
+    up to ``LP_ROSTER_BELOW`` staff x trials, the LP roster: the cheaper); where a budget
     then overruns or demand cannot be covered, the trials shedding picks
     (:func:`models.heuristics.shed.victims`) are left out with their kept work, and the rest
     is staffed again, so only what the change forces moves. None if a trial that must run
@@ -149,6 +163,10 @@ def stable_staffing(inst: Instance, previous: Plan, schedule: Schedule, since: i
         kept = kept_blocks(inst, previous, schedule, since)
         held = replace(inst, pinned=[*inst.pinned, *kept], held_flex=kept_flex(inst, previous, schedule, kept))
         roster = budget_roster(held, schedule, until)
+        if len(inst.staff) * len(inst.trials) <= LP_ROSTER_BELOW and not until.stopped():
+            # The month-by-month LP roster packs the rest more cheaply where budgets are tight.
+            lp = lp_roster(held, schedule, cutoff=until)
+            roster = min((roster, lp), key=lambda r: roster_rank(held, schedule, r))
         if until.stopped():
             return None
         drop, _ = victims(held, schedule, roster)
@@ -203,7 +221,6 @@ def keep_stage(s: SolveState) -> None:
     schedule = previous_schedule(s.inst, replan.previous)
     replan.kept = stable_staffing(s.inst, replan.previous, schedule, replan.since_index, s.monitor.cutoff(s.clock.last_call))
     if replan.kept is not None:
-        replan.sources.add(KEPT)
         s.best.consider(replan.kept, KEPT)
     previous = replan.previous
     if previous.portfolio is not None and previous.portfolio.fingerprint == fingerprint(s.problem) and previous.best_bound is not None:
@@ -213,8 +230,8 @@ def keep_stage(s: SolveState) -> None:
 
 
 def settled(s: SolveState) -> bool:
-    """Whether the kept plan (or a candidate that changes no more) is already proven within
-    ``mip_gap + stability.tolerance`` of the bound: no re-plan could then be worth its changes."""
+    """Whether the kept plan is already proven within ``mip_gap + stability.tolerance`` of the
+    bound: no re-plan could then be worth its changes."""
     replan = s.replan
     if replan is None or replan.kept is None or replan.stability is None or replan.stability.tolerance is None:
         return False
@@ -225,7 +242,7 @@ def settled(s: SolveState) -> bool:
 
 def restaff_stage(s: SolveState) -> None:
     """The best schedule found, when it is not the kept one, staffed keeping as much of the
-    previous roster as fits (only while a roster's worth of time is left)."""
+    previous roster as fits (its rosters end at the solve's last call, or a stop)."""
     replan = s.replan
     if replan is None or s.best.solved is None or s.monitor.stopped():
         return
@@ -235,9 +252,48 @@ def restaff_stage(s: SolveState) -> None:
     began = time.perf_counter()
     restaffed = stable_staffing(s.inst, replan.previous, schedule, replan.since_index, s.monitor.cutoff(s.clock.last_call))
     if restaffed is not None:
-        replan.sources.add(RESTAFFED)
         s.best.consider(restaffed, RESTAFFED)
     s.timings.append(_stage(RESTAFFED, began))
+
+
+def steady_stage(s: SolveState) -> None:
+    """Where the best plan found changes trials of the previous plan: the schedule that
+    changes fewest among those within the stability tolerance of it (stage 1 solved again
+    with its objective as a constraint and the changes as the objective:
+    :func:`models.formulation.portfolio.fewest_changes`), staffed keeping the previous
+    roster and rostered afresh, as two more candidates. Only while ``FEWEST_CHANGES_SHARE`` of the time left is
+    at least ``MIN_SOLVER_SECONDS``; not in reproducible mode (its time is not work-limited)."""
+    replan, best = s.replan, s.best
+    if replan is None or replan.stability is None or replan.stability.tolerance is None or s.first is None or best.solved is None:
+        return
+    if s.monitor.stopped() or s.settings.reproducible or best.objective is None:
+        return
+    if churn_of(replan, s.inst, best.solved).trials_changed == 0:
+        return
+    seconds = FEWEST_CHANGES_SHARE * s.clock.left()
+    if seconds < MIN_SOLVER_SECONDS:
+        return
+    began = time.perf_counter()
+    slack = replan.stability.tolerance * max(1.0, abs(best.objective))
+    target = best.objective - slack if best.maximise else best.objective + slack
+    previous = {
+        t.id: (t.option, s.problem.index(t.start)) if t.run and t.option and t.start and is_month(t.start) else None
+        for t in replan.previous.trials
+    }
+    schedule, outcome = fewest_changes(s.first, previous, target, best.solved.schedule, s.settings, seconds, s.monitor)
+    if outcome is not None:
+        s.timings.append(timing(FEWEST, outcome))
+    if schedule is None or schedule == best.solved.schedule:
+        return
+    until = s.monitor.cutoff(s.clock.last_call)
+    if (staffed := stable_staffing(s.inst, replan.previous, schedule, replan.since_index, until)) is not None:
+        best.consider(staffed, FEWEST)
+    # Its people kept where they still hold, a schedule met to the last thousand by the best
+    # plan's roster may overrun a budget and lose a trial: rostered afresh, it keeps them all.
+    if (roster := staff_schedule(s.inst, s.settings, schedule, until, [], 0)) is not None:
+        if (fresh := shed(s.inst, schedule, roster, until)) is not None:
+            best.consider(fresh, FEWEST_FRESH)
+    s.timings.append(_stage(f"{FEWEST}: staffing", began))
 
 
 def _stage(name: str, began: float) -> StageTiming:
@@ -334,7 +390,7 @@ def changes(s: SolveState, plan: Plan, source: str) -> PlanChanges | None:
     cost = None if best is None or plan.objective is None else max(0.0, (best - plan.objective) if s.best.maximise else (plan.objective - best))
     compared = []
     if replan.stability is not None:
-        for r in rivals(s)[:6]:
+        for r in rivals(s)[:8]:
             compared.append(
                 f"{r.source}: objective {_figure(r.objective)}, {r.churn.trials_changed} trial(s) changed, "
                 f"{r.churn.people_reassigned} people reassigned, {r.churn.fte_months_moved:,.2f} FTE-months moved"

@@ -41,7 +41,7 @@ from models.pipeline.budget import add_budget_values
 from models.pipeline.compile import compile_stage, unschedulable_plan
 from models.pipeline.diagnose import relaxation_explanation, time_limit_moment
 from models.pipeline.finish import add_marginal_values, checked_plan, fall_back, message, reproducible_note, why_gap
-from models.pipeline.replan import keep_stage, kept_why_gap, ranked, report_changes, restaff_stage, settled, start_replan
+from models.pipeline.replan import keep_stage, kept_why_gap, ranked, report_changes, restaff_stage, settled, start_replan, steady_stage
 from models.pipeline.rounds import portfolio_rounds
 from models.pipeline.state import SolveState
 from models.solver.executor import ExecutorLike, as_executor, seconds_until, submit, wait_until, wall_moment
@@ -118,7 +118,8 @@ def _stages(problem: Problem, settings: EngineSettings, monitor: Monitor, began:
             rounds = s.settings.repair_rounds
             return s.empty("no_solution", f"no fully staffed plan found: staffing did not match the portfolio stage within {rounds} repair rounds")
         return s.empty("no_solution", message(s) or "no fully staffed plan found")
-    restaff_stage(s)  # beside the bound search, which goes on in HiGHS on the other core
+    steady_stage(s)  # these two beside the bound search, which goes on in HiGHS on the other core
+    restaff_stage(s)
     bound_stage(s)
     return plan_stage(s)
 

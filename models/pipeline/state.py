@@ -33,8 +33,6 @@ class Replan:
     stability: Stability | None
     #: The previous plan kept where it still holds (None if it could not be staffed within the rules).
     kept: Staffed | None = None
-    #: The sources of the candidates built from the previous plan.
-    sources: set[str] = field(default_factory=set)
     #: Each candidate's changes against the previous plan, by the id of its Staffed.
     churn: dict[int, Churn] = field(default_factory=dict)
 
