@@ -460,3 +460,31 @@ def test_fewest_changes_keeps_the_previous_schedule_when_the_objective_allows_it
     tight, _ = fewest_changes(result, previous, result.bound, best, settings, 30, Monitor())
     assert tight is not None and _changes(previous, tight) <= _changes(previous, best)
     assert result.model is not None and result.model.m.obj.active and not hasattr(result.model.m, "fewest")
+
+
+def test_a_smaller_service_sheds_from_the_kept_plan_what_no_longer_fits(example):
+    """The previous schedule's starts are each still allowed, but together they overrun a
+    service cut below its peak use: the kept plan leaves a trial out rather than break the
+    rule (no candidate is passed over by the checker)."""
+    problem, plan = example
+    peak = max(plan.service_months, key=lambda sm: sm.used)
+    smaller = _replan(problem, plan, "2027-01")
+    service = next(s for s in smaller.services if s.id == peak.service)
+    service.capacity = 0.9 * peak.used
+    again = solve_checked(smaller)
+    assert again.status in ("optimal", "feasible")
+    assert "passed over" not in again.message, again.message
+
+
+def test_a_new_mandatory_trial_is_planned_and_the_rest_kept(example):
+    """The previous plan cannot be kept as it is (a new trial must run): the re-plan runs it
+    and changes no trial of the previous plan."""
+    problem, plan = example
+    added = {"id": "T99", "mandatory": True, "value": 1e6, "earliest_start": "2027-06",
+             "options": [{"id": "std", "stages": [{"months": 2, "demand": {"CTA": 0.2}}]}]}
+    new = apply_reforecast(problem, plan, parse_reforecast(
+        {"frozen_until": "2027-05", "events": [{"kind": "trial_added", "trial": added}]}))
+    again = solve_checked(new)
+    assert next(t for t in again.trials if t.id == "T99").run
+    assert again.changes is not None and again.changes.trials_changed == 0
+    assert "passed over" not in again.message, again.message

@@ -101,6 +101,37 @@ def victims(inst: Instance, schedule: dict[str, tuple[str, int]], staffing: Staf
     return (None if closed & inst.forced_run else closed), uncovered
 
 
+def service_victims(inst: Instance, schedule: dict[str, tuple[str, int]]) -> frozenset[str] | None:
+    """What a schedule must leave out to keep every service within its monthly capacity and
+    contract volume: the least valuable optional trial using a service where it is over
+    (with every scheduled trial that needs it); empty when all services hold, None when only
+    trials that must run use it there. Staffing does not change service use, so a schedule
+    whose starts were each allowed may still overrun a service a change made smaller."""
+    used: dict[tuple[str, int], float] = defaultdict(float)
+    for t, (o, start) in schedule.items():
+        for k, units in enumerate(inst.profiles[(t, o)].services):
+            for svc, u in units.items():
+                used[(svc, start + k)] += u
+    over = {(svc, m) for (svc, m), u in used.items() if u > inst.service_capacity[svc][m] + 1e-9 * max(1.0, inst.service_capacity[svc][m])}
+    volumes = {svc for svc, cap in inst.service_volume.items()
+               if sum(inst.profiles[(t, o)].volume(svc) for t, (o, _) in schedule.items()) > cap + 1e-9 * max(1.0, cap)}
+    if not over and not volumes:
+        return frozenset()
+
+    def uses(t: str) -> bool:
+        o, start = schedule[t]
+        prof = inst.profiles[(t, o)]
+        return any(prof.volume(svc) > 0 for svc in volumes) or any(
+            (svc, start + k) in over for k, units in enumerate(prof.services) for svc in units)
+
+    users = [t for t in schedule if t not in inst.forced_run and uses(t)]
+    if not users:
+        return None
+    victim = min(users, key=lambda t: (inst.discounted_value(t, schedule[t][1]), t))
+    closed = _with_dependents(inst, schedule, victim)
+    return None if closed & inst.forced_run else closed
+
+
 def without(staffing: StaffingResult, trials: AbstractSet[str]) -> StaffingResult:
     """The roster with the given trials' blocks, flex and shortfall taken out (the rest untouched)."""
     return StaffingResult(

@@ -36,7 +36,7 @@ from models.contract.plan import FTE_DECIMALS, Assignment, Churn, Plan, PlanChan
 from models.contract.problem import Stability, is_month
 from models.formulation.instance import Block, Instance
 from models.formulation.staffing import demand_profile, month_blocks, net_demand
-from models.heuristics.shed import Staffed, budget_roster, shed, victims
+from models.heuristics.shed import Staffed, budget_roster, service_victims, shed, victims
 from models.formulation.portfolio import fewest_changes
 from models.heuristics.lp_roster import lp_roster
 from models.pipeline.candidates import minimised, tighter
@@ -71,7 +71,8 @@ def churn_of(replan: Replan, inst: Instance, solved: Staffed) -> Churn:
 
 
 def previous_schedule(inst: Instance, previous: Plan) -> Schedule:
-    """The previous plan's trials that may still start as they did (option and start in their domain)."""
+    """The previous plan's trials that may still start as they did (option and start in
+    their domain) and whose predecessors still run and end in time for them."""
     schedule: Schedule = {}
     for t in previous.trials:
         if not (t.run and t.option is not None and t.start is not None and is_month(t.start) and t.id in inst.trials):
@@ -79,7 +80,21 @@ def previous_schedule(inst: Instance, previous: Plan) -> Schedule:
         start = inst.problem.index(t.start)
         if start in inst.starts.get((t.id, t.option), ()):
             schedule[t.id] = (t.option, start)
+    while waiting := [t for t in schedule if not _predecessors_hold(inst, schedule, t)]:
+        for t in waiting:
+            del schedule[t]
     return schedule
+
+
+def _predecessors_hold(inst: Instance, schedule: Schedule, trial: str) -> bool:
+    _, start = schedule[trial]
+    for pred in inst.trials[trial].predecessors:
+        if pred.trial not in schedule:
+            return False
+        option, begun = schedule[pred.trial]
+        if start < begun + inst.profiles[(pred.trial, option)].duration + pred.lag:
+            return False
+    return True
 
 
 def kept_blocks(inst: Instance, previous: Plan, schedule: Schedule, since: int) -> list[Block]:
@@ -153,12 +168,19 @@ def kept_flex(inst: Instance, previous: Plan, schedule: Schedule, kept: list[Blo
 def stable_staffing(inst: Instance, previous: Plan, schedule: Schedule, since: int, deadline: Deadline = math.inf) -> Staffed | None:
     """``schedule`` staffed keeping the previous roster and flex where they still hold
     (:func:`kept_blocks`, :func:`kept_flex`), the rest rostered around them (the greedy and,
-    up to ``LP_ROSTER_BELOW`` staff x trials, the LP roster: the cheaper); where a budget
-    then overruns or demand cannot be covered, the trials shedding picks
+    up to ``LP_ROSTER_BELOW`` staff x trials, the LP roster: the cheaper). A service a change
+    made smaller first sheds the least valuable optional trials using it where it is over
+    (:func:`models.heuristics.shed.service_victims`); where a budget then overruns or demand
+    cannot be covered, the trials shedding picks
     (:func:`models.heuristics.shed.victims`) are left out with their kept work, and the rest
     is staffed again, so only what the change forces moves. None if a trial that must run
-    would have to go, or the deadline passes (or a stop is asked) first."""
+    would have to go (or is missing from ``schedule``), or the deadline passes (or a stop is
+    asked) first."""
     until = cutoff(deadline)
+    while (over := service_victims(inst, schedule)):
+        schedule = {t: v for t, v in schedule.items() if t not in over}
+    if over is None or not inst.forced_run <= schedule.keys():
+        return None
     while True:
         kept = kept_blocks(inst, previous, schedule, since)
         held = replace(inst, pinned=[*inst.pinned, *kept], held_flex=kept_flex(inst, previous, schedule, kept))
