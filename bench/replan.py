@@ -126,7 +126,7 @@ def events_for(step: int, problem: Problem, plan: Plan, since: str) -> tuple[str
         peak = max(sm.used for sm in plan.service_months if sm.service == service and sm.month >= effect)
         # What trials already running need stays: a realistic drop leaves room for them.
         floor = max(in_flight_use(problem, plan, since, service, m) for m in range(problem.index(effect), problem.horizon.months))
-        capacity = round(max(0.8 * peak, floor), 3)
+        capacity = round(max(0.9 * peak, floor), 3)
         return f"{service} capacity {capacity / peak - 1:+.0%} of peak use", [
             {"kind": "service_capacity", "service": service, "from": effect, "capacity": capacity}]
     if kind == 11:

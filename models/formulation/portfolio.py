@@ -1137,13 +1137,14 @@ def fewest_changes(
     previous: Mapping[str, tuple[str, int] | None],
     target: float,
     warm: dict[str, tuple[str, int]],
+    warm_objective: float,
     settings: EngineSettings,
     time_limit: float,
     monitor: Monitor,
 ) -> tuple[dict[str, tuple[str, int]] | None, SolveOutcome | None]:
-    """The schedule that changes fewest trials of ``previous`` among those whose stage-1
-    objective is no worse than ``target`` (plan units and sense): a re-plan's second,
-    lexicographic stage (:mod:`models.pipeline.replan`).
+    """The schedule that changes fewest trials of ``previous`` among those that may make a
+    plan no worse than ``target`` (plan units and sense): a re-plan's second, lexicographic
+    stage (:mod:`models.pipeline.replan`).
 
     ``previous`` maps each trial the previous plan listed to its (option, start), or None
     where it did not run; a trial not listed is new and its decision is no change. A trial
@@ -1151,18 +1152,22 @@ def fewest_changes(
 
         minimise  sum_{t ran} (1 - x[t, o_t, s_t]) + sum_{t did not} sum_{o,s} x[t, o, s]
                   + eps * objective
-        s.t.      objective <= target (solver sense), and every row of stage 1
+        s.t.      objective <= target + optimism (solver sense), and every row of stage 1
 
     with ``eps`` small enough that the objective only breaks ties between equally many
-    changes (it moves by less than one change between the bound and the target). Stage 1 prices labour no dearer than any roster, so every schedule whose plan
-    meets the target is feasible here (some that miss it once staffed are too: the caller
-    staffs and compares). Solved on a HiGHS of its own, handed ``warm`` (a schedule known to
-    meet the target): round 0's solver may be busy with the bound search on the other core.
-    The model is left as it was. None where no schedule was found in ``time_limit``.
+    changes (it moves by less than one change between the bound and the target). Stage 1
+    prices labour no dearer than any roster, so its objective is optimistic; the
+    ``optimism`` is measured on ``warm``, the best plan's schedule (stage 1 solved with its
+    starts fixed, against that plan's ``warm_objective``, plan units and sense), so that a schedule meets the row when its plan,
+    staffed as well as the best one, would meet the target. Both runs are on a HiGHS of its
+    own (round 0's may be busy with the bound search on the other core), ``warm`` handed to
+    the second as a solution; the model is left as it was. None where no schedule was found
+    in ``time_limit``.
     """
     model = result.model
     if model is None:
         return None, None
+    began = time.perf_counter()
     m = model.m
     index = {key: i for i, key in enumerate(model.keys)}
     changes: list[tuple[float, VarData]] = []
@@ -1175,9 +1180,13 @@ def fewest_changes(
         elif (i := index.get((trial, *before))) is not None:
             constant += 1.0
             changes.append((-1.0, m.x[i]))
+    start = model.start_values(warm)
     cap = model.in_solver_sense(target)
-    if cap is None or not changes:
+    if cap is None or not changes or not start:
         return None, None
+    solver = PersistentHighs()
+    optimism = _optimism(model, warm, warm_objective, solver, settings, time_limit / 3)
+    cap += optimism
     span = max(1.0, abs(cap), abs(model.in_solver_sense(result.bound) or 0.0))
     m.obj.deactivate()
     m.fewest = pyo.Objective(expr=constant + linear(changes) + (0.4 / span) * m.obj.expr, sense=pyo.minimize)
@@ -1186,12 +1195,37 @@ def fewest_changes(
         # Handed over as a user solution once HiGHS asks, not set before it starts: with
         # presolve on, HiGHS 1.16 gave back a solution set that way in place of the optimum
         # it reported (measured on data/example-small.json).
-        start = model.start_values(warm)
         watch = Watch(monitor, "fewest-changes", report=False, late_start=lambda: (start, None))
-        outcome = solve(m, settings, time_limit, 0.0, watch)
+        outcome = solve(m, settings, max(0.1, began + time_limit - time.perf_counter()), 0.0, watch, solver=solver)
         schedule = model.schedule() if outcome.has_solution else None
     finally:
         m.del_component(m.fewest)
         m.del_component(m.target)
         m.obj.activate()
     return schedule, outcome
+
+
+def _optimism(
+    model: PortfolioModel,
+    schedule: dict[str, tuple[str, int]],
+    objective: float,
+    solver: PersistentHighs,
+    settings: EngineSettings,
+    time_limit: float,
+) -> float:
+    """How much better stage 1 scores ``schedule`` than its plan's ``objective`` (solver
+    sense, <= 0; 0 where it could not tell): stage 1 with the starts fixed, labour free."""
+    chosen = schedule_keys(schedule)
+    for i, key in enumerate(model.keys):
+        model.m.x[i].setlb(float(key in chosen))
+        model.m.x[i].setub(float(key in chosen))
+    try:
+        outcome = solve(model.m, settings, time_limit, 0.0, solver=solver)
+    finally:
+        for x in model.m.x.values():
+            x.setlb(None)
+            x.setub(None)
+    actual = model.in_solver_sense(objective)
+    if not outcome.has_solution or outcome.objective is None or actual is None:
+        return 0.0
+    return min(0.0, outcome.objective - actual)

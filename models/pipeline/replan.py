@@ -33,7 +33,8 @@ from dataclasses import dataclass, replace
 from models.contract.churn import churn
 from models.contract.identity import fingerprint
 from models.contract.plan import FTE_DECIMALS, Assignment, Churn, Plan, PlanChanges, StageTiming, TrialPlan
-from models.contract.problem import Stability, is_month
+from models.contract.problem import Problem, Stability, is_month
+from models.contract.validation import FTE_NOISE
 from models.formulation.instance import Block, Instance
 from models.formulation.staffing import demand_profile, month_blocks, net_demand
 from models.heuristics.shed import Staffed, budget_roster, service_victims, shed, victims
@@ -302,7 +303,7 @@ def steady_stage(s: SolveState) -> None:
         t.id: (t.option, s.problem.index(t.start)) if t.run and t.option and t.start and is_month(t.start) else None
         for t in replan.previous.trials
     }
-    schedule, outcome = fewest_changes(s.first, previous, target, best.solved.schedule, s.settings, seconds, s.monitor)
+    schedule, outcome = fewest_changes(s.first, previous, target, best.solved.schedule, best.objective, s.settings, seconds, s.monitor)
     if outcome is not None:
         s.timings.append(timing(FEWEST, outcome))
     if schedule is None or schedule == best.solved.schedule:
@@ -440,6 +441,10 @@ def report_changes(s: SolveState, plan: Plan, source: str) -> None:
     if found is None:
         return
     plan.changes = found
+    previous = s.problem.pins.previous_plan
+    if previous is not None and (noisy := float_noise(s.problem, previous)):
+        note = f"previous plan: {noisy} FTE figure(s) above their person's FTE by float noise (at most {FTE_NOISE:g}) read as that FTE"
+        plan.message = "; ".join(m for m in (plan.message, note) if m)
     if s.replan is None:
         return
     since = f" from {found.since}" if found.since else ""
@@ -449,9 +454,16 @@ def report_changes(s: SolveState, plan: Plan, source: str) -> None:
         f"{found.people_with_work} people reassigned, {found.fte_months_moved:,.2f} FTE-months moved{since}{cost}"
     )
     plan.message = "; ".join(m for m in (plan.message, note) if m)
-    previous = s.replan.previous if s.replan is not None else None
-    same_world = previous is not None and previous.portfolio is not None and previous.portfolio.fingerprint == fingerprint(s.problem)
-    if previous is not None and same_world and found.trials_changed == 0:
+    previous = s.replan.previous
+    same_world = previous.portfolio is not None and previous.portfolio.fingerprint == fingerprint(s.problem)
+    if same_world and found.trials_changed == 0:
         values = {(rm.role, rm.month): rm.marginal_value for rm in previous.role_months}
         for rm in plan.role_months:
             rm.marginal_value = values.get((rm.role, rm.month))
+
+
+def float_noise(problem: Problem, previous: Plan) -> int:
+    """How many of a previous plan's FTE figures exceed their person's FTE by float noise
+    only (validation refuses more; the freeze reads them as the person's FTE)."""
+    fte = {person.id: person.fte for person in problem.staff}
+    return sum(1 for a in previous.assignments if a.staff in fte and 0 < a.fte - fte[a.staff] <= FTE_NOISE)
