@@ -490,3 +490,23 @@ def test_a_new_mandatory_trial_is_planned_and_the_rest_kept(example):
     assert next(t for t in again.trials if t.id == "T99").run
     assert again.changes is not None and again.changes.trials_changed == 0
     assert "passed over" not in again.message, again.message
+
+
+def test_the_check_and_diff_endpoints_answer_plans_of_another_portfolio_in_one_line(example, tmp_path: Path):
+    from tests.service import client_for, finished, settings_for, wait_for_job
+
+    problem, plan = example
+    other = solve_checked(base_problem())
+    with client_for(settings_for(f"sqlite:///{tmp_path / 'pace.db'}")) as client:
+        answer = client.post("/v1/check", json={"problem": problem.model_dump(mode="json"), "plan": other.model_dump(mode="json")}).json()
+        assert answer["valid"] is False and answer["violations"] == [] and "another portfolio" in answer["other_portfolio"]
+        same = client.post("/v1/check", json={"problem": problem.model_dump(mode="json"), "plan": plan.model_dump(mode="json")}).json()
+        assert same == {"valid": True, "other_portfolio": None, "note": None, "violations": []}
+        problems = (json.loads(EXAMPLE.read_text()), base_problem())
+        jobs = [client.post("/v1/jobs", json=data).json() for data in problems]
+        for job, data in zip(jobs, problems):
+            assert wait_for_job(lambda job=job: client.get(job["links"]["self"]).json(), finished, timeout=120)["state"] == "succeeded"
+            assert check_plan(parse_problem(data), Plan.model_validate(client.get(job["links"]["plan"]).json())) == []
+        diff = client.get(f"/v1/jobs/{jobs[1]['id']}/diff", params={"against": jobs[0]["id"]})
+        assert diff.status_code == 422 and diff.json()["type"] == "urn:pace:problem:other-portfolio"
+        assert "different portfolios" in diff.json()["detail"]
