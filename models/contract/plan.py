@@ -236,7 +236,9 @@ class PlanChanges(Churn):
     stability_cost: float | None = Field(
         None, description="How much worse the returned plan's objective is than best_objective (objective units, >= 0)"
     )
-    candidates: list[str] = Field(default_factory=list, description="The re-plans compared, each with its objective and changes")
+    candidates: list[str] = Field(
+        default_factory=list, description="The re-plans the stability rule compared (those within its tolerance), each with its objective and changes"
+    )
 
 
 class PortfolioRef(_Out):

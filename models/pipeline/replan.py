@@ -28,12 +28,13 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 
-from models.contract.churn import churn
+from models.contract.churn import ORIGIN, Baseline, churn, plan_work
 from models.contract.identity import fingerprint
-from models.contract.plan import FTE_DECIMALS, Assignment, Churn, Plan, PlanChanges, StageTiming, TrialPlan
-from models.contract.problem import Problem, Stability, is_month
+from models.contract.plan import FTE_DECIMALS, Churn, Plan, PlanChanges, StageTiming
+from models.contract.problem import Problem, Stability, is_month, month_index
 from models.contract.validation import FTE_NOISE
 from models.formulation.instance import Block, Instance
 from models.formulation.staffing import demand_profile, month_blocks, net_demand
@@ -64,10 +65,17 @@ MIN_KEPT_FTE = 1e-6
 
 
 def churn_of(replan: Replan, inst: Instance, solved: Staffed) -> Churn:
-    """A candidate's changes against the previous plan (computed once per candidate)."""
+    """A candidate's changes against the previous plan (computed once per candidate), read
+    from its blocks as a plan would write them."""
     key = id(solved)
     if key not in replan.churn:
-        replan.churn[key] = churn(replan.previous, sketch(inst, solved), replan.since)
+        offset = month_index(inst.problem.horizon.start, ORIGIN)
+        work = (
+            (b.staff, b.trial, b.role, b.first + offset, b.last + offset, min(round(b.fte, FTE_DECIMALS), inst.staff[b.staff].fte))
+            for b in solved.staffing.blocks
+        )
+        running = {t: (o, inst.month(start)) for t, (o, start) in solved.schedule.items()}
+        replan.churn[key] = replan.baseline.churn(work, running)
     return replan.churn[key]
 
 
@@ -98,8 +106,11 @@ def _predecessors_hold(inst: Instance, schedule: Schedule, trial: str) -> bool:
     return True
 
 
-def kept_blocks(inst: Instance, previous: Plan, schedule: Schedule, since: int) -> list[Block]:
-    """The previous roster's work from month ``since`` on that still holds for ``schedule``.
+def kept_blocks(
+    inst: Instance, previous: Plan, schedule: Schedule, since: int, released: AbstractSet[tuple[str, int]] = frozenset()
+) -> list[Block]:
+    """The previous roster's work from month ``since`` on that still holds for ``schedule``
+    (none in the ``released`` role-months).
 
     Only trials that run as they did (same option and start) keep their people. A month
     of a previous block is kept, at up to its FTE, where the person is in the pool,
@@ -123,6 +134,8 @@ def kept_blocks(inst: Instance, previous: Plan, schedule: Schedule, since: int) 
         for m in range(first, last + 1):
             trials = trials_on[(a.staff, m)]
             if not inst.available[a.staff][m] or (a.trial not in trials and len(trials) >= person.max_concurrent_trials):
+                continue
+            if (a.role, m) in released:
                 continue
             fte = round(min(a.fte, left.get((a.trial, a.role, m), 0.0), person.fte - load[(a.staff, m)]), FTE_DECIMALS)
             if fte < MIN_KEPT_FTE:
@@ -172,7 +185,8 @@ def stable_staffing(inst: Instance, previous: Plan, schedule: Schedule, since: i
     up to ``LP_ROSTER_BELOW`` staff x trials, the LP roster: the cheaper). A service a change
     made smaller first sheds the least valuable optional trials using it where it is over
     (:func:`models.heuristics.shed.service_victims`); where a budget then overruns or demand
-    cannot be covered, the trials shedding picks
+    cannot be covered, the kept work in the role-months short is let go (once) for the
+    roster to pack again, and then the trials shedding picks
     (:func:`models.heuristics.shed.victims`) are left out with their kept work, and the rest
     is staffed again, so only what the change forces moves. None if a trial that must run
     would have to go (or is missing from ``schedule``), or the deadline passes (or a stop is
@@ -182,8 +196,9 @@ def stable_staffing(inst: Instance, previous: Plan, schedule: Schedule, since: i
         schedule = {t: v for t, v in schedule.items() if t not in over}
     if over is None or not inst.forced_run <= schedule.keys():
         return None
+    released: set[tuple[str, int]] = set()
     while True:
-        kept = kept_blocks(inst, previous, schedule, since)
+        kept = kept_blocks(inst, previous, schedule, since, released)
         held = replace(inst, pinned=[*inst.pinned, *kept], held_flex=kept_flex(inst, previous, schedule, kept))
         roster = budget_roster(held, schedule, until)
         if len(inst.staff) * len(inst.trials) <= LP_ROSTER_BELOW and not until.stopped():
@@ -192,11 +207,17 @@ def stable_staffing(inst: Instance, previous: Plan, schedule: Schedule, since: i
             roster = min((roster, lp), key=lambda r: roster_rank(held, schedule, r))
         if until.stopped():
             return None
-        drop, _ = victims(held, schedule, roster)
+        drop, uncovered = victims(held, schedule, roster)
         if drop is None:
             return None
         if not drop:
             return Staffed(schedule, replace(roster, blocks=one_block_per_month(roster.blocks)))
+        short = {(r, m) for (_, r, m), v in roster.shortfall.items() if v > 0} - released
+        if uncovered and short:
+            # Work the kept roster cannot cover (a leaver's, say) may fit once the kept work of
+            # its role in those months is free to be packed again: that first, a trial last.
+            released |= short
+            continue
         schedule = {t: v for t, v in schedule.items() if t not in drop}
 
 
@@ -210,28 +231,15 @@ def one_block_per_month(blocks: list[Block]) -> list[Block]:
     return month_blocks({key: {m: round(v, FTE_DECIMALS) for m, v in months.items()} for key, months in worked.items()})
 
 
-def sketch(inst: Instance, solved: Staffed) -> Plan:
-    """The decisions of a staffed schedule as a plan (trials and assignments only), for counting changes."""
-    trials = [
-        TrialPlan.model_construct(id=t, run=t in solved.schedule, option=solved.schedule.get(t, (None, 0))[0],
-                                  start=inst.month(solved.schedule[t][1]) if t in solved.schedule else None)
-        for t in inst.trials
-    ]
-    assignments = [
-        Assignment.model_construct(staff=b.staff, trial=b.trial, role=b.role, start=inst.month(b.first), end=inst.month(b.last),
-                                   fte=min(round(b.fte, FTE_DECIMALS), inst.staff[b.staff].fte))
-        for b in solved.staffing.blocks
-    ]
-    return Plan.model_construct(status="feasible", trials=trials, assignments=assignments)
-
-
 def start_replan(s: SolveState) -> Replan | None:
     """The re-plan's context, if the problem gives a previous plan and the engine starts from it."""
     pins = s.problem.pins
     if pins.previous_plan is None or not s.settings.replan_start:
         return None
     since = pins.frozen_until
-    return Replan(pins.previous_plan, since, s.problem.index(since) if since else 0, s.problem.settings.stability)
+    return Replan(
+        pins.previous_plan, since, s.problem.index(since) if since else 0, s.problem.settings.stability, Baseline(pins.previous_plan, since)
+    )
 
 
 def keep_stage(s: SolveState) -> None:
@@ -242,7 +250,9 @@ def keep_stage(s: SolveState) -> None:
     began = time.perf_counter()
     replan = s.replan
     schedule = previous_schedule(s.inst, replan.previous)
-    replan.kept = stable_staffing(s.inst, replan.previous, schedule, replan.since_index, s.monitor.cutoff(s.clock.last_call))
+    # The solve's first candidate: like any first plan, it may run to the last call.
+    until = s.monitor.cutoff(s.clock.fallback_by(s.best.solved is not None))
+    replan.kept = stable_staffing(s.inst, replan.previous, schedule, replan.since_index, until)
     if replan.kept is not None:
         s.best.consider(replan.kept, KEPT)
     previous = replan.previous
@@ -273,7 +283,7 @@ def restaff_stage(s: SolveState) -> None:
     if replan.kept is not None and schedule == replan.kept.schedule:
         return
     began = time.perf_counter()
-    restaffed = stable_staffing(s.inst, replan.previous, schedule, replan.since_index, s.monitor.cutoff(s.clock.last_call))
+    restaffed = stable_staffing(s.inst, replan.previous, schedule, replan.since_index, s.monitor.cutoff(s.clock.deadline))
     if restaffed is not None:
         s.best.consider(restaffed, RESTAFFED)
     s.timings.append(_stage(RESTAFFED, began))
@@ -308,7 +318,7 @@ def steady_stage(s: SolveState) -> None:
         s.timings.append(timing(FEWEST, outcome))
     if schedule is None or schedule == best.solved.schedule:
         return
-    until = s.monitor.cutoff(s.clock.last_call)
+    until = s.monitor.cutoff(s.clock.deadline)
     if (staffed := stable_staffing(s.inst, replan.previous, schedule, replan.since_index, until)) is not None:
         best.consider(staffed, FEWEST)
     # Its people kept where they still hold, a schedule met to the last thousand by the best
@@ -334,18 +344,23 @@ class Rival:
     churn: Churn
 
 
-def rivals(s: SolveState) -> list[Rival]:
-    """Every candidate with its loss against the best (objective units, >= 0) and its changes, best first."""
+def rivals(s: SolveState, stability: Stability) -> list[Rival]:
+    """The candidates the stability rule compares, best first: those within the tolerance of
+    the best (all, without one), each with its loss against the best (objective units, >= 0)
+    and its changes. Counting changes reads every block of a candidate, so the others are
+    not counted."""
     replan = s.replan
     assert replan is not None
-    best = s.best
-    out: list[Rival] = []
-    top: float | None = None
-    for solved, source in best.ranked():
-        score = minimised(s.inst, solved)
-        top = score if top is None else top
-        out.append(Rival(solved, source, -score if best.maximise else score, score - top, churn_of(replan, s.inst, solved)))
-    return out
+    scored = [(minimised(s.inst, solved), solved, source) for solved, source in s.best.ranked()]
+    if not scored:
+        return []
+    top = scored[0][0]
+    scale = max(1.0, abs(top))
+    return [
+        Rival(solved, source, -score if s.best.maximise else score, score - top, churn_of(replan, s.inst, solved))
+        for score, solved, source in scored
+        if stability.tolerance is None or score - top <= stability.tolerance * scale + 1e-9
+    ]
 
 
 def price(stability: Stability, c: Churn) -> float:
@@ -363,17 +378,13 @@ def ranked(s: SolveState) -> list[tuple[Staffed, str]]:
     if s.replan is None or s.replan.stability is None:
         return s.best.ranked()
     stability = s.replan.stability
-    found = rivals(s)
-    if not found:
-        return []
-    scale = max(1.0, abs(found[0].objective))
-    within = [r for r in found if stability.tolerance is None or r.loss <= stability.tolerance * scale + 1e-9]
+    within = rivals(s, stability)
     if stability.priced:
         within.sort(key=lambda r: r.loss + price(stability, r.churn))
     else:
         within.sort(key=lambda r: (r.churn.trials_changed, r.churn.people_reassigned, round(r.churn.fte_months_moved, 6), r.loss))
-    chosen = {id(r) for r in within}
-    return [(r.solved, r.source) for r in [*within, *(r for r in found if id(r) not in chosen)]]
+    chosen = {id(r.solved) for r in within}
+    return [(r.solved, r.source) for r in within] + [(solved, source) for solved, source in s.best.ranked() if id(solved) not in chosen]
 
 
 def _figure(x: float) -> str:
@@ -408,16 +419,14 @@ def changes(s: SolveState, plan: Plan, source: str) -> PlanChanges | None:
         measured = churn(pins.previous_plan, plan, pins.frozen_until)
         return PlanChanges(**measured.model_dump(), stability="not used: the previous plan only supplied the freeze", chosen=source,
                            best_objective=s.best.objective)
-    measured = churn(replan.previous, plan, replan.since)
+    measured = replan.baseline.churn(plan_work(plan), {t.id: (t.option, t.start) for t in plan.trials if t.run})
     best = s.best.objective
     cost = None if best is None or plan.objective is None else max(0.0, (best - plan.objective) if s.best.maximise else (plan.objective - best))
-    compared = []
-    if replan.stability is not None:
-        for r in rivals(s)[:8]:
-            compared.append(
-                f"{r.source}: objective {_figure(r.objective)}, {r.churn.trials_changed} trial(s) changed, "
-                f"{r.churn.people_reassigned} people reassigned, {r.churn.fte_months_moved:,.2f} FTE-months moved"
-            )
+    compared = [
+        f"{r.source}: objective {_figure(r.objective)}, {r.churn.trials_changed} trial(s) changed, "
+        f"{r.churn.people_reassigned} people reassigned, {r.churn.fte_months_moved:,.2f} FTE-months moved"
+        for r in (rivals(s, replan.stability) if replan.stability is not None else [])
+    ]
     return PlanChanges(**measured.model_dump(), stability=describe(replan.stability), chosen=source, best_objective=best,
                        stability_cost=cost, candidates=compared)
 

@@ -7,6 +7,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Literal
 
+from models.contract.churn import Baseline
 from models.contract.plan import Churn, Explanation, Plan, StageTiming
 from models.contract.problem import Problem, Stability
 from models.formulation.instance import Instance
@@ -31,6 +32,8 @@ class Replan:
     since: str | None
     since_index: int
     stability: Stability | None
+    #: The previous plan read once for counting each candidate's changes.
+    baseline: Baseline
     #: The previous plan kept where it still holds (None if it could not be staffed within the rules).
     kept: Staffed | None = None
     #: Each candidate's changes against the previous plan, by the id of its Staffed.
