@@ -23,7 +23,7 @@ from models.contract.plan import Plan
 from models.contract.problem import Problem
 from models.contract.validation import parse_problem
 from models.formulation.portfolio import PortfolioModel, Reserve, solve_portfolio
-from models.solver.progress import Monitor, Progress
+from models.solver.progress import Monitor
 from models.solver.settings import EngineSettings
 from models.heuristics.sgs import tighten_for_makespan
 from models.heuristics.shed import budget_roster, shed

@@ -8,7 +8,7 @@ import pytest
 
 from models.contract.check import check_plan
 from models.contract.validation import parse_problem
-from models.formulation.instance import Block, compile_instance
+from models.formulation.instance import Block
 from models.formulation.staffing import StaffingResult
 from models.heuristics.shed import Staffed
 from models.pipeline.candidates import Candidates, tighter
