@@ -105,7 +105,7 @@ def build_plan(
         stages=timings,
         trials=trials,
         assignments=[
-            Assignment(staff=b.staff, trial=b.trial, role=b.role, start=inst.month(b.first), end=inst.month(b.last), fte=_fte(inst, b))
+            Assignment(staff=b.staff, trial=b.trial, role=b.role, start=inst.month(b.first), end=inst.month(b.last), fte=plan_fte(inst, b))
             for b in staffing.blocks
         ],
         role_months=role_months,
@@ -129,7 +129,7 @@ def build_plan(
     )
 
 
-def _fte(inst: Instance, block: Block) -> float:
+def plan_fte(inst: Instance, block: Block) -> float:
     """The block's FTE as a plan writes it: ``FTE_DECIMALS`` decimals, never above the person's FTE."""
     return min(round(block.fte, FTE_DECIMALS), inst.staff[block.staff].fte)
 

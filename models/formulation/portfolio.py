@@ -12,7 +12,8 @@ necessary conditions), so its best bound is a valid bound on the whole plan. Sta
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 import itertools
 import math
 import time
@@ -1069,6 +1070,22 @@ def _solve_with_cuts(
     return outcome, best.schedule, best.labour
 
 
+@contextmanager
+def starts_fixed(model: PortfolioModel, chosen: frozenset[Key]) -> Iterator[None]:
+    """Every start held to ``chosen`` (1 for its keys, 0 for the rest) while the body runs.
+    Bounds, not fix(): Pyomo would re-write every row holding a fixed variable, while a
+    bound change reaches HiGHS as a column update."""
+    for i, key in enumerate(model.keys):
+        model.m.x[i].setlb(float(key in chosen))
+        model.m.x[i].setub(float(key in chosen))
+    try:
+        yield
+    finally:
+        for x in model.m.x.values():
+            x.setlb(None)
+            x.setub(None)
+
+
 def marginal_values(
     result: PortfolioResult, schedule: dict[str, tuple[str, int]], settings: EngineSettings, time_limit: float
 ) -> tuple[dict[tuple[str, int], float], SolveOutcome | None]:
@@ -1097,19 +1114,12 @@ def marginal_values(
     if not chosen <= set(model.keys) or money_unit <= 0:
         return {}, None
     rows = {key: model.m.cover[key] for key in model.m.cover}
-    # Bounds, not fix(): Pyomo would re-write every row holding a fixed variable, while
-    # a bound or domain change reaches HiGHS as a column update.
     model.set_integral(False)
-    for i, key in enumerate(model.keys):
-        model.m.x[i].setlb(float(key in chosen))
-        model.m.x[i].setub(float(key in chosen))
     try:
-        outcome = solve(model.m, settings, time_limit, 0.0, solver=solver, duals=list(rows.values()))
+        with starts_fixed(model, chosen):
+            outcome = solve(model.m, settings, time_limit, 0.0, solver=solver, duals=list(rows.values()))
     finally:
         model.set_integral(True)
-        for x in model.m.x.values():
-            x.setlb(None)
-            x.setub(None)
     # In currency, to the cent: LP duals carry float noise a planner should not see.
     return {key: round(max(0.0, -outcome.duals[row] / money_unit), 2) for key, row in rows.items() if row in outcome.duals}, outcome
 
@@ -1158,8 +1168,9 @@ def fewest_changes(
     changes (it moves by less than one change between the bound and the target). Stage 1
     prices labour no dearer than any roster, so its objective is optimistic; the
     ``optimism`` is measured on ``warm``, the best plan's schedule (stage 1 solved with its
-    starts fixed, against that plan's ``warm_objective``, plan units and sense), so that a schedule meets the row when its plan,
-    staffed as well as the best one, would meet the target. Both runs are on a HiGHS of its
+    starts fixed, against that plan's ``warm_objective``, plan units and sense), so that a
+    schedule meets the row when its plan, staffed as well as the best one, would meet the
+    target. Both runs are on a HiGHS of its
     own (round 0's may be busy with the bound search on the other core), ``warm`` handed to
     the second as a solution; the model is left as it was. None where no schedule was found
     in ``time_limit``.
@@ -1215,16 +1226,8 @@ def _optimism(
 ) -> float:
     """How much better stage 1 scores ``schedule`` than its plan's ``objective`` (solver
     sense, <= 0; 0 where it could not tell): stage 1 with the starts fixed, labour free."""
-    chosen = schedule_keys(schedule)
-    for i, key in enumerate(model.keys):
-        model.m.x[i].setlb(float(key in chosen))
-        model.m.x[i].setub(float(key in chosen))
-    try:
+    with starts_fixed(model, schedule_keys(schedule)):
         outcome = solve(model.m, settings, time_limit, 0.0, solver=solver)
-    finally:
-        for x in model.m.x.values():
-            x.setlb(None)
-            x.setub(None)
     actual = model.in_solver_sense(objective)
     if not outcome.has_solution or outcome.objective is None or actual is None:
         return 0.0

@@ -36,16 +36,18 @@ from models.contract.identity import fingerprint
 from models.contract.plan import FTE_DECIMALS, Churn, Plan, PlanChanges, StageTiming
 from models.contract.problem import Problem, Stability, is_month, month_index
 from models.contract.validation import FTE_NOISE
+from models.formulation.assemble import plan_fte
 from models.formulation.instance import Block, Instance
-from models.formulation.staffing import demand_profile, month_blocks, net_demand
-from models.heuristics.shed import Staffed, budget_roster, service_victims, shed, victims
 from models.formulation.portfolio import fewest_changes
+from models.formulation.staffing import demand_profile, month_blocks, net_demand
 from models.heuristics.lp_roster import lp_roster
+from models.heuristics.shed import Staffed, budget_roster, service_victims, shed, victims
 from models.pipeline.candidates import minimised, tighter
-from models.pipeline.roster import roster_rank, staff_schedule
 from models.pipeline.clock import FEWEST_CHANGES_SHARE, MIN_SOLVER_SECONDS, timing
+from models.pipeline.roster import roster_rank, staff_schedule
 from models.pipeline.state import Replan, SolveState
 from models.solver.progress import Deadline, cutoff, relative_gap
+from models.solver.settings import EngineSettings
 
 Schedule = dict[str, tuple[str, int]]
 
@@ -57,9 +59,6 @@ RESTAFFED = "best schedule, previous roster kept"
 FEWEST = "fewest trial changes"
 #: The same schedule rostered afresh.
 FEWEST_FRESH = "fewest trial changes, new roster"
-#: Portfolios up to this many staff x trials also get the LP roster around the kept work (as
-#: ``EngineSettings.lp_roster_below`` for a round's roster; about 1 s on the reference).
-LP_ROSTER_BELOW = 100_000
 #: Kept work below this FTE is not kept (what is left of a block whose demand shrank).
 MIN_KEPT_FTE = 1e-6
 
@@ -70,10 +69,7 @@ def churn_of(replan: Replan, inst: Instance, solved: Staffed) -> Churn:
     key = id(solved)
     if key not in replan.churn:
         offset = month_index(inst.problem.horizon.start, ORIGIN)
-        work = (
-            (b.staff, b.trial, b.role, b.first + offset, b.last + offset, min(round(b.fte, FTE_DECIMALS), inst.staff[b.staff].fte))
-            for b in solved.staffing.blocks
-        )
+        work = ((b.staff, b.trial, b.role, b.first + offset, b.last + offset, plan_fte(inst, b)) for b in solved.staffing.blocks)
         running = {t: (o, inst.month(start)) for t, (o, start) in solved.schedule.items()}
         replan.churn[key] = replan.baseline.churn(work, running)
     return replan.churn[key]
@@ -106,19 +102,23 @@ def _predecessors_hold(inst: Instance, schedule: Schedule, trial: str) -> bool:
     return True
 
 
-def kept_blocks(
-    inst: Instance, previous: Plan, schedule: Schedule, since: int, released: AbstractSet[tuple[str, int]] = frozenset()
-) -> list[Block]:
-    """The previous roster's work from month ``since`` on that still holds for ``schedule``
-    (none in the ``released`` role-months).
+def running_as_before(replan: Replan, schedule: Schedule) -> Schedule:
+    """The trials of ``schedule`` that run as they did in the previous plan (same option and start)."""
+    return {t: v for t, v in schedule.items() if replan.schedule.get(t) == v}
 
-    Only trials that run as they did (same option and start) keep their people. A month
+
+def kept_blocks(
+    inst: Instance, previous: Plan, same: Schedule, since: int, released: AbstractSet[tuple[str, int]] = frozenset()
+) -> list[Block]:
+    """The previous roster's work from month ``since`` on that still holds for the trials
+    that run as they did (``same``: :func:`running_as_before`), none in the ``released``
+    role-months.
+
+    Only trials that run as they did keep their people. A month
     of a previous block is kept, at up to its FTE, where the person is in the pool,
     available, eligible for the role on the trial, has FTE left after pins and earlier
     kept work, stays within their concurrent-trial limit, and the trial still demands
     that much of the role (after pins). Blocks are taken in the previous plan's order."""
-    before = previous_schedule(inst, previous)
-    same = {t: v for t, v in schedule.items() if before.get(t) == v}
     net = net_demand(inst, same)
     left = dict(net.demand)
     load: dict[tuple[str, int], float] = defaultdict(float, net.pinned_fte)
@@ -148,14 +148,12 @@ def kept_blocks(
     return month_blocks(worked)
 
 
-def kept_flex(inst: Instance, previous: Plan, schedule: Schedule, kept: list[Block]) -> dict[tuple[str, str, int], float]:
+def kept_flex(inst: Instance, previous: Plan, same: Schedule, kept: list[Block]) -> dict[tuple[str, str, int], float]:
     """The previous plan's flex, held where it still covers demand: for each trial that runs
-    as it did, in each (role, month) the demand the previous roster left to flex there that
+    as it did (``same``), in each (role, month) the demand the previous roster left to flex there that
     is still left after pins and the ``kept`` work, within what the previous plan bought that
     role-month and the role's flex limit (trials in id order). Demand left uncovered by a
     leaver is not held: the roster staffs it."""
-    before = previous_schedule(inst, previous)
-    same = {t: v for t, v in schedule.items() if before.get(t) == v}
     left = net_demand(replace(inst, pinned=[*inst.pinned, *kept]), same).demand
     demand = demand_profile(inst, same)
     named: dict[tuple[str, str, int], float] = defaultdict(float)
@@ -179,10 +177,12 @@ def kept_flex(inst: Instance, previous: Plan, schedule: Schedule, kept: list[Blo
     return flex
 
 
-def stable_staffing(inst: Instance, previous: Plan, schedule: Schedule, since: int, deadline: Deadline = math.inf) -> Staffed | None:
+def stable_staffing(
+    inst: Instance, settings: EngineSettings, replan: Replan, schedule: Schedule, deadline: Deadline = math.inf
+) -> Staffed | None:
     """``schedule`` staffed keeping the previous roster and flex where they still hold
     (:func:`kept_blocks`, :func:`kept_flex`), the rest rostered around them (the greedy and,
-    up to ``LP_ROSTER_BELOW`` staff x trials, the LP roster: the cheaper). A service a change
+    up to ``EngineSettings.lp_roster_below`` staff x trials, the LP roster: the cheaper). A service a change
     made smaller first sheds the least valuable optional trials using it where it is over
     (:func:`models.heuristics.shed.service_victims`); where a budget then overruns or demand
     cannot be covered, the kept work in the role-months short is let go (once) for the
@@ -198,10 +198,11 @@ def stable_staffing(inst: Instance, previous: Plan, schedule: Schedule, since: i
         return None
     released: set[tuple[str, int]] = set()
     while True:
-        kept = kept_blocks(inst, previous, schedule, since, released)
-        held = replace(inst, pinned=[*inst.pinned, *kept], held_flex=kept_flex(inst, previous, schedule, kept))
+        same = running_as_before(replan, schedule)
+        kept = kept_blocks(inst, replan.previous, same, replan.since_index, released)
+        held = replace(inst, pinned=[*inst.pinned, *kept], held_flex=kept_flex(inst, replan.previous, same, kept))
         roster = budget_roster(held, schedule, until)
-        if len(inst.staff) * len(inst.trials) <= LP_ROSTER_BELOW and not until.stopped():
+        if len(inst.staff) * len(inst.trials) <= settings.lp_roster_below and not until.stopped():
             # The month-by-month LP roster packs the rest more cheaply where budgets are tight.
             lp = lp_roster(held, schedule, cutoff=until)
             roster = min((roster, lp), key=lambda r: roster_rank(held, schedule, r))
@@ -236,9 +237,15 @@ def start_replan(s: SolveState) -> Replan | None:
     pins = s.problem.pins
     if pins.previous_plan is None or not s.settings.replan_start:
         return None
-    since = pins.frozen_until
+    since, previous = pins.frozen_until, pins.previous_plan
     return Replan(
-        pins.previous_plan, since, s.problem.index(since) if since else 0, s.problem.settings.stability, Baseline(pins.previous_plan, since)
+        previous=previous,
+        since=since,
+        since_index=s.problem.index(since) if since else 0,
+        stability=s.problem.settings.stability,
+        baseline=Baseline(previous, since),
+        schedule=previous_schedule(s.inst, previous),
+        same_world=previous.portfolio is not None and previous.portfolio.fingerprint == fingerprint(s.problem),
     )
 
 
@@ -249,14 +256,13 @@ def keep_stage(s: SolveState) -> None:
         return
     began = time.perf_counter()
     replan = s.replan
-    schedule = previous_schedule(s.inst, replan.previous)
     # The solve's first candidate: like any first plan, it may run to the last call.
     until = s.monitor.cutoff(s.clock.fallback_by(s.best.solved is not None))
-    replan.kept = stable_staffing(s.inst, replan.previous, schedule, replan.since_index, until)
+    replan.kept = stable_staffing(s.inst, s.settings, replan, replan.schedule, until)
     if replan.kept is not None:
         s.best.consider(replan.kept, KEPT)
     previous = replan.previous
-    if previous.portfolio is not None and previous.portfolio.fingerprint == fingerprint(s.problem) and previous.best_bound is not None:
+    if replan.same_world and previous.best_bound is not None:
         # The same world: the previous bound bounds every plan of it, the freeze only restricts them.
         s.bound = s.best.bound = tighter(s.problem.objective.kind, s.bound, previous.best_bound)
     s.timings.append(_stage(KEPT, began))
@@ -275,7 +281,7 @@ def settled(s: SolveState) -> bool:
 
 def restaff_stage(s: SolveState) -> None:
     """The best schedule found, when it is not the kept one, staffed keeping as much of the
-    previous roster as fits (its rosters end at the solve's last call, or a stop)."""
+    previous roster as fits (its rosters end at the solve's deadline, or a stop)."""
     replan = s.replan
     if replan is None or s.best.solved is None or s.monitor.stopped():
         return
@@ -283,7 +289,7 @@ def restaff_stage(s: SolveState) -> None:
     if replan.kept is not None and schedule == replan.kept.schedule:
         return
     began = time.perf_counter()
-    restaffed = stable_staffing(s.inst, replan.previous, schedule, replan.since_index, s.monitor.cutoff(s.clock.deadline))
+    restaffed = stable_staffing(s.inst, s.settings, replan, schedule, s.monitor.cutoff(s.clock.deadline))
     if restaffed is not None:
         s.best.consider(restaffed, RESTAFFED)
     s.timings.append(_stage(RESTAFFED, began))
@@ -294,8 +300,9 @@ def steady_stage(s: SolveState) -> None:
     changes fewest among those within the stability tolerance of it (stage 1 solved again
     with its objective as a constraint and the changes as the objective:
     :func:`models.formulation.portfolio.fewest_changes`), staffed keeping the previous
-    roster and rostered afresh, as two more candidates. Only while ``FEWEST_CHANGES_SHARE`` of the time left is
-    at least ``MIN_SOLVER_SECONDS``; not in reproducible mode (its time is not work-limited)."""
+    roster and rostered afresh, as two more candidates. Only while ``FEWEST_CHANGES_SHARE``
+    of the time left is at least ``MIN_SOLVER_SECONDS``; not in reproducible mode (its time
+    is not work-limited)."""
     replan, best = s.replan, s.best
     if replan is None or replan.stability is None or replan.stability.tolerance is None or s.first is None or best.solved is None:
         return
@@ -319,7 +326,7 @@ def steady_stage(s: SolveState) -> None:
     if schedule is None or schedule == best.solved.schedule:
         return
     until = s.monitor.cutoff(s.clock.deadline)
-    if (staffed := stable_staffing(s.inst, replan.previous, schedule, replan.since_index, until)) is not None:
+    if (staffed := stable_staffing(s.inst, s.settings, replan, schedule, until)) is not None:
         best.consider(staffed, FEWEST)
     # Its people kept where they still hold, a schedule met to the last thousand by the best
     # plan's roster may overrun a budget and lose a trial: rostered afresh, it keeps them all.
@@ -463,10 +470,8 @@ def report_changes(s: SolveState, plan: Plan, source: str) -> None:
         f"{found.people_with_work} people reassigned, {found.fte_months_moved:,.2f} FTE-months moved{since}{cost}"
     )
     plan.message = "; ".join(m for m in (plan.message, note) if m)
-    previous = s.replan.previous
-    same_world = previous.portfolio is not None and previous.portfolio.fingerprint == fingerprint(s.problem)
-    if same_world and found.trials_changed == 0:
-        values = {(rm.role, rm.month): rm.marginal_value for rm in previous.role_months}
+    if s.replan.same_world and found.trials_changed == 0:
+        values = {(rm.role, rm.month): rm.marginal_value for rm in s.replan.previous.role_months}
         for rm in plan.role_months:
             rm.marginal_value = values.get((rm.role, rm.month))
 

@@ -34,6 +34,10 @@ class Replan:
     stability: Stability | None
     #: The previous plan read once for counting each candidate's changes.
     baseline: Baseline
+    #: The previous plan's trials that may still start as they did (``replan.previous_schedule``).
+    schedule: dict[str, tuple[str, int]]
+    #: Whether the problem has the previous plan's fingerprint: no event since it was made.
+    same_world: bool
     #: The previous plan kept where it still holds (None if it could not be staffed within the rules).
     kept: Staffed | None = None
     #: Each candidate's changes against the previous plan, by the id of its Staffed.
