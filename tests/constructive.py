@@ -308,14 +308,30 @@ class _Builder:
             role_demand[(role, month)] += d
         for (tid, role, month), n in named_trm.items():
             role_named[(role, month)] += n
+        # Role-months count everyone able to work the role (primary or secondary), with spare the
+        # FTE such people have on no trial (models.contract.plan.RoleMonth); the KPI is the pool's
+        # assigned share of its available FTE-months.
+        busy: dict[tuple[str, int], float] = defaultdict(float)
+        secondary_named: dict[tuple[str, int], float] = defaultdict(float)
+        for pl in self.placed.values():
+            for (pid, role, month), fte in pl.named.items():
+                busy[(pid, month)] += fte
+                if role != self.staff[pid].role:
+                    secondary_named[(role, month)] += fte
         capacity: dict[tuple[str, int], float] = defaultdict(float)
+        primary: dict[tuple[str, int], float] = defaultdict(float)
+        spare: dict[tuple[str, int], float] = defaultdict(float)
+        available = 0.0
         for person in p.staff:
             for month in range(H):
                 if self.works(person, month):
-                    capacity[(person.role, month)] += person.fte
+                    available += person.fte
+                    primary[(person.role, month)] += person.fte
+                    for role in {person.role, *person.secondary_roles}:
+                        capacity[(role, month)] += person.fte
+                        spare[(role, month)] += max(0.0, person.fte - busy[(person.id, month)])
         role_months: list[RoleMonth] = []
         shortfall_total = 0.0
-        utilisations: list[float] = []
         for role in p.roles:
             for month in range(H):
                 key = (role, month)
@@ -325,10 +341,10 @@ class _Builder:
                 shortfall_total += short
                 cap = capacity.get(key, 0.0)
                 util = role_named.get(key, 0.0) / cap if cap > 0 else 0.0
-                if cap > 0:  # a role-month without capacity has no utilisation (models.contract.plan.Kpis)
-                    utilisations.append(util)
                 role_months.append(RoleMonth(role=role, month=p.month(month), capacity=cap,
+                                             capacity_primary=primary[key], capacity_secondary=cap - primary[key],
                                              demand=role_demand.get(key, 0.0), assigned=role_named.get(key, 0.0),
+                                             assigned_secondary=secondary_named[key], spare=spare[key],
                                              flex=flex, shortfall=short, utilisation=util))
 
         service_months = [ServiceMonth(service=s.id, month=p.month(m), used=self.state.services.get((s.id, m), 0.0),
@@ -408,7 +424,7 @@ class _Builder:
 
         kpis = Kpis(total_cost=budget.total, value_delivered=value_delivered, trials_run=len(self.placed),
                     trials_on_time=on_time,
-                    mean_utilisation=sum(utilisations) / len(utilisations) if utilisations else 0.0,
+                    mean_utilisation=sum(busy.values()) / available if available > 0 else 0.0,
                     makespan_months=max((e + 1 for e in ends.values()), default=0),
                     flex_fte_months=sum(self.state.flex.values()), shortfall_fte_months=shortfall_total)
         return Plan(status="feasible", message="constructive check (tests/constructive.py)", objective=objective,

@@ -71,9 +71,11 @@ BASE_PROBLEM: dict[str, Any] = {
 }
 
 
-def _role_month(role: str, month: str, capacity: float, demand: float, assigned: float, flex: float,
-                utilisation: float) -> dict[str, Any]:
-    return {"role": role, "month": month, "capacity": capacity, "demand": demand, "assigned": assigned,
+def _role_month(role: str, month: str, capacity: tuple[float, float], demand: float, assigned: float, flex: float,
+                utilisation: float, spare: float) -> dict[str, Any]:
+    """``capacity``: (primary, secondary) FTE of the people able to work the role."""
+    return {"role": role, "month": month, "capacity": sum(capacity), "capacity_primary": capacity[0],
+            "capacity_secondary": capacity[1], "demand": demand, "assigned": assigned, "spare": spare,
             "flex": flex, "shortfall": 0.0, "utilisation": utilisation}
 
 
@@ -88,13 +90,17 @@ def _role_month(role: str, month: str, capacity: float, demand: float, assigned:
 # (person, trial) pairs (ana-T1, ben-T1, cy-T2) -> fragmentation 3000. Objective = 150000 - 4370
 # - 3000 = 142630. Bound 144056.3: gap = 1426.3 / max(1, 142630) = 0.01.
 # KPIs: 2 trials run, both on time (T1 ends 2027-01 = its deadline; T2 has none), makespan 3
-# (both end 2027-01, index 2), flex 0.5 FTE-months, no shortfall; mean utilisation over the 8
-# role-months: (0.25 + 1/3 + 1/6 + 0 + 1/3 + 1/3 + 0 + 0) / 8 = (17/12) / 8 = 17/96.
+# (both end 2027-01, index 2), flex 0.5 FTE-months, no shortfall; mean utilisation: 3 FTE-months
+# assigned (ana, ben, cy 0.5 for 2 months each) of 16.5 available (ana 4, ben 0.5 x 3 off
+# leave, cy 3 from 2026-12, dee 4, eve 4) = 2/11.
+# Role-months count everyone able to work the role: CRA is ana, cy, dee (primary) and ben
+# (secondary, 0.5 FTE, on leave 2027-01); DM is ben and eve. Spare is what those people have on
+# no trial: CRA 2026-11 = ana 0.5 + ben 0 (busy on DM) + dee 1 = 1.5.
 BASE_PLAN: dict[str, Any] = {
     "status": "optimal",
     "objective": 142630, "best_bound": 144056.3, "gap": 0.01,
     "kpis": {"total_cost": 4370, "value_delivered": 150000, "trials_run": 2, "trials_on_time": 2,
-             "mean_utilisation": 17 / 96, "makespan_months": 3, "flex_fte_months": 0.5,
+             "mean_utilisation": 2 / 11, "makespan_months": 3, "flex_fte_months": 0.5,
              "shortfall_fte_months": 0.0},
     "trials": [
         {"id": "T1", "run": True, "option": "std", "start": "2026-11", "end": "2027-01", "months_late": 0,
@@ -111,14 +117,14 @@ BASE_PLAN: dict[str, Any] = {
         {"staff": "cy", "trial": "T2", "role": "CRA", "start": "2026-12", "end": "2027-01", "fte": 0.5},
     ],
     "role_months": [
-        _role_month("CRA", "2026-11", 2.0, 0.5, 0.5, 0.0, 0.25),
-        _role_month("CRA", "2026-12", 3.0, 1.0, 1.0, 0.0, 1 / 3),
-        _role_month("CRA", "2027-01", 3.0, 0.5, 0.5, 0.0, 1 / 6),
-        _role_month("CRA", "2027-02", 3.0, 0.0, 0.0, 0.0, 0.0),
-        _role_month("DM", "2026-11", 1.5, 0.5, 0.5, 0.0, 1 / 3),
-        _role_month("DM", "2026-12", 1.5, 0.5, 0.5, 0.0, 1 / 3),
-        _role_month("DM", "2027-01", 1.0, 0.5, 0.0, 0.5, 0.0),
-        _role_month("DM", "2027-02", 1.5, 0.0, 0.0, 0.0, 0.0),
+        _role_month("CRA", "2026-11", (2.0, 0.5), 0.5, 0.5, 0.0, 0.2, 1.5),
+        _role_month("CRA", "2026-12", (3.0, 0.5), 1.0, 1.0, 0.0, 2 / 7, 2.0),
+        _role_month("CRA", "2027-01", (3.0, 0.0), 0.5, 0.5, 0.0, 1 / 6, 2.5),
+        _role_month("CRA", "2027-02", (3.0, 0.5), 0.0, 0.0, 0.0, 0.0, 3.5),
+        _role_month("DM", "2026-11", (1.5, 0.0), 0.5, 0.5, 0.0, 1 / 3, 1.0),
+        _role_month("DM", "2026-12", (1.5, 0.0), 0.5, 0.5, 0.0, 1 / 3, 1.0),
+        _role_month("DM", "2027-01", (1.0, 0.0), 0.5, 0.0, 0.5, 0.0, 1.0),
+        _role_month("DM", "2027-02", (1.5, 0.0), 0.0, 0.0, 0.0, 0.0, 1.5),
     ],
     "service_months": [
         {"service": "lab", "month": "2026-11", "used": 4, "capacity": 10},
@@ -169,9 +175,12 @@ def consistent(problem: Problem, plan: Plan) -> Plan:
         for index in range(problem.horizon.months):
             key = (role, index)
             capacity, assigned = out.role_capacity.get(key, 0.0), out.role_assigned.get(key, 0.0)
+            primary = out.role_capacity_primary.get(key, 0.0)
             plan.role_months.append(RoleMonth(
-                role=role, month=problem.month(index), capacity=capacity, demand=out.role_demand.get(key, 0.0),
-                assigned=assigned, flex=flex.get((role, problem.month(index)), 0.0),
+                role=role, month=problem.month(index), capacity=capacity, capacity_primary=primary,
+                capacity_secondary=capacity - primary, demand=out.role_demand.get(key, 0.0),
+                assigned=assigned, assigned_secondary=out.role_assigned_secondary.get(key, 0.0),
+                spare=out.role_spare.get(key, 0.0), flex=flex.get((role, problem.month(index)), 0.0),
                 shortfall=out.role_shortfall.get(key, 0.0), utilisation=assigned / capacity if capacity else 0.0))
     plan.service_months = [
         ServiceMonth(service=service.id, month=problem.month(index), capacity=out.service_capacity[(service.id, index)],
@@ -616,8 +625,18 @@ def test_reported_numbers_match_the_recomputation(change: Callable[[dict[str, An
 def test_reported_numbers_may_carry_rounding_noise() -> None:
     data = copy.deepcopy(BASE_PLAN)
     data["budget"]["per_year"][0]["spend"] = 2855.0004
-    role_month(data, "CRA", "2026-12")["utilisation"] = 0.3333
+    role_month(data, "CRA", "2026-12")["utilisation"] = 0.2857
     assert check(plan_of(data)) == []
+
+
+def test_money_is_read_to_the_cent() -> None:
+    """Money is reported to the cent (models.contract.precision): half a cent off is rounding,
+    two cents off is a mismatch."""
+    data = copy.deepcopy(BASE_PLAN)
+    data["budget"]["total"] = 4370.005
+    assert check(plan_of(data)) == []
+    data["budget"]["total"] = 4370.02
+    only("report_mismatch", check(plan_of(data)))
 
 
 # -- KPIs and trial values -------------------------------------------------------------
@@ -631,7 +650,7 @@ def test_reported_numbers_may_carry_rounding_noise() -> None:
     {"makespan_months": 2},  # last end index, not months up to and including it
     {"flex_fte_months": 1.0},
     {"shortfall_fte_months": 0.5},
-    {"mean_utilisation": 3.0 / 16.5},  # assigned / capacity over the whole pool, not the mean of role-months
+    {"mean_utilisation": 3.0 / 18.0},  # ben's 1.5 available FTE-months counted in both his roles
 ], ids=lambda c: next(iter(c)))
 def test_reported_kpis_match_the_recomputation(change: dict[str, Any]) -> None:
     data = copy.deepcopy(BASE_PLAN)
@@ -641,16 +660,35 @@ def test_reported_kpis_match_the_recomputation(change: dict[str, Any]) -> None:
     assert next(iter(change)) in violations[0].message
 
 
-def test_mean_utilisation_averages_the_role_months_with_capacity() -> None:
-    """A role nobody holds (MW) has capacity 0 in each of its 4 role-months: no utilisation,
-    so it is left out of the mean, which stays the base plan's (the 8 role-months with capacity)."""
+def test_mean_utilisation_is_the_pools_assigned_share_of_its_available_fte_months() -> None:
+    """A role nobody holds (MW) adds role-months without capacity and leaves the pool as it
+    was; the mean of the role-month utilisations (a figure that counts a two-role person twice)
+    is a mismatch."""
     problem = problem_with(lambda p: p["roles"].append("MW"))
     data = copy.deepcopy(BASE_PLAN)
-    data["role_months"] += [_role_month("MW", m, 0.0, 0.0, 0.0, 0.0, 0.0)
+    data["role_months"] += [_role_month("MW", m, (0.0, 0.0), 0.0, 0.0, 0.0, 0.0, 0.0)
                             for m in ("2026-11", "2026-12", "2027-01", "2027-02")]
     assert check(plan_of(data), problem) == []
-    data["kpis"]["mean_utilisation"] = data["kpis"]["mean_utilisation"] * 8 / 12  # averaged over all 12
+    data["kpis"]["mean_utilisation"] = (0.2 + 2 / 7 + 1 / 6 + 1 / 3 + 1 / 3) / 8
     only("report_mismatch", check(plan_of(data), problem))
+
+
+def test_role_capacity_counts_people_who_hold_the_role_as_a_secondary_role() -> None:
+    """ben (DM, secondary CRA) is CRA capacity: leaving him out of it, or counting his busy
+    months as spare, is a mismatch."""
+    for field, wrong in (("capacity", 2.0), ("capacity_secondary", 0.0), ("spare", 2.0)):
+        data = copy.deepcopy(BASE_PLAN)
+        role_month(data, "CRA", "2026-11")[field] = wrong
+        violations = check(plan_of(data))
+        only("report_mismatch", violations)
+        assert field in violations[0].message
+
+
+def test_assigned_secondary_is_the_work_done_in_a_secondary_role() -> None:
+    data = copy.deepcopy(BASE_PLAN)
+    data["assignments"][1]["role"] = "CRA"  # ben works T1 as CRA, his secondary role
+    violations = check(plan_of(data))
+    assert any(v.rule == "report_mismatch" and "assigned_secondary" in v.message for v in violations)
 
 
 def test_reported_trial_value_is_the_discounted_value() -> None:
@@ -672,8 +710,8 @@ def test_reported_trial_value_is_the_discounted_value() -> None:
 # Money common to every case: spend 4370 - ben's 2 * 600 = 3170; shortfall 1.0 FTE-month
 # * 3000 = 3000; 2 (person, trial) pairs (ana-T1, cy-T2) * 1000 = 2000. Without lateness
 # C = 3170 + 3000 + 2000 = 8170.
-# Role-months without ben: CRA utilisation as before (0.25, 1/3, 1/6, 0), DM all 0 (ben
-# gone, flex is not named staff): mean (0.75) / 8 = 0.09375.
+# Mean utilisation without ben's work: 2 FTE-months assigned (ana, cy) of the pool's 16.5
+# available (ben still in it) = 4/33.
 
 WEIGHTS = {"shortfall": 3000, "tardiness": 2, "fragmentation": 1000}
 
@@ -713,13 +751,13 @@ VALUE_CASE = {
     "objective": 159835.98,
     "kpis": {"total_cost": 3170, "value_delivered": 169405.98, "trials_run": 3, "trials_on_time": 2,
              "makespan_months": 4, "flex_fte_months": 0.5, "shortfall_fte_months": 1.0,
-             "mean_utilisation": 0.09375},
+             "mean_utilisation": 4 / 33},
     "values": {"T1": 100000, "T2": 50000, "T3": 19405.98},
 }
 # Without T3 and on time: 2 trials, both on time, makespan 3 (both end 2027-01, index 2).
 MANDATORY_KPIS = {"total_cost": 3170, "value_delivered": 150000, "trials_run": 2, "trials_on_time": 2,
                   "makespan_months": 3, "flex_fte_months": 0.5, "shortfall_fte_months": 1.0,
-                  "mean_utilisation": 0.09375}
+                  "mean_utilisation": 4 / 33}
 MANDATORY_VALUES = {"T1": 100000, "T2": 50000}
 T3_KPIS = MANDATORY_KPIS | {"value_delivered": 169405.98, "trials_run": 3, "trials_on_time": 3, "makespan_months": 4}
 T3_VALUES = MANDATORY_VALUES | {"T3": 19405.98}

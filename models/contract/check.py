@@ -58,10 +58,21 @@ trial that does not run); ``trials_run``; ``trials_on_time`` = running trials wi
 months late (a trial without deadline is on time); ``makespan_months`` = ``max(end index
 + 1)`` over running trials (0 when none runs); ``flex_fte_months`` = sum of flex FTE over
 role-months; ``shortfall_fte_months`` = sum of the recomputed shortfall; and
-``mean_utilisation`` = the arithmetic mean of the role-month ``utilisation`` as
-:class:`~models.contract.plan.RoleMonth` defines it (``assigned / capacity``) over the role-months
-with capacity (not the pooled ratio ``sum(assigned) / sum(capacity)``; a role-month
-without capacity has no utilisation and is left out), as :class:`~models.contract.plan.Kpis` states.
+``mean_utilisation`` = the pool's FTE-months assigned over its FTE-months available (each
+person's FTE in each horizon month of their window off leave), as
+:class:`~models.contract.plan.Kpis` states.
+
+Role-months (``report_mismatch``) count everyone able to work the role, as
+:class:`~models.contract.plan.RoleMonth` states: ``capacity`` the FTE of the people whose
+primary or secondary role it is, available that month, ``capacity_primary`` of those whose
+primary role it is, ``capacity_secondary`` the rest; ``assigned`` the FTE assigned in the
+role, ``assigned_secondary`` of it by people for whom it is a secondary role; ``spare`` the
+FTE those able to work it have on no trial that month; ``utilisation`` = ``assigned /
+capacity`` (0 without capacity).
+
+Money is reported to the cent and other figures to a millionth
+(:mod:`models.contract.precision`): a reported sum of money may differ from the recomputed
+one by a cent, any other figure by ``1e-3`` absolute or ``1e-6`` relative.
 
 Bound and gap (``bound_mismatch``), for status ``optimal``/``feasible`` with an objective:
 the ``best_bound`` may not lie on the wrong side of the reported objective (objective
@@ -113,6 +124,10 @@ FAILED_STATUSES = frozenset({"infeasible", "no_solution", "error"})
 SOLVED_STATUSES = frozenset({"optimal", "feasible"})
 REPORT_REL_TOL = 1e-6
 REPORT_ABS_TOL = 1e-3
+#: A cent, and a little for the float noise of the sum it was rounded from.
+MONEY_ABS_TOL = 0.0101
+#: The KPIs that are money.
+_MONEY_KPIS = frozenset({"total_cost", "value_delivered"})
 GAP_TOL = 1e-6
 
 _Entry = TypeVar("_Entry", RoleMonth, ServiceMonth)
@@ -143,6 +158,11 @@ class Recomputed:
     role_demand: dict[tuple[str, int], float] = field(default_factory=dict)
     role_assigned: dict[tuple[str, int], float] = field(default_factory=dict)
     role_capacity: dict[tuple[str, int], float] = field(default_factory=dict)
+    role_capacity_primary: dict[tuple[str, int], float] = field(default_factory=dict)
+    role_assigned_secondary: dict[tuple[str, int], float] = field(default_factory=dict)
+    role_spare: dict[tuple[str, int], float] = field(default_factory=dict)
+    person_assigned: dict[tuple[str, int], float] = field(default_factory=dict)
+    staff_fte_months: float = 0.0
     role_flex: dict[tuple[str, int], float] = field(default_factory=dict)
     role_shortfall: dict[tuple[str, int], float] = field(default_factory=dict)
     service_used: dict[tuple[str, int], float] = field(default_factory=dict)
@@ -218,9 +238,10 @@ def recompute(problem: Problem, plan: Plan, tol: float = 1e-6) -> Recomputed:
     return checker.out
 
 
-def _close(reported: float, expected: float) -> bool:
-    """Reported numbers may carry solver noise and rounding: relative 1e-6 or absolute 1e-3."""
-    return abs(reported - expected) <= max(REPORT_ABS_TOL, REPORT_REL_TOL * max(abs(reported), abs(expected)))
+def _close(reported: float, expected: float, absolute: float = REPORT_ABS_TOL) -> bool:
+    """Reported numbers may carry solver noise and rounding: relative 1e-6 or ``absolute``
+    (``MONEY_ABS_TOL`` for money, reported to the cent)."""
+    return abs(reported - expected) <= max(absolute, REPORT_REL_TOL * max(abs(reported), abs(expected)))
 
 
 def _over_cap(spend: float, cap: float) -> bool:
@@ -517,6 +538,10 @@ class _Checker:
                 if self.in_horizon(month):
                     key = (block.role, month)
                     self.out.role_assigned[key] = self.out.role_assigned.get(key, 0.0) + block.fte
+                    if block.role != block.staff.role:
+                        self.out.role_assigned_secondary[key] = self.out.role_assigned_secondary.get(key, 0.0) + block.fte
+                    who = (block.staff.id, month)
+                    self.out.person_assigned[who] = self.out.person_assigned.get(who, 0.0) + block.fte
                 if schedule is not None and schedule.start <= month <= schedule.end:
                     self.named[(block.trial, block.role, month)] += block.fte
 
@@ -647,19 +672,30 @@ class _Checker:
                          trial=need.trial, staff=need.staff, role=need.role, month=short)
 
     def compute_capacity(self) -> None:
-        """FTE of people whose primary role it is and who are available (window, no leave)."""
+        """Per role and month, the FTE of everyone able to work it (primary or secondary role)
+        and available (window, no leave), of which primary; the FTE those people have left
+        unassigned; the pool's available FTE-months."""
+        out = self.out
         for role in self.problem.roles:
             for month in range(self.horizon):
-                self.out.role_capacity[(role, month)] = 0.0
+                out.role_capacity[(role, month)] = 0.0
         for person in self.problem.staff:
             first = 0 if person.available_from is None else max(0, self.problem.index(person.available_from))
             last = self.horizon - 1 if person.available_to is None else min(
                 self.horizon - 1, self.problem.index(person.available_to))
             leave = {self.problem.index(month) for month in person.leave}
+            roles = {person.role, *person.secondary_roles}
             for month in range(first, last + 1):
-                if month not in leave:
-                    key = (person.role, month)
-                    self.out.role_capacity[key] = self.out.role_capacity.get(key, 0.0) + person.fte
+                if month in leave:
+                    continue
+                out.staff_fte_months += person.fte
+                free = max(0.0, person.fte - out.person_assigned.get((person.id, month), 0.0))
+                primary = (person.role, month)
+                out.role_capacity_primary[primary] = out.role_capacity_primary.get(primary, 0.0) + person.fte
+                for role in roles:
+                    key = (role, month)
+                    out.role_capacity[key] = out.role_capacity.get(key, 0.0) + person.fte
+                    out.role_spare[key] = out.role_spare.get(key, 0.0) + free
 
     def reported_entries(self, entries: list[_Entry], known: set[str], what: str) -> dict[tuple[str, int], _Entry]:
         """Reported role- or service-months by (id, month index); bad or repeated entries reported."""
@@ -738,10 +774,15 @@ class _Checker:
                 continue
             capacity = out.role_capacity.get(key, 0.0)
             assigned = out.role_assigned.get(key, 0.0)
+            primary = out.role_capacity_primary.get(key, 0.0)
             expected = {
                 "demand": out.role_demand.get(key, 0.0),
                 "assigned": assigned,
+                "assigned_secondary": out.role_assigned_secondary.get(key, 0.0),
                 "capacity": capacity,
+                "capacity_primary": primary,
+                "capacity_secondary": capacity - primary,
+                "spare": out.role_spare.get(key, 0.0),
                 "shortfall": out.role_shortfall.get(key, 0.0),
                 "utilisation": assigned / capacity if capacity > 0 else 0.0,
             }
@@ -815,16 +856,16 @@ class _Checker:
                 self.add("duplicate", f"budget year {line.year!r} is reported more than once")
                 continue
             seen.add(line.year)
-            if not _close(line.spend, spend.get(line.year, 0.0)):
+            if not _close(line.spend, spend.get(line.year, 0.0), MONEY_ABS_TOL):
                 self.add("report_mismatch", f"spend in {line.year} reported {line.spend:.2f}, recomputed "
                          f"{spend.get(line.year, 0.0):.2f}")
             if line.budget != budget.per_year.get(line.year):
                 self.add("report_mismatch", f"budget of {line.year} reported {line.budget}, problem has "
                          f"{budget.per_year.get(line.year)}")
         for year in sorted(set(spend) - seen):
-            if not _close(0.0, spend[year]):
+            if not _close(0.0, spend[year], MONEY_ABS_TOL):
                 self.add("report_mismatch", f"no budget line for {year}, which has spend {spend[year]:.2f}")
-        if not _close(report.total, self.out.total_spend):
+        if not _close(report.total, self.out.total_spend, MONEY_ABS_TOL):
             self.add("report_mismatch", f"total spend reported {report.total:.2f}, recomputed "
                      f"{self.out.total_spend:.2f}")
         if report.total_budget != budget.total:
@@ -838,7 +879,7 @@ class _Checker:
             if late is not None and entry.months_late != late:
                 self.add("report_mismatch", f"trial {trial_id!r} reports {entry.months_late} month(s) late, "
                          f"recomputed {late}", **where)
-            if not _close(entry.cost, entry.cost_split.total):
+            if not _close(entry.cost, entry.cost_split.total, MONEY_ABS_TOL * 4):
                 self.add("report_mismatch", f"trial {trial_id!r} reports cost {entry.cost:.2f} but its split sums "
                          f"to {entry.cost_split.total:.2f}", **where)
             sums = {part: self.sums.get((trial_id, part), 0.0)
@@ -849,7 +890,7 @@ class _Checker:
                 named=sums["named"], flex=sums["flex_fte"],
                 uncovered=self.trial_total_demand.get(trial_id, 0.0) - sums["named"] - sums["flex_fte"])
             for part in ("staff", "flex", "services", "external"):
-                if not _close(getattr(entry.cost_split, part), getattr(cost, part)):
+                if not _close(getattr(entry.cost_split, part), getattr(cost, part), MONEY_ABS_TOL):
                     self.add("report_mismatch", f"trial {trial_id!r} {part} cost reported "
                              f"{getattr(entry.cost_split, part):.2f}, recomputed {getattr(cost, part):.2f}", **where)
             for part in ("named", "flex", "uncovered"):
@@ -876,16 +917,16 @@ class _Checker:
         out = self.out
         for trial_id, entry in self.entries.items():
             value = out.trial_value[trial_id] = self.delivered(trial_id)
-            if not _close(entry.value, value):
+            if not _close(entry.value, value, MONEY_ABS_TOL):
                 self.add("report_mismatch", f"trial {trial_id!r} reports value {entry.value:.2f}, recomputed "
                          f"{value:.2f}", trial=trial_id)
-        utilisation = [out.role_assigned.get(key, 0.0) / capacity for key, capacity in out.role_capacity.items() if capacity > 0]
+        worked = sum(out.person_assigned.values())
         out.kpis = Kpis(
             total_cost=out.total_spend,
             value_delivered=sum(out.trial_value.get(t, 0.0) for t in self.schedules),
             trials_run=len(self.running),
             trials_on_time=sum(1 for t in self.schedules if out.trial_months_late.get(t, 0) == 0),
-            mean_utilisation=sum(utilisation) / len(utilisation) if utilisation else 0.0,
+            mean_utilisation=worked / out.staff_fte_months if out.staff_fte_months > 0 else 0.0,
             makespan_months=self.makespan(),
             flex_fte_months=sum(out.role_flex.values()),
             shortfall_fte_months=sum(out.role_shortfall.values()),
@@ -893,7 +934,7 @@ class _Checker:
         reported = self.plan.kpis
         for name in Kpis.model_fields:
             have, want = getattr(reported, name), getattr(out.kpis, name)
-            same = have == want if isinstance(want, int) else _close(have, want)
+            same = have == want if isinstance(want, int) else _close(have, want, MONEY_ABS_TOL if name in _MONEY_KPIS else REPORT_ABS_TOL)
             if not same:
                 self.add("report_mismatch", f"KPI {name} reported {have:.6g}, recomputed {want:.6g}")
 
@@ -934,7 +975,7 @@ class _Checker:
         reported = self.plan.objective
         if self.plan.status not in SOLVED_STATUSES or reported is None:
             return
-        if not _close(reported, self.out.objective):
+        if not _close(reported, self.out.objective, MONEY_ABS_TOL if self.problem.objective.kind in ("value", "cost") else REPORT_ABS_TOL):
             self.add("objective_mismatch", f"objective ({self.problem.objective.kind}) reported {reported:.6f}, "
                      f"recomputed {self.out.objective:.6f}")
 

@@ -68,20 +68,41 @@ class Assignment(_Out):
 
 
 class RoleMonth(_Out):
+    """A role in a month, counted over everyone who can work it: people whose primary role it
+    is and people who hold it as a secondary role, each with their full FTE while available
+    (window, no leave). A person able to work two roles counts in the capacity of both, so
+    capacities do not add up across roles (the pool as a whole is what :attr:`Kpis.mean_utilisation`
+    measures)."""
+
     role: str
     month: str
-    capacity: float = Field(description="FTE of named people whose primary role this is, available that month")
+    capacity: float = Field(
+        description="FTE of the named people able to work this role (primary or secondary), available that month: "
+        "capacity_primary + capacity_secondary"
+    )
+    capacity_primary: float = Field(0.0, description="Of capacity, FTE of people whose primary role this is")
+    capacity_secondary: float = Field(0.0, description="Of capacity, FTE of people who hold this role as a secondary role")
     demand: float
-    assigned: float = Field(description="Named-staff FTE assigned in this role")
+    assigned: float = Field(description="Named-staff FTE assigned in this role, by people in their primary or a secondary role")
+    assigned_secondary: float = Field(0.0, description="Of assigned, FTE worked by people for whom this is a secondary role")
+    spare: float = Field(
+        0.0,
+        description="FTE of the people able to work this role left unassigned that month (on no trial in any role): "
+        "what could still be put on this role, region and skills permitting",
+    )
     flex: float
     shortfall: float
-    utilisation: float = Field(0.0, description="assigned / capacity (0 when capacity is 0)")
+    utilisation: float = Field(
+        0.0, description="assigned / capacity: the share of everyone able to work the role used on it (0 when capacity is 0); never above 1"
+    )
     marginal_value: float | None = Field(
         None,
         description="What one more FTE of this role in this month would save, the plan's starts and options held "
         "fixed: the dual of the portfolio stage's coverage row (the rate of the dearest staff cost step or flex in "
-        "use, plus its cost against a binding budget), in currency per FTE-month; 0 where the role has slack, "
-        "null where the model cannot tell",
+        "use, plus its cost against a binding budget), in currency per FTE-month. A role with people to spare still "
+        "has a positive value (one more FTE would replace the dearest person in use); 0 where the role has no "
+        "demand that month; null where the model cannot tell (no trial could need the role that month, the plan's "
+        "schedule outside the portfolio stage's model, money not in the objective, or no time left for the LP)",
     )
 
 
@@ -188,14 +209,15 @@ class Kpis(_Out):
     """Headline figures of a plan. ``total_cost`` is total spend; ``value_delivered`` the
     running trials' discounted value (whatever the objective); a trial is on time with 0
     months late (or no deadline); ``makespan_months`` is the last running trial's end index
-    + 1; ``mean_utilisation`` is the mean of :attr:`RoleMonth.utilisation` over the
-    role-months with capacity (a role-month without capacity has no utilisation)."""
+    + 1; ``mean_utilisation`` is how busy the named pool is: FTE-months assigned over
+    FTE-months available (each person's FTE in each month of their window off leave),
+    so a person able to work two roles counts once."""
 
     total_cost: float = 0.0
     value_delivered: float = 0.0
     trials_run: int = 0
     trials_on_time: int = 0
-    mean_utilisation: float = 0.0
+    mean_utilisation: float = Field(0.0, description="Named staff FTE-months assigned / FTE-months available")
     makespan_months: int = 0
     flex_fte_months: float = 0.0
     shortfall_fte_months: float = 0.0

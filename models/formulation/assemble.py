@@ -13,6 +13,7 @@ from collections import defaultdict
 from models.formulation.explain import explain
 from models.formulation.instance import Block, Instance
 from models.formulation.objective import objective_terms
+from models.contract.precision import money_objective, round_figures
 from models.contract.plan import (
     FTE_DECIMALS,
     Assignment,
@@ -89,7 +90,7 @@ def build_plan(
             )
         )
 
-    role_months = _role_months(inst, demand, named, staffing)
+    role_months = _role_months(inst, demand, staffing)
     service_months = _service_months(inst, schedule)
     total_spend = sum(spend.values())
     budget = BudgetReport(
@@ -97,9 +98,10 @@ def build_plan(
         total=total_spend,
         total_budget=problem.budget.total,
     )
-    caps = [rm for rm in role_months if rm.capacity > 0]
+    available = sum(s.fte for p, s in inst.staff.items() for ok in inst.available[p] if ok)
+    worked = sum(b.fte * (b.last - b.first + 1) for b in staffing.blocks)
     run = [t for t in trials if t.run]
-    return Plan(
+    plan = Plan(
         status="feasible",
         objective=terms.objective(inst),
         stages=timings,
@@ -121,12 +123,13 @@ def build_plan(
             value_delivered=terms.value_delivered,
             trials_run=len(run),
             trials_on_time=sum(1 for t in run if t.months_late == 0),
-            mean_utilisation=sum(rm.utilisation for rm in caps) / len(caps) if caps else 0.0,
+            mean_utilisation=worked / available if available > 0 else 0.0,
             makespan_months=max(terms.ends.values(), default=0),
             flex_fte_months=sum(staffing.flex.values()),
             shortfall_fte_months=terms.shortfall,
         ),
     )
+    return round_figures(plan, money_objective(problem))
 
 
 def plan_fte(inst: Instance, block: Block) -> float:
@@ -160,35 +163,51 @@ def _flex_shares(
 def _role_months(
     inst: Instance,
     demand: dict[tuple[str, str, int], float],
-    named: dict[tuple[str, str, int], float],
     staffing: StaffingResult,
 ) -> list[RoleMonth]:
-    per_rm: dict[tuple[str, int], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
+    """Each role-month counted over everyone able to work the role (see :class:`RoleMonth`)."""
+    per_rm: dict[tuple[str, int], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0, 0.0])
     for (_, r, mo), v in demand.items():
         per_rm[(r, mo)][0] += v
-    for (_, r, mo), v in named.items():
-        per_rm[(r, mo)][1] += v
+    busy: dict[tuple[str, int], float] = defaultdict(float)
+    for b in staffing.blocks:
+        secondary = b.role != inst.staff[b.staff].role
+        for mo in range(b.first, b.last + 1):
+            per_rm[(b.role, mo)][1] += b.fte
+            per_rm[(b.role, mo)][4] += b.fte if secondary else 0.0
+            busy[(b.staff, mo)] += b.fte
     for (_, r, mo), v in staffing.flex.items():
         per_rm[(r, mo)][2] += v
     for (_, r, mo), v in staffing.shortfall.items():
         per_rm[(r, mo)][3] += v
-    capacity: dict[tuple[str, int], float] = defaultdict(float)
+    primary: dict[tuple[str, int], float] = defaultdict(float)
+    secondary_cap: dict[tuple[str, int], float] = defaultdict(float)
+    spare: dict[tuple[str, int], float] = defaultdict(float)
     for p, s in inst.staff.items():
         for mo in range(inst.months):
             if inst.available[p][mo]:
-                capacity[(s.role, mo)] += s.fte
+                primary[(s.role, mo)] += s.fte
+                free = max(0.0, s.fte - busy.get((p, mo), 0.0))
+                for r in inst.staff_roles[p]:
+                    spare[(r, mo)] += free
+                    if r != s.role:
+                        secondary_cap[(r, mo)] += s.fte
     rows = []
     for r in inst.roles:
         for mo in range(inst.months):
-            d, a, f, sh = per_rm[(r, mo)] if (r, mo) in per_rm else (0.0, 0.0, 0.0, 0.0)
-            cap = capacity[(r, mo)]
+            d, a, f, sh, a2 = per_rm[(r, mo)] if (r, mo) in per_rm else (0.0, 0.0, 0.0, 0.0, 0.0)
+            cap = primary[(r, mo)] + secondary_cap[(r, mo)]
             rows.append(
                 RoleMonth(
                     role=r,
                     month=inst.month(mo),
                     capacity=cap,
+                    capacity_primary=primary[(r, mo)],
+                    capacity_secondary=secondary_cap[(r, mo)],
                     demand=d,
                     assigned=a,
+                    assigned_secondary=a2,
+                    spare=spare[(r, mo)],
                     flex=f,
                     shortfall=sh,
                     utilisation=a / cap if cap > 0 else 0.0,

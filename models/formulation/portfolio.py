@@ -1096,7 +1096,8 @@ def marginal_values(
     coverage row is then what its last FTE-month costs at the margin: the rate of the
     dearest cost step or flex in use, plus what it costs against a binding budget. That
     is what one more FTE of free capacity would save; a planner sets it against what an
-    extra person costs. Zero where the role has slack. Empty when the model cannot tell
+    extra person costs. A role with people to spare still has a positive value (the next FTE
+    replaces the dearest person in use); zero where the role has no demand. Empty when the model cannot tell
     (no stage-1 model, a schedule outside it, money not in the objective, LP not solved).
     """
     model, solver = result.model, result.solver

@@ -40,6 +40,7 @@ from models.pipeline.construct import HeuristicBeside, serial, staff_heuristic
 from models.pipeline.budget import add_budget_values
 from models.pipeline.compile import compile_stage, unschedulable_plan
 from models.pipeline.diagnose import relaxation_explanation, time_limit_moment
+from models.contract.precision import money_objective, round_figures
 from models.pipeline.finish import add_marginal_values, checked_plan, fall_back, message, reproducible_note, why_gap
 from models.pipeline.replan import keep_stage, kept_why_gap, ranked, report_changes, restaff_stage, settled, start_replan, steady_stage
 from models.pipeline.rounds import portfolio_rounds
@@ -87,7 +88,7 @@ def solve(
     pool = None if executor is None else as_executor(executor)
     plan = _stages(problem, settings or EngineSettings.from_problem(problem.settings), Monitor(progress, stop, began), began, pool)
     plan.portfolio = portfolio_ref(problem)
-    return plan
+    return round_figures(plan, money_objective(problem))
 
 
 def _stages(problem: Problem, settings: EngineSettings, monitor: Monitor, began: float, pool: Executor | None) -> Plan:
