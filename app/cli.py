@@ -3,7 +3,7 @@
 Exit codes are part of the contract for scripts: 0 solved (a plan with status
 optimal or feasible), 2 invalid input (the messages name the field paths, or an option
 out of range), 3 infeasible, 4 no plan found within the time limit, 5 a checked plan has
-violations, 6 `pace serve` could not listen on its port.
+violations, 6 `pace serve` could not listen on its port or reach its database.
 
 Standard output carries only what a command writes (the plan, the generated problem):
 while the engine runs, file descriptor 1 points at standard error, so whatever the
@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from app.cli_batch import register as register_batch
+from app.cli_output import check_output_file, write_output
 from app.cli_reports import register as register_reports
 from models.contract.plan import Plan
 from models.contract.problem import Problem, ProblemInvalid, Settings, json_path
@@ -65,12 +66,8 @@ def _stdout_to_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-def _write(text: str, output: Optional[Path]) -> None:
-    if output is None:
-        sys.stdout.write(text + "\n")
-    else:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text + "\n")
+def _write(text: str, output: Optional[Path], option: str = "-o") -> None:
+    write_output((text + "\n").encode(), output, option)
 
 
 @cli.command()
@@ -88,6 +85,7 @@ def solve(
 ) -> None:
     """Solve a problem and write its plan. Ctrl+C stops the solve and keeps the best plan so far."""
     began = time.perf_counter()  # the time limit covers reading the problem and loading the engine too
+    check_output_file(output)
     _solve_and_write(_load(problem), output, time_limit, gap, budget_step, progress, began)
 
 
@@ -111,6 +109,9 @@ def replan(
     began = time.perf_counter()
     from models.tools.reforecast import apply_reforecast, parse_reforecast
 
+    check_output_file(output)
+    check_output_file(problem_out, "--problem-out")
+
     base = _load(problem)
     previous = _read_plan(plan)
     try:
@@ -122,7 +123,7 @@ def replan(
         err.print(f"{changes}: {exc.strerror}", markup=False, highlight=False)
         raise typer.Exit(EXIT_INVALID) from None
     if problem_out is not None:
-        _write(new.model_dump_json(indent=1), problem_out)
+        _write(new.model_dump_json(indent=1), problem_out, "--problem-out")
     _solve_and_write(new, output, time_limit, gap, None, progress, began)
 
 
@@ -233,6 +234,7 @@ def generate(
     """Generate a realistic synthetic portfolio problem."""
     from models.tools.generate import generate as make
 
+    check_output_file(output)
     try:
         problem = make(staff=staff, trials=trials, months=months, seed=seed)
     except ValueError as exc:
@@ -252,6 +254,7 @@ def import_psplib(
     from models.tools.psplib import load_sm
     from models.tools.psplib_mm import load_mm
 
+    check_output_file(output)
     try:
         problem = load_mm(file) if file.suffix.lower() == ".mm" else load_sm(file)
     except (OSError, ValueError) as exc:
@@ -267,6 +270,7 @@ def serve(
     workers: Annotated[Optional[int], typer.Option(help="Job solves at once [default: PACE_WORKERS or 2]")] = None,
 ) -> None:
     """Run the REST service (uvicorn); every other setting comes from PACE_* variables."""
+    from app.db.store import DatabaseUnreachable, DatabaseUrlInvalid
     from app.main import PortInUse, run_server
     from app.settings import ServiceSettings
 
@@ -281,6 +285,12 @@ def serve(
         run_server(settings)
     except PortInUse as exc:
         err.print(f"pace serve: {exc}; is another server running there?", markup=False, highlight=False)
+        raise typer.Exit(EXIT_UNAVAILABLE) from None
+    except DatabaseUrlInvalid as exc:
+        err.print(f"pace serve: PACE_DATABASE_URL: {exc}", markup=False, highlight=False)
+        raise typer.Exit(EXIT_INVALID) from None
+    except DatabaseUnreachable as exc:
+        err.print(f"pace serve: database {exc}", markup=False, highlight=False)
         raise typer.Exit(EXIT_UNAVAILABLE) from None
 
 

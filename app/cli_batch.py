@@ -34,6 +34,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from app.cli_output import check_output_dir
 from app.live import StopRequest
 from models.contract.plan import Plan
 from models.contract.problem import FieldError, ProblemInvalid, Settings
@@ -79,10 +80,11 @@ def batch(
 ) -> None:
     """Solve many problems or scenarios in parallel; write every plan, summary.csv and (for a
     scenario file) comparison.csv with each scenario's diff against the base."""
+    check_output_dir(output)
     scenarios = _scenarios(files)
     if time_limit is not None:
         scenarios = _with_time_limit(scenarios, time_limit)
-    output.mkdir(parents=True, exist_ok=True)
+    output.mkdir(exist_ok=True)
     (output / "plans").mkdir(exist_ok=True)
     files_of = {s.name: f"plans/{i:03d}-{_slug(s.name)}.json" for i, s in enumerate(scenarios)}
     rows: dict[str, SummaryRow] = {s.name: invalid_row(s.name, s.errors) for s in scenarios if not s.valid}

@@ -10,7 +10,6 @@ portfolios given to ``diff``).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, NoReturn, Optional
 
@@ -18,6 +17,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from app.cli_output import check_output_file, write_output
 from models.contract.plan import Plan
 from models.contract.problem import Problem, ProblemInvalid, is_month, json_path
 from models.contract.validation import parse_problem
@@ -70,16 +70,6 @@ def _problem(path: Path) -> Problem:
         _fail([f"{path}: invalid problem ({len(exc.errors)} error(s))"] + [f"  {e.path}: {e.message}" for e in exc.errors])
 
 
-def _emit(data: bytes, output: Optional[Path]) -> None:
-    """Write to ``output``, or to standard output when none is given."""
-    if output is None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-        return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_bytes(data)
-
-
 def report(
     plan: Annotated[Path, typer.Argument(help="Plan JSON file")],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the HTML here (default: stdout)")] = None,
@@ -88,9 +78,10 @@ def report(
     ] = None,
 ) -> None:
     """Write a self-contained HTML report of a plan (Gantt, role heatmap, budget, services, explanations)."""
+    check_output_file(output)
     parsed = _plan(plan)
     source = _problem(problem) if problem is not None else None
-    _emit(render_report(parsed, source).encode(), output)
+    write_output(render_report(parsed, source).encode(), output)
 
 
 def export(
@@ -101,11 +92,12 @@ def export(
     ] = None,
 ) -> None:
     """Export a plan as an Excel workbook or the trials table as CSV."""
+    check_output_file(output)
     chosen = format or (output.suffix.lstrip(".").lower() if output is not None and output.suffix else "xlsx")
     if chosen not in ("xlsx", "csv"):
         _fail([f"--format: '{chosen}' is not xlsx or csv"])
     parsed = _plan(plan)
-    _emit(plan_to_xlsx(parsed) if chosen == "xlsx" else plan_trials_csv(parsed).encode(), output)
+    write_output(plan_to_xlsx(parsed) if chosen == "xlsx" else plan_trials_csv(parsed).encode(), output)
 
 
 def template(
@@ -113,8 +105,9 @@ def template(
     source: Annotated[Optional[Path], typer.Option("--from", help="Fill it with this problem JSON instead of leaving it empty")] = None,
 ) -> None:
     """Write an XLSX problem template (field names, help, drop-downs), empty or holding a problem."""
+    check_output_file(output)
     data = problem_to_xlsx(_problem(source)) if source is not None else problem_template()
-    _emit(data, output)
+    write_output(data, output)
     err.print(f"wrote {output}; fill it in and run: pace import-xlsx {output} -o problem.json", markup=False, highlight=False)
 
 
@@ -123,11 +116,12 @@ def import_xlsx(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the problem JSON here (default: stdout)")] = None,
 ) -> None:
     """Read a problem from an XLSX workbook, validated like JSON; every error is named at its cell."""
+    check_output_file(output)
     try:
         problem = problem_from_xlsx(_read(workbook))
     except WorkbookInvalid as exc:
         _fail([f"{workbook}: not a valid problem ({len(exc.errors)} error(s))"] + [f"  {e}" for e in exc.errors])
-    _emit((problem.model_dump_json(indent=1) + "\n").encode(), output)
+    write_output((problem.model_dump_json(indent=1) + "\n").encode(), output)
 
 
 def diff(
@@ -146,5 +140,5 @@ def diff(
     except OtherPortfolio as exc:
         _fail([f"{old} and {new}: {exc}"])
     text = change.model_dump_json(indent=1) if as_json else render_diff(change)
-    _emit((text + "\n").encode(), None)
+    write_output((text + "\n").encode(), None)
 

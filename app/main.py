@@ -191,22 +191,27 @@ def run_server(settings: ServiceSettings) -> None:
 
     The port is bound before anything else: a server that cannot listen (another one has
     the port) raises :class:`PortInUse` without touching the database, so it can neither
-    migrate it nor take over another server's jobs.
+    migrate it nor take over another server's jobs. The database is then asked once
+    before uvicorn starts, so a URL of an unsupported kind (:class:`DatabaseUrlInvalid`) or
+    a database that does not answer (:class:`DatabaseUnreachable`) stops the server with
+    one line, not a start-up traceback.
     """
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
     sock = bind(settings.host, settings.port)
-    log_config = copy.deepcopy(LOGGING_CONFIG)
-    log_config["loggers"]["pace"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=log_config,
-        timeout_graceful_shutdown=10,
-    )
     try:
+        app = create_app(settings)
+        app.state.services.store.require_reachable()
+        log_config = copy.deepcopy(LOGGING_CONFIG)
+        log_config["loggers"]["pace"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=log_config,
+            timeout_graceful_shutdown=10,
+        )
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()

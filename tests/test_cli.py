@@ -10,11 +10,18 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from app.cli import EXIT_INFEASIBLE, EXIT_INVALID, EXIT_VIOLATIONS, cli
+from app.cli import (
+    EXIT_INFEASIBLE,
+    EXIT_INVALID,
+    EXIT_UNAVAILABLE,
+    EXIT_VIOLATIONS,
+    cli,
+)
 from models.contract.check import check_plan
 from models.contract.plan import Plan
 from models.contract.validation import parse_problem
 from tests.conftest import PSPLIB, base_problem
+from tests.service import free_port
 
 runner = CliRunner()
 
@@ -151,3 +158,83 @@ def test_generate_with_fewer_staff_than_roles_exits_2_naming_the_option(tmp_path
     assert result.returncode == EXIT_INVALID
     assert result.stdout == b""
     assert result.stderr.decode().strip() == f"--staff: staff must be at least 11 (one person per role), got {staff}"
+
+
+def _one_line(result) -> str:
+    """The command's whole message, which must be a single line (no traceback, no solve report)."""
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+def test_solve_refuses_a_directory_as_output_before_solving(tmp_path):
+    """Issue 28: `pace solve P.json -o out/` solved, then lost the plan in a traceback."""
+    problem = _write(tmp_path, "p.json", base_problem())
+    result = subprocess.run([PACE, "solve", str(problem), "-o", str(tmp_path)], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == EXIT_INVALID
+    assert result.stdout == ""
+    assert result.stderr.strip() == f"-o {tmp_path}: is a directory; give the file to write, e.g. {tmp_path / 'plan.json'}"
+
+
+def _outputs(tmp_path: Path) -> dict[str, list[str]]:
+    """Every command that writes a file, with valid inputs and ``{out}`` where its output goes."""
+    problem = _write(tmp_path, "p.json", base_problem())
+    plan = tmp_path / "plan.json"
+    assert runner.invoke(cli, ["solve", str(problem), "-o", str(plan)]).exit_code == 0
+    check_plan(parse_problem(problem.read_text()), Plan.model_validate_json(plan.read_text()))
+    changes = _write(tmp_path, "changes.json", {"frozen_until": "2027-02", "events": []})
+    workbook = tmp_path / "p.xlsx"
+    assert runner.invoke(cli, ["template", "--from", str(problem), "-o", str(workbook)]).exit_code == 0
+    return {
+        "solve": ["solve", str(problem), "-o", "{out}"],
+        "replan": ["replan", str(problem), str(plan), str(changes), "-o", "{out}"],
+        "replan --problem-out": ["replan", str(problem), str(plan), str(changes), "--problem-out", "{out}"],
+        "generate": ["generate", "--staff", "20", "--trials", "2", "-o", "{out}"],
+        "import-psplib": ["import-psplib", str(PSPLIB / "j30" / "j301_1.sm"), "-o", "{out}"],
+        "report": ["report", str(plan), "-o", "{out}"],
+        "export": ["export", str(plan), "--format", "csv", "-o", "{out}"],
+        "template": ["template", "-o", "{out}"],
+        "import-xlsx": ["import-xlsx", str(workbook), "-o", "{out}"],
+    }
+
+
+def test_every_command_refuses_an_output_it_could_not_write_in_one_line(tmp_path):
+    """A directory, or a file in a directory that does not exist: exit 2 before any work, one line."""
+    missing = tmp_path / "no-such-dir" / "out.json"
+    for name, args in _outputs(tmp_path).items():
+        option = args[-2]
+        for out, why in ((tmp_path, "is a directory; give the file to write"), (missing, f"its directory {missing.parent} does not exist")):
+            result = runner.invoke(cli, [arg.replace("{out}", str(out)) for arg in args])
+            assert result.exit_code == EXIT_INVALID, (name, result.output)
+            assert _one_line(result).startswith(f"{option} {out}: {why}"), (name, result.output)
+    assert not missing.parent.exists()
+
+
+def test_batch_refuses_a_file_as_its_output_directory_before_solving(tmp_path):
+    problem = _write(tmp_path, "p.json", base_problem())
+    result = runner.invoke(cli, ["batch", str(problem), "-o", str(problem), "--no-progress"])
+    assert result.exit_code == EXIT_INVALID
+    assert _one_line(result) == f"-o {problem}: is a file; give a directory for the plans and summaries"
+    nested = tmp_path / "no-such-dir" / "out"
+    result = runner.invoke(cli, ["batch", str(problem), "-o", str(nested), "--no-progress"])
+    assert result.exit_code == EXIT_INVALID
+    assert _one_line(result) == f"-o {nested}: its directory {nested.parent} does not exist; create it first"
+
+
+@pytest.mark.parametrize(
+    ("url", "code", "message"),
+    [
+        ("mysql://pace@localhost/pace", EXIT_INVALID, "pace serve: PACE_DATABASE_URL: mysql is not supported; give sqlite:///FILE or postgresql+psycopg://"),
+        ("not a url", EXIT_INVALID, "pace serve: PACE_DATABASE_URL: not a database URL; give sqlite:///FILE or postgresql+psycopg://"),
+        ("postgresql+psycopg://pace:secret@127.0.0.1:{dead}/pace", EXIT_UNAVAILABLE, "pace serve: database postgresql+psycopg://pace:***@127.0.0.1:{dead}/pace does not answer: connection failed"),
+    ],
+)
+def test_serve_says_in_one_line_which_database_it_cannot_use(url, code, message, monkeypatch):
+    """Issue 28: an unsupported database URL gave 92 lines of traceback, PostgreSQL down 162."""
+    dead = free_port()
+    monkeypatch.setenv("PACE_DATABASE_URL", url.format(dead=dead))
+    result = runner.invoke(cli, ["serve", "--port", str(free_port())])
+    assert result.exit_code == code
+    line = _one_line(result)
+    assert line.startswith(message.format(dead=dead)), line
+    assert "secret" not in line

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, create_engine, event, false, func, or_, select, text, update
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, aliased, defer, sessionmaker
 
 from app.db.tables import JOB_STATES, Job, PlanRecord, ProblemRecord, ProgressRecord, utcnow
@@ -37,18 +38,45 @@ DEFAULT_LEASE_SECONDS = 30.0
 _NO_LEASE: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
 
 
+#: The databases the service runs on, as a URL names them.
+SUPPORTED_URLS = "sqlite:///FILE or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB"
+
+
+class DatabaseUnusable(Exception):
+    """The database cannot serve the service; the message is one line saying why (no traceback
+    is more useful to an operator who mistyped a URL or whose database is down)."""
+
+
+class DatabaseUrlInvalid(DatabaseUnusable, ValueError):
+    """The URL names no database this service can use (unparsable, another kind, a driver not installed)."""
+
+
+class DatabaseUnreachable(DatabaseUnusable):
+    """The database named by the URL does not answer (down, refused, wrong credentials)."""
+
+
 def create_db_engine(url: str) -> Engine:
     """An engine for ``url``, tuned for several processes sharing one database.
 
     SQLite gets write-ahead logging (readers never wait for the writer) and a busy
     timeout (writers queue instead of failing); an in-memory SQLite database is refused
-    because solve processes could not see it.
+    because solve processes could not see it. Any URL but SQLite's and PostgreSQL's is
+    refused with :class:`DatabaseUrlInvalid` before a driver is looked for.
     """
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseUrlInvalid(f"not a database URL; give {SUPPORTED_URLS}") from None
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise DatabaseUrlInvalid(f"{backend} is not supported; give {SUPPORTED_URLS}")
+    if backend == "postgresql":
+        try:
+            return create_engine(url, pool_pre_ping=True)
+        except (ImportError, NoSuchModuleError):
+            raise DatabaseUrlInvalid(f"driver {parsed.drivername} is not installed; give {SUPPORTED_URLS}") from None
     if parsed.database in (None, "", ":memory:"):
-        raise ValueError("an in-memory SQLite database cannot be shared with solve processes; give a file path")
+        raise DatabaseUrlInvalid("an in-memory SQLite database cannot be shared with solve processes; give a file path")
     Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
 
@@ -84,6 +112,15 @@ class JobStore:
         """Raise unless the database answers a query."""
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
+
+    def require_reachable(self) -> None:
+        """:class:`DatabaseUnreachable`, with the driver's own first line, unless the database answers."""
+        try:
+            self.ping()
+        except SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            where = self.engine.url.render_as_string(hide_password=True)
+            raise DatabaseUnreachable(f"{where} does not answer: {reason}") from None
 
     # --- the API's side -------------------------------------------------------------
 
