@@ -7,6 +7,10 @@ field error with its path and message). ``POST /v1/validate`` must agree: the sa
 or 415, or a 200 listing the same errors (``valid: false``) or the same breached limits.
 The catalogue's server accepts at most 64 KiB bodies, 50 staff, 20 trials and 120 months,
 so "over a limit by one" stays small.
+
+A UTF-8 byte order mark is not bad input (Excel and Notepad write one): the last tests
+send a valid problem behind one, and show that ``POST /v1/check`` reads its body as the
+problem routes do.
 """
 
 from __future__ import annotations
@@ -19,9 +23,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from app.api.examples import check_examples
 from tests.service import client_for, settings_for
 
 CATALOGUE = Path(__file__).resolve().parent / "data" / "bad"
+BOM = b"\xef\xbb\xbf"
+JSON = {"content-type": "application/json"}
 CASES = sorted(p.name.removesuffix(".expect.json") for p in CATALOGUE.glob("*.expect.json"))
 
 
@@ -74,3 +81,20 @@ def test_validate_reports_the_same_errors(client: TestClient, name: str):
         assert (answer["valid"], answer["limits"]) == (True, expected["errors"])
     else:
         assert (answer["valid"], answer["errors"]) == (False, expected["errors"])
+
+
+def test_a_valid_problem_behind_a_utf8_bom_is_valid(client: TestClient):
+    body = (CATALOGUE / "content_type_latin1_charset.json").read_bytes()  # valid: only its header is wrong
+    response = client.post("/v1/validate", content=BOM + body, headers=JSON)
+    assert (response.status_code, response.json()["valid"]) == (200, True), response.text
+
+
+def test_check_reads_a_bom_and_refuses_a_duplicated_key_by_its_path(client: TestClient):
+    text = json.dumps(check_examples()["hand-written"]["value"])
+    plain = client.post("/v1/check", content=text.encode(), headers=JSON)
+    response = client.post("/v1/check", content=BOM + text.encode(), headers=JSON)
+    assert (response.status_code, response.json()) == (200, plain.json()), response.text
+    twice = text.replace('"fte": ', '"fte": 1.0, "fte": ', 1)
+    response = client.post("/v1/check", content=twice.encode(), headers=JSON)
+    assert response.status_code == 422, response.text
+    assert [e["path"] for e in response.json()["errors"]] == ["plan.assignments[0].fte"]

@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 
 from models.contract.problem import Problem, ProblemInvalid
-from models.contract.validation import parse_problem
-from models.contract.validation import semantic_errors
+from models.contract.validation import duplicate_keys, parse_problem, semantic_errors
 
 
 def base_problem() -> dict[str, Any]:
@@ -165,7 +164,9 @@ CATALOGUE: list[tuple[str, Mutation, str, str]] = [
     ("pinned_assignment_fte_above_one", put("pins.assignments.0.fte", 1.5), "pins.assignments[0].fte",
      "less than or equal to 1"),
     ("zero_month_stage", put(f"{T1_CONDUCT}.months", 0), "trials[0].options[0].stages[1].months",
-     "greater than or equal to 1"),
+     "stage 'conduct' lasts 0 months: a stage lasts at least 1 month"),
+    ("negative_month_stage", put(f"{T1_CONDUCT}.months", -3), "trials[0].options[0].stages[1].months",
+     "lasts -3 months: a stage lasts at least 1 month"),
     ("unknown_objective_kind", put("objective.kind", "profit"), "objective.kind", "'value'"),
     # -- duplicate ids -------------------------------------------------------------------
     ("duplicate_role", put("roles", ["CRA", "CTM", "DM", "CTM"]), "roles[3]", "duplicate role 'CTM'"),
@@ -176,6 +177,8 @@ CATALOGUE: list[tuple[str, Mutation, str, str]] = [
      "duplicate option id 'std'"),
     ("duplicate_flex_role", append("flex", {"role": "CRA", "monthly_rate": 1, "max_fte": 1}), "flex[1].role",
      "duplicate flex entry for role 'CRA'"),
+    ("duplicate_secondary_role", put("staff.1.secondary_roles", ["DM", "CRA", "DM"]), "staff[1].secondary_roles[2]",
+     "duplicate secondary role 'DM' (first at staff[1].secondary_roles[0])"),
     # -- unknown references --------------------------------------------------------------
     ("unknown_role_in_stage_demand", rename_demand(f"{T1_CONDUCT}.demand", "CRA", "CRX"),
      "trials[0].options[0].stages[1].demand.CRX", "unknown role 'CRX' (roles are: CRA, CTM, DM)"),
@@ -217,6 +220,13 @@ CATALOGUE: list[tuple[str, Mutation, str, str]] = [
      "deadline 2026-06 is before the horizon start 2027-01"),
     ("budget_year_not_four_digits", put("budget.per_year", {"27": 1e6}), "budget.per_year.27",
      "four-digit calendar year"),
+    ("budget_year_in_non_ascii_digits", put("budget.per_year", {"\uff12\uff10\uff12\uff17": 1e6}),
+     "budget.per_year.\uff12\uff10\uff12\uff17", "four-digit calendar year"),
+    ("budget_year_before_the_horizon", put("budget.per_year", {"2027": 4e6, "1999": 1e6}), "budget.per_year.1999",
+     "budget year 1999 has no month in the horizon 2027-01..2027-12"),
+    ("budget_year_after_the_horizon", put("budget.per_year", {"2028": 1e6}), "budget.per_year.2028",
+     "has no month in the horizon"),
+    ("horizon_past_year_9999", put("horizon.start", "9999-06"), "horizon.months", "would end 10000-05, after 9999-12"),
     # -- months and windows ------------------------------------------------------------
     ("available_to_before_available_from", put("staff.1.available_to", "2026-12"), "staff[1].available_to",
      "before available_from 2027-01"),
@@ -253,6 +263,10 @@ CATALOGUE: list[tuple[str, Mutation, str, str]] = [
           put("trials.1.options.0.stages.0.months", 5)),
      "trials[1].predecessors[0]", "cannot end inside the horizon"),
     # -- pins --------------------------------------------------------------------------
+    ("pins_of_one_person_above_their_fte",
+     append("pins.assignments", {"staff": "s1", "trial": "T1", "role": "CRA", "start": "2027-06", "end": "2027-07",
+                                 "fte": 0.75}),
+     "pins.assignments[1].fte", "staff 's1' is pinned to 1.25 FTE in 2027-06 in all"),
     ("pinned_trial_unknown", put("pins.trials.0.trial", "T7"), "pins.trials[0].trial", "unknown trial 'T7'"),
     ("pinned_option_unknown", put("pins.trials.0.option", "dct"), "pins.trials[0].option",
      "unknown option 'dct' of trial 'T1' (options are: std, fso)"),
@@ -361,6 +375,54 @@ def test_invalid_problem_given_as_json_text_is_refused_with_path() -> None:
     with pytest.raises(ProblemInvalid) as caught:
         parse_problem(json.dumps(data))
     assert [e.path for e in caught.value.errors] == ["staff[2].role"]
+
+
+def test_a_utf8_byte_order_mark_is_read_past() -> None:
+    text = json.dumps(base_problem())
+    assert parse_problem("\ufeff" + text).name == "catalogue"
+    assert parse_problem(b"\xef\xbb\xbf" + text.encode()).name == "catalogue"
+
+
+def test_utf16_text_is_refused_naming_its_encoding() -> None:
+    with pytest.raises(ProblemInvalid) as caught:
+        parse_problem(json.dumps(base_problem()).encode("utf-16"))
+    assert [(e.path, "UTF-16" in e.message) for e in caught.value.errors] == [("$", True)]
+
+
+def test_every_duplicated_key_is_refused_at_its_path_with_the_structure_errors() -> None:
+    text = json.dumps(base_problem())
+    text = text.replace('"fte": 1.0,', '"fte": 1.0, "fte": 0.001,', 1)  # staff[0]
+    text = text.replace('"demand": {"CRA": 0.5}', '"demand": {"CRA": 0.5, "CRA": 5}', 1)  # trials[1]
+    text = text.replace('"objective": {', '"name": "twice", "objective": {', 1)
+    text = text.replace('"mandatory": true', '"mandatory": "yes"', 1)
+    with pytest.raises(ProblemInvalid) as caught:
+        parse_problem(text)
+    assert [e.path for e in caught.value.errors] == [
+        "name",
+        "staff[0].fte",
+        "trials[1].options[0].stages[0].demand.CRA",
+        "trials[0].mandatory",
+    ]
+    assert "duplicate key 'fte'" in caught.value.errors[1].message
+
+
+def test_one_key_in_many_objects_is_not_a_duplicate() -> None:
+    assert duplicate_keys(json.dumps(base_problem())) == []
+    assert duplicate_keys(b'{"a": [{"a": 1}, {"a": 2}], "b": {"a": {"a": 3}}}') == []
+
+
+def test_a_stage_of_zero_months_is_reported_with_the_rule_errors() -> None:
+    data = base_problem()
+    data["trials"][0]["options"][0]["stages"][1].update(months=0, demand={"CRA": -1, "CRX": 1})
+    data["budget"]["per_year"] = {"1999": 1.0}
+    with pytest.raises(ProblemInvalid) as caught:
+        parse_problem(json.dumps(data))
+    assert {e.path for e in caught.value.errors} >= {
+        "trials[0].options[0].stages[1].months",
+        "trials[0].options[0].stages[1].demand.CRA",
+        "trials[0].options[0].stages[1].demand.CRX",
+        "budget.per_year.1999",
+    }
 
 
 def test_malformed_json_text_is_refused_not_crashed() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError
-
 from app.api.errors import invalid_input
 from app.api.schemas import CheckIn, CheckOut, ValidateOut
 from app.services.capacity import capacity_summary
@@ -12,7 +10,7 @@ from app.settings import ServiceSettings
 from models.contract.check import check_plan
 from models.contract.identity import portfolio_mismatch, version_note
 from models.contract.problem import FieldError, ProblemInvalid
-from models.contract.validation import parse_structure, semantic_errors, structure_errors
+from models.contract.validation import parse_strict, parse_structure, semantic_errors
 
 
 def validate(body: bytes, settings: ServiceSettings) -> ValidateOut:
@@ -36,9 +34,9 @@ def validate(body: bytes, settings: ServiceSettings) -> ValidateOut:
 def check(body: bytes) -> CheckOut:
     """The independent checker's verdict on ``{"problem": ..., "plan": ...}``; 422 if either is not valid input."""
     try:
-        request = CheckIn.model_validate_json(body, strict=True)
-    except ValidationError as exc:
-        raise invalid_input(structure_errors(exc)) from None
+        request = parse_strict(CheckIn, body)
+    except ProblemInvalid as exc:
+        raise invalid_input(exc.errors) from None
     errors = semantic_errors(request.problem)
     if errors:
         raise invalid_input([FieldError(path=f"problem.{e.path}", message=e.message) for e in errors])

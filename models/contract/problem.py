@@ -208,7 +208,9 @@ class Flex(_Strict):
 
 class Stage(_Strict):
     name: Text = "stage"
-    months: Integer = Field(ge=1, description="Length in months")
+    # At least 1, checked with the semantic rules (models.contract.validation) rather than here, so
+    # that a stage of 0 months is reported together with the problem's other errors.
+    months: Integer = Field(description="Length in months, at least 1", json_schema_extra={"minimum": 1})
     demand: dict[Identifier, Number] = Field(
         default_factory=dict, description="FTE per role per month: each 0 or 0.001..1000"
     )

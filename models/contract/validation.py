@@ -5,12 +5,21 @@
 a JSON field path rendered like pydantic's locations (``trials[3].options[0].stages[1]
 .demand.CRX``) and a message giving the reason and the offending value.
 
+JSON text (:func:`parse_strict`) is read past a leading UTF-8 byte order mark; UTF-16 text is
+refused at ``$`` by name, and a key repeated in one object at its path (with the structure
+errors, since the parser would keep its last value silently).
+
 Rules (a path in brackets is where the error is reported):
+
+Horizon
+    * Its last month is at most 9999-12 [``horizon.months``]: plan months are ``YYYY-MM``.
 
 Identifiers and references
     * Duplicate ids: roles [``roles[i]``], staff, services, trials [``...[i].id``],
       options within a trial [``trials[i].options[j].id``], flex entries per role
-      [``flex[i].role``], trial pins per trial [``pins.trials[i].trial``].
+      [``flex[i].role``], trial pins per trial [``pins.trials[i].trial``], a person's
+      secondary roles [``staff[i].secondary_roles[j]``] (a secondary role equal to the
+      primary one is redundant, not an error).
     * Unknown references: ``regional_roles``, staff ``role`` / ``secondary_roles``,
       ``flex[i].role``, stage demand roles and service ids (the dict key is the last
       path element), ``required_skills`` role keys, predecessor trials, and every
@@ -26,7 +35,8 @@ Numbers
     * Staff ``fte`` is in ``(0, 1]``; stage demand FTE and service units are ``>= 0``;
       a service capacity is ``>= 0``, and a capacity series has exactly
       ``horizon.months`` values.
-    * ``budget.per_year`` keys are four-digit calendar years.
+    * ``budget.per_year`` keys are four-digit calendar years (ASCII digits) with a month in
+      the horizon: a cap for another year would never apply, which is a typo (``1999``).
     * Every magnitude is inside the limits below (error at the field, naming the limit).
 
 Magnitudes
@@ -86,7 +96,9 @@ Months
       outside the horizon are allowed (they simply do not matter).
     * A trial's ``earliest_start`` and ``latest_start`` lie inside the horizon, and
       ``earliest_start <= latest_start``. A ``deadline`` may lie anywhere.
-    * A stage longer than the horizon is an error on the stage; otherwise an option
+    * A stage lasts at least 1 month (checked here rather than by pydantic, so it is
+      reported with the other rules). A stage longer than the horizon is an error on the
+      stage; otherwise an option
       whose duration exceeds the horizon is an error on the option; otherwise an
       option that, started at the trial's earliest start (or the horizon start),
       would end after the horizon is an error on the option.
@@ -122,7 +134,8 @@ Pins
       regional role, is in one of the trial's regions; the trial demands the role in
       some option; ``start <= end``, both inside the horizon and inside the person's
       availability, with no leave month in between; ``fte`` at most the person's fte
-      (and at least ``MIN_FTE``).
+      (and at least ``MIN_FTE``); a person's pins add up to at most their fte in every
+      month [``pins.assignments[i].fte``, at the first pin that goes over].
     * ``frozen_until`` needs a ``previous_plan``. The previous plan must be of this
       portfolio (:func:`models.contract.identity.portfolio_mismatch`), its months are
       ``YYYY-MM``, and what the freeze keeps of it (trials started and assignments starting
@@ -151,19 +164,28 @@ import math
 import re
 from collections import deque
 from collections.abc import Sequence
-
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from models.contract.identity import portfolio_mismatch
-from models.contract.stops import fixed_start
 from models.contract.plan import Assignment
-from models.contract.problem import ExecutionOption, FieldError, Problem, ProblemInvalid, Trial, json_path, is_month, month_at, month_index
+from models.contract.problem import (
+    ExecutionOption,
+    FieldError,
+    Problem,
+    ProblemInvalid,
+    Trial,
+    is_month,
+    json_path,
+    month_at,
+    month_index,
+)
+from models.contract.stops import fixed_start
 
 Loc = tuple[int | str, ...]
 
-_YEAR_RE = re.compile(r"^\d{4}$")
+_YEAR_RE = re.compile(r"[0-9]{4}")  # ASCII digits, matched in full: not "٢٠٢٧" nor "2027\n"
 
 # Magnitude limits (see "Magnitudes" above); inclusive.
 MAX_RATE = 1e8
@@ -291,6 +313,7 @@ class _Checker:
     # -- sections ----------------------------------------------------------------
 
     def run(self) -> list[FieldError]:
+        self.check_horizon()
         self.check_roles()
         self.check_staff()
         self.check_services()
@@ -301,9 +324,20 @@ class _Checker:
         self.check_budget_and_objective()
         self.check_trial_pins()
         self.check_assignment_pins()
+        self.check_pinned_fte()
         self.check_previous_plan()
         self.check_stops()
         return self.errors
+
+    def check_horizon(self) -> None:
+        """Every month of the horizon must be nameable as ``YYYY-MM``: past 9999-12 the plan's
+        months would have five-digit years, which no plan, checker or report can read."""
+        if len(self.last) > len("YYYY-MM"):
+            self.add(
+                ("horizon", "months"),
+                f"the horizon from {self.first} for {self.H} months would end {self.last}, after 9999-12, "
+                "the last month YYYY-MM can name",
+            )
 
     def check_roles(self) -> None:
         p = self.p
@@ -332,9 +366,7 @@ class _Checker:
                 self.staff_by_id[s.id] = s
             if not self.unknown_role(loc + ("role",), s.role):
                 self.served.add(s.role)
-            for j, role in enumerate(s.secondary_roles):
-                if not self.unknown_role(loc + ("secondary_roles", j), role):
-                    self.served.add(role)
+            self.check_secondary_roles(loc, s.secondary_roles)
             fte_ok = math.isfinite(s.fte) and 0 < s.fte <= 1
             if not fte_ok:
                 self.add(loc + ("fte",), f"fte must be in (0, 1], got {_num(s.fte)}")
@@ -360,6 +392,21 @@ class _Checker:
                     loc + ("available_to",),
                     f"available_to {s.available_to} is before available_from {s.available_from}",
                 )
+
+    def check_secondary_roles(self, loc: Loc, roles: list[str]) -> None:
+        """Known roles, each listed once: the engine reads the list as given, and a role twice
+        made it offer the person's time twice (a plan no checker passes)."""
+        first: dict[str, int] = {}
+        for j, role in enumerate(roles):
+            if role in first:
+                self.add(
+                    loc + ("secondary_roles", j),
+                    f"duplicate secondary role '{role}' (first at {json_path(loc + ('secondary_roles', first[role]))})",
+                )
+                continue
+            first[role] = j
+            if not self.unknown_role(loc + ("secondary_roles", j), role):
+                self.served.add(role)
 
     def check_services(self) -> None:
         first: dict[str, int] = {}
@@ -484,10 +531,13 @@ class _Checker:
             if not o.stages:
                 self.add(oloc + ("stages",), f"option '{o.id}' has no stages (it needs at least one)")
                 continue
-            stage_too_long = False
+            stage_too_long = stage_too_short = False
             for k, st in enumerate(o.stages):
                 sloc = oloc + ("stages", k)
-                if st.months > self.H:
+                if st.months < 1:
+                    stage_too_short = True
+                    self.add(sloc + ("months",), f"stage '{st.name}' lasts {st.months} months: a stage lasts at least 1 month")
+                elif st.months > self.H:
                     stage_too_long = True
                     self.add(
                         sloc + ("months",),
@@ -503,6 +553,8 @@ class _Checker:
                     self.add(loc, f"service_totals must be a finite number of units >= 0, got {_num(units)}")
                 else:
                     self.at_most(loc, units, MAX_CAPACITY, "service_totals", "units")
+            if stage_too_short:  # no duration to check, nor to count as the shortest
+                continue
             d = o.duration
             shortest = d if shortest is None else min(shortest, d)
             if stage_too_long:
@@ -731,8 +783,14 @@ class _Checker:
         self.at_most(("budget", "total"), b.total, MAX_BUDGET, "budget total")
         for year, cap in b.per_year.items():
             loc: Loc = ("budget", "per_year", year)
-            if not _YEAR_RE.match(year):
-                self.add(loc, f"budget year must be a four-digit calendar year YYYY, got '{year}'")
+            if not _YEAR_RE.fullmatch(year):
+                self.add(loc, f"budget year must be a four-digit calendar year YYYY, got {json.dumps(year, ensure_ascii=False)}")
+            elif not int(self.first[:4]) <= int(year) <= int(self.last[:-3]):
+                self.add(
+                    loc,
+                    f"budget year {year} has no month in the horizon {self.span}: its cap would never apply "
+                    "(remove it, or correct the year)",
+                )
             self.finite(loc, cap, "budget")
             self.at_most(loc, cap, MAX_BUDGET, "budget")
         w = self.p.objective.weights
@@ -847,6 +905,27 @@ class _Checker:
                 )
             elif s is not None and a.fte > s.fte + 1e-9:
                 self.add(loc + ("fte",), f"fte {_num(a.fte)} exceeds staff '{s.id}' contracted fte {_num(s.fte)}")
+
+    def check_pinned_fte(self) -> None:
+        """A person's pins may not add up to more than their fte in a month: every pin must be in
+        the plan, so such pins leave no plan at all (the engine found none and said only that).
+        One error per pin that goes over, at its first such month; a pin over the fte on its own
+        is reported by :meth:`check_assignment_pins`."""
+        load: dict[tuple[str, int], tuple[float, int]] = {}  # (staff, month) -> (FTE pinned, first pin)
+        for i, a in enumerate(self.p.pins.assignments):
+            s = self.staff_by_id.get(a.staff)
+            if s is None or a.start > a.end:
+                continue
+            for m in range(max(0, self.idx(a.start)), min(self.H, self.idx(a.end) + 1)):
+                pinned, first = load.get((s.id, m), (0.0, i))
+                load[(s.id, m)] = (pinned + a.fte, first)
+                if pinned > 0 and pinned + a.fte > s.fte + 1e-9 and a.fte <= s.fte + 1e-9:
+                    self.add(
+                        ("pins", "assignments", i, "fte"),
+                        f"staff '{s.id}' is pinned to {_num(pinned + a.fte)} FTE in {self.month(m)} in all (this pin with "
+                        f"pins.assignments[{first}] and any between), above their fte {_num(s.fte)}",
+                    )
+                    break
 
     def check_previous_plan(self) -> None:
         """The previous plan's frozen part must hold in this problem; what lies after the
@@ -1001,14 +1080,93 @@ def parse_structure(data: dict | str | bytes) -> Problem:
 
 
 def parse_strict(model: type[M], data: dict | str | bytes) -> M:
-    """Any input model read as a problem is: JSON text strictly, a dict through the model's
-    own fields; :class:`ProblemInvalid` with every error's path."""
+    """Any input model read as a problem is: JSON text strictly (see :func:`json_text` and
+    :func:`duplicate_keys`), a dict through the model's own fields; :class:`ProblemInvalid`
+    with every error's path, duplicated keys and structure errors in one list."""
+    if not isinstance(data, (str, bytes)):
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise ProblemInvalid(structure_errors(exc)) from None
+    text = json_text(data)
+    errors = duplicate_keys(text)
     try:
-        if isinstance(data, (str, bytes)):
-            return model.model_validate_json(data, strict=True)
-        return model.model_validate(data)
+        parsed = model.model_validate_json(text, strict=True)
     except ValidationError as exc:
-        raise ProblemInvalid(structure_errors(exc)) from None
+        errors += structure_errors(exc)
+    if errors:
+        raise ProblemInvalid(errors)
+    return parsed
+
+
+_UTF8_BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def json_text(data: str | bytes) -> str | bytes:
+    """JSON text without a leading UTF-8 byte order mark, which Excel, Notepad and PowerShell
+    write when saving "UTF-8 with BOM" and RFC 8259 (section 8.1) lets a parser ignore: a
+    planner's file is read, not refused for an invisible character. A UTF-16 mark is refused
+    by name, since JSON is UTF-8 and the parser would only say "expected value"."""
+    if isinstance(data, str):
+        return data.removeprefix("\ufeff")
+    if data.startswith(_UTF16_BOMS):
+        raise ProblemInvalid(
+            [FieldError(path="$", message="the text is UTF-16 (it starts with a UTF-16 byte order mark); JSON must be UTF-8")]
+        )
+    return data.removeprefix(_UTF8_BOM)
+
+
+class _Pairs(list):
+    """A JSON object as its (key, value) pairs in order, so a repeated key is still seen."""
+
+
+def duplicate_keys(text: str | bytes) -> list[FieldError]:
+    """An error at each key that appears more than once in one JSON object.
+
+    JSON parsers keep the last value of a repeated key, so ``"fte": 1.0, "fte": 0.001``
+    would silently plan with 0.001. A first pass only counts keys per object (a fraction
+    of pydantic's own parse); the paths are worked out by a second pass only when some
+    key is repeated. Text that is not readable JSON yields nothing here: the structure
+    errors report it.
+    """
+    repeated = False
+
+    def count(pairs: list[tuple[str, object]]) -> None:
+        # None, not the object: the document is not kept, and building it costs more than the count
+        nonlocal repeated
+        repeated = repeated or len(dict(pairs)) != len(pairs)
+
+    try:
+        json.loads(text, object_pairs_hook=count)
+    except (ValueError, RecursionError):
+        return []
+    return _repeated_paths(json.loads(text, object_pairs_hook=_Pairs)) if repeated else []
+
+
+def _repeated_paths(document: object) -> list[FieldError]:
+    """The duplicated keys of a document read as :class:`_Pairs`, in document order."""
+    errors: list[FieldError] = []
+    stack: list[tuple[Loc, object]] = [((), document)]
+    while stack:
+        loc, node = stack.pop()
+        if isinstance(node, _Pairs):
+            seen: dict[str, int] = {}
+            for key, _value in node:
+                seen[key] = seen.get(key, 0) + 1
+            errors += [
+                FieldError(
+                    path=json_path(loc + (key,)),
+                    message=f"duplicate key '{key}': it appears {n} times in one object, so which value is meant "
+                    "is unclear (each key may appear once)",
+                )
+                for key, n in seen.items()
+                if n > 1
+            ]
+            stack += [(loc + (key,), value) for key, value in reversed(node)]
+        elif isinstance(node, list):
+            stack += [(loc + (i,), value) for i, value in reversed(list(enumerate(node)))]
+    return errors
 
 
 #: Error types whose message is clearer with the value that was sent.
