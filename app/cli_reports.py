@@ -90,6 +90,9 @@ def export(
     format: Annotated[
         Optional[str], typer.Option("--format", help="xlsx (every table) or csv (the trials table) [default: from -o's suffix, else xlsx]")
     ] = None,
+    problem: Annotated[
+        Optional[Path], typer.Option("-p", "--problem", help="The problem JSON it solves: names and phases beside ids, the People sheet")
+    ] = None,
 ) -> None:
     """Export a plan as an Excel workbook or the trials table as CSV."""
     check_output_file(output)
@@ -97,7 +100,8 @@ def export(
     if chosen not in ("xlsx", "csv"):
         _fail([f"--format: '{chosen}' is not xlsx or csv"])
     parsed = _plan(plan)
-    write_output(plan_to_xlsx(parsed) if chosen == "xlsx" else plan_trials_csv(parsed).encode(), output)
+    source = _problem(problem) if problem is not None else None
+    write_output(plan_to_xlsx(parsed, source) if chosen == "xlsx" else plan_trials_csv(parsed).encode(), output)
 
 
 def template(
@@ -122,6 +126,9 @@ def import_xlsx(
     except WorkbookInvalid as exc:
         _fail([f"{workbook}: not a valid problem ({len(exc.errors)} error(s))"] + [f"  {e}" for e in exc.errors])
     write_output((problem.model_dump_json(indent=1) + "\n").encode(), output)
+    size = f"{len(problem.staff)} staff, {len(problem.trials)} trials, {problem.horizon.months} months"
+    written = f"wrote {output} ({size}); solve it: pace solve {output} -o plan.json" if output else f"wrote the problem ({size})"
+    err.print(written, markup=False, highlight=False)
 
 
 def diff(

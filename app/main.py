@@ -17,17 +17,19 @@ from contextlib import asynccontextmanager
 from importlib.metadata import version
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from app.api import batches, checks, docs, errors, health, jobs, reports, solve
 from app.api.auth import KeyRing
 from app.api.body_limit import BodySizeLimit
 from app.api.deps import Services
-from app.api.errors import PROBLEM_JSON, ProblemDetails
+from app.api.errors import PROBLEM_JSON, ProblemDetails, problem_response
 from app.api.metrics import Metrics, RequestMetrics
 from app.api.ratelimit import RateLimiter
 from app.api.schemas import CheckIn
@@ -101,6 +103,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.services = services
     app.state.batches = batch_service
     errors.install(app)
+    app.add_exception_handler(405, _method_not_allowed)
     docs.install(app)
     for router in (solve.router, jobs.router, batches.router, reports.router, checks.router, health.router):
         app.include_router(router)
@@ -116,6 +119,25 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.add_middleware(RequestMetrics, metrics=metrics)
     _finish_openapi(app, keys_required=bool(settings.api_keys))
     return app
+
+
+#: The methods a 405's ``Allow`` may name: every method HTTP routes by.
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
+
+
+async def _method_not_allowed(request: Request, exc: Exception) -> Response:
+    """405 whose ``Allow`` lists every method the path has. The router names only the methods of
+    the first route matching the path, but ``GET`` and ``POST /v1/jobs`` are two routes: a
+    client (and a check against the OpenAPI document) would be told half of them."""
+    allowed = [method for method in _METHODS if _routed(request, method)]
+    detail = exc.detail if isinstance(exc, HTTPException) and isinstance(exc.detail, str) else None
+    return problem_response(request, 405, detail, headers={"Allow": ", ".join(allowed)})
+
+
+def _routed(request: Request, method: str) -> bool:
+    """Whether some route would serve the request's path with ``method``."""
+    probe = {**request.scope, "method": method}
+    return any(route.matches(probe)[0] == Match.FULL for route in request.app.router.routes)
 
 
 def _finish_openapi(app: FastAPI, keys_required: bool) -> None:

@@ -238,3 +238,14 @@ def test_serve_says_in_one_line_which_database_it_cannot_use(url, code, message,
     line = _one_line(result)
     assert line.startswith(message.format(dead=dead)), line
     assert "secret" not in line
+
+
+def test_import_xlsx_says_what_it_wrote_like_template(tmp_path):
+    workbook, problem = tmp_path / "p.xlsx", tmp_path / "p.json"
+    source = _write(tmp_path, "source.json", base_problem())
+    result = runner.invoke(cli, ["template", "--from", str(source), "-o", str(workbook)])
+    assert _one_line(result).startswith(f"wrote {workbook}")
+    result = runner.invoke(cli, ["import-xlsx", str(workbook), "-o", str(problem)])
+    assert result.exit_code == 0, result.output
+    assert _one_line(result) == f"wrote {problem} (2 staff, 1 trials, 12 months); solve it: pace solve {problem} -o plan.json"
+    assert parse_problem(problem.read_text()) == parse_problem(source.read_text())

@@ -133,3 +133,17 @@ def test_api_keys_are_optional_in_the_document_only_when_none_are_configured(spe
     with client_for(settings_for(f"sqlite:///{tmp_path / 'pace.db'}", api_keys=["k"])) as keyed:
         assert {} not in keyed.get("/openapi.json").json()["paths"]["/v1/solve"]["post"]["security"]
         assert keyed.get("/docs").status_code == 200
+
+
+def test_a_405_allows_exactly_the_methods_the_document_gives_its_path(client: TestClient, spec: dict[str, Any]):
+    """Every path, every method it does not have: the Allow header lists the documented methods
+    (GET /v1/jobs and POST /v1/jobs are two routes; the 405 named only the first one's)."""
+    for path, item in spec["paths"].items():
+        documented = {method.upper() for method in METHODS if method in item}
+        url = path.replace("{position}", "0").replace("{job_id}", "00000000-0000-0000-0000-000000000000")
+        url = url.replace("{batch_id}", "00000000-0000-0000-0000-000000000000")
+        for method in (m.upper() for m in METHODS if m not in item):
+            response = client.request(method, url)
+            assert response.status_code == 405, (method, path)
+            assert set(response.headers["allow"].split(", ")) == documented, (method, path)
+            assert response.headers["content-type"] == "application/problem+json"

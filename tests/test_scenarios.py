@@ -56,7 +56,9 @@ def test_set_reaches_every_item_a_field_filter_selects():
 
 
 def test_set_may_create_a_missing_key_of_a_mapping():
-    _, scenario = _only([{"set": "budget.per_year.2028", "value": 5e5}])
+    """A budget for 2028 once the horizon reaches it (a year outside the horizon is refused)."""
+    longer = [{"set": "services[*].capacity", "value": 10}, {"set": "horizon.months", "value": 24}]
+    _, scenario = _only([*longer, {"set": "budget.per_year.2028", "value": 5e5}])
     assert scenario.problem.budget.per_year["2028"] == 5e5
 
 
@@ -126,6 +128,32 @@ def test_a_malformed_scenario_file_names_the_field(data: dict, path: str):
     with pytest.raises(ProblemInvalid) as caught:
         read_scenario_file(data)
     assert [e.path for e in caught.value.errors] == [path]
+
+
+ALL_KEYS = "{set, value}; {scale, by}; {add, items, like, count, id_prefix, with}; {remove, count}"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"multiply": "budget.total", "by": 2}, f"unknown key 'multiply'; a change is one of {ALL_KEYS}"),
+        ({"value": 2}, f"no kind of change given; a change is one of {ALL_KEYS}"),
+        ({"set": "budget.total", "value": 2, "multiply": 3}, "unknown key 'multiply' in this set change (its keys: set, value)"),
+        ({"add": "staff", "like": "CRA-001", "times": 3}, "unknown key 'times' in this add change (its keys: add, items, like, count, id_prefix, with)"),
+        ("scale budget", f"a change is an object, one of {ALL_KEYS}"),
+    ],
+)
+def test_an_unknown_key_in_a_change_is_named_with_the_keys_allowed(change: object, message: str):
+    with pytest.raises(ProblemInvalid) as caught:
+        read_scenario_file({"base": {}, "scenarios": [{"name": "a", "changes": [change]}]})
+    assert [(e.path, e.message) for e in caught.value.errors] == [("scenarios[0].changes[0]", message)]
+
+
+def test_a_wrong_value_in_a_change_is_reported_at_its_key_without_the_kind_in_the_path():
+    with pytest.raises(ProblemInvalid) as caught:
+        read_scenario_file({"base": {}, "scenarios": [{"name": "a", "changes": [{"scale": "budget.total", "by": "half"}]}]})
+    assert [e.path for e in caught.value.errors] == ["scenarios[0].changes[0].by"]
+    assert caught.value.errors[0].message.endswith('got "half"')
 
 
 def test_yaml_files_read_the_base_beside_them(tmp_path: Path):

@@ -38,8 +38,9 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
+from pydantic_core import ErrorDetails
 
-from models.contract.problem import FieldError, Problem, ProblemInvalid
+from models.contract.problem import FieldError, Problem, ProblemInvalid, json_path
 from models.contract.validation import parse_problem, structure_errors
 
 #: The name the base problem has in a batch; no scenario may take it.
@@ -74,10 +75,19 @@ class RemoveChange(_Model):
     count: int | None = Field(None, ge=1, description="Remove only the last `count` items the path selects")
 
 
+#: Each kind of change, by the key that names it.
+CHANGE_KINDS: dict[str, type[_Model]] = {"set": SetChange, "scale": ScaleChange, "add": AddChange, "remove": RemoveChange}
+#: The keys each kind of change takes, as a scenario file writes them.
+CHANGE_KEYS: dict[str, list[str]] = {
+    kind: [info.alias or name for name, info in model.model_fields.items()] for kind, model in CHANGE_KINDS.items()
+}
+_KINDS_TEXT = "; ".join(f"{{{', '.join(keys)}}}" for keys in CHANGE_KEYS.values())
+
+
 def _change_kind(value: Any) -> str | None:
     if isinstance(value, dict):
-        return next((key for key in ("set", "scale", "add", "remove") if key in value), None)
-    return next((key for key in ("set", "scale", "add", "remove") if hasattr(value, key)), None)
+        return next((key for key in CHANGE_KINDS if key in value), None)
+    return next((key for key in CHANGE_KINDS if hasattr(value, key)), None)
 
 
 Change = Annotated[
@@ -85,11 +95,7 @@ Change = Annotated[
     | Annotated[ScaleChange, Tag("scale")]
     | Annotated[AddChange, Tag("add")]
     | Annotated[RemoveChange, Tag("remove")],
-    Discriminator(
-        _change_kind,
-        custom_error_type="change_kind",
-        custom_error_message="a change is one of {set, value}, {scale, by}, {add, items|like}, {remove}",
-    ),
+    Discriminator(_change_kind, custom_error_type="change_kind", custom_error_message=f"a change is one of {_KINDS_TEXT}"),
 ]
 
 
@@ -140,7 +146,7 @@ def read_scenario_file(data: str | bytes | dict[str, Any]) -> ScenarioFile:
     try:
         parsed = ScenarioFile.model_validate(data)
     except ValidationError as exc:
-        raise ProblemInvalid(structure_errors(exc)) from None
+        raise ProblemInvalid([_change_error(e, shown) for e, shown in zip(exc.errors(), structure_errors(exc))]) from None
     names = [spec.name for spec in parsed.scenarios]
     errors = [
         FieldError(path=f"scenarios[{i}].name", message=f"'{name}' is taken" + (" by the base" if name == BASE else ""))
@@ -150,6 +156,30 @@ def read_scenario_file(data: str | bytes | dict[str, Any]) -> ScenarioFile:
     if errors:
         raise ProblemInvalid(errors)
     return parsed
+
+
+def _change_error(error: ErrorDetails, shown: FieldError) -> FieldError:
+    """A change's error at the change's path, naming the keys it has wrong and the keys it may
+    have (pydantic names no key for a change of no kind, and puts the kind in the path)."""
+    loc = tuple(error["loc"])
+    at = next((i for i in range(len(loc) - 1) if loc[i] == "changes" and isinstance(loc[i + 1], int)), None)
+    if at is None:
+        return shown
+    path = json_path(loc[: at + 2])
+    if error["type"] == "change_kind":
+        given = error["input"]
+        if not isinstance(given, dict):
+            return FieldError(path=path, message=f"a change is an object, one of {_KINDS_TEXT}")
+        known = {key for keys in CHANGE_KEYS.values() for key in keys}
+        unknown = [f"'{key}'" for key in given if key not in known]
+        said = f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}" if unknown else "no kind of change given"
+        return FieldError(path=path, message=f"{said}; a change is one of {_KINDS_TEXT}")
+    kind = loc[at + 2] if len(loc) > at + 2 else None
+    if kind not in CHANGE_KEYS:
+        return shown
+    if error["type"] == "extra_forbidden" and len(loc) == at + 4:
+        return FieldError(path=path, message=f"unknown key '{loc[-1]}' in this {kind} change (its keys: {', '.join(CHANGE_KEYS[kind])})")
+    return FieldError(path=json_path(loc[: at + 2] + loc[at + 3 :]), message=shown.message)
 
 
 def _document(text: str | bytes) -> Any:
