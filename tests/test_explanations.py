@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from models.contract.plan import ExtraFte, Plan, Relaxation
+from models.contract.plan import ExtraFte, Fact, Plan, Relaxation
 from models.contract.validation import parse_problem
 from models.formulation.elastic import apply_relaxation, scaled
 from models.pipeline.diagnose import relaxation_explanation
@@ -22,18 +22,22 @@ def _reasons(plan: Plan) -> dict[str | None, str]:
     return {e.trial: e.reason for e in plan.explanations}
 
 
+def _facts(plan: Plan, trial: str) -> list[Fact]:
+    return next(e.facts for e in plan.explanations if e.trial == trial)
+
+
 def _two_roles(**overrides: Any) -> dict[str, Any]:
     """Two CRAs (ana, ben) and one DM (dee), 10,000 a month each."""
-    return base_problem(
-        roles=["CRA", "DM"],
-        staff=[
+    defaults: dict[str, Any] = {
+        "roles": ["CRA", "DM"],
+        "staff": [
             {"id": "ana", "role": "CRA", "monthly_cost": 10000},
             {"id": "ben", "role": "CRA", "monthly_cost": 10000},
             {"id": "dee", "role": "DM", "monthly_cost": 10000},
         ],
-        objective={"kind": "value", "discount_rate": 0, "weights": {"fragmentation": 0}},
-        **overrides,
-    )
+        "objective": {"kind": "value", "discount_rate": 0, "weights": {"fragmentation": 0}},
+    }
+    return base_problem(**(defaults | overrides))
 
 
 def test_trial_dropped_only_for_one_roles_capacity_names_that_role_and_those_months():
@@ -67,8 +71,10 @@ def test_late_trial_names_the_predecessor_that_keeps_it_from_starting_on_time():
     plan = solve_checked(problem)
     assert trial_plan(plan, "B").months_late == 1
     reason = _reasons(plan)["B"]
-    assert reason.startswith("1 month(s) late against deadline 2027-08")
-    assert "predecessor A ends 2027-06" in reason
+    assert reason.startswith("1 month(s) late against deadline 2027-08, all of it unavoidable")
+    assert "end 2027-09 at the earliest" in reason
+    fact = _facts(plan, "B")[0]
+    assert (fact.kind, fact.months, fact.amount) == ("late_unavoidable", ["2027-09"], 1.0)
 
 
 def test_late_trial_names_the_role_that_keeps_it_from_starting_on_time():
@@ -164,5 +170,131 @@ def test_a_change_scaled_for_staffing_keeps_its_slips_and_says_how_far_above_the
     assert change.summary.startswith("budget 2027 short by 1,100; CRA short by 0.55 FTE in 2027-02")
     change.verified = True
     reason = relaxation_explanation(change).reason
-    assert reason.startswith("infeasible as stated; change of budget, FTE and deadlines together that makes a plan possible")
+    assert reason.startswith("infeasible as stated; change of budget, FTE, services and deadlines together that makes a plan possible")
     assert reason.endswith("(checked: with it the engine finds a plan; with 91% of it, the least the portfolio stage needs, staffing found none)")
+
+
+def test_a_person_working_a_secondary_role_counts_in_its_capacity_and_keeps_utilisation_at_most_full():
+    # One CRA (ana) and one DM who can also work as CRA (dee): T1 needs 2 CRA for 3 months,
+    # so dee works as CRA. CRA capacity is both of them; nobody is spare.
+    problem = _two_roles(
+        staff=[
+            {"id": "ana", "role": "CRA", "monthly_cost": 10000},
+            {"id": "dee", "role": "DM", "secondary_roles": ["CRA"], "monthly_cost": 10000},
+        ],
+        trials=[_trial("T1", 3, {"CRA": 2.0}, mandatory=True, value=1_000_000, latest_start="2027-01")],
+    )
+    plan = solve_checked(problem)
+    cra = next(rm for rm in plan.role_months if rm.role == "CRA" and rm.month == "2027-01")
+    assert (cra.capacity, cra.capacity_primary, cra.capacity_secondary) == (2.0, 1.0, 1.0)
+    assert (cra.assigned, cra.assigned_secondary, cra.spare, cra.utilisation) == (2.0, 1.0, 0.0, 1.0)
+    assert all(rm.utilisation <= 1.0 for rm in plan.role_months)
+
+
+def test_a_role_with_secondary_people_to_spare_is_not_called_short():
+    # T2 needs a CRA, and the only CRA (ana) is on T1; dee (DM, secondary CRA) is free but T2
+    # is worth less than it costs. Its explanation must not blame CRA: dee could serve it.
+    problem = _two_roles(
+        staff=[
+            {"id": "ana", "role": "CRA", "monthly_cost": 10000},
+            {"id": "dee", "role": "DM", "secondary_roles": ["CRA"], "monthly_cost": 10000},
+        ],
+        trials=[
+            _trial("T1", 3, {"CRA": 1.0}, mandatory=True, value=1_000_000, latest_start="2027-01"),
+            _trial("T2", 3, {"CRA": 1.0}, value=20_000, earliest_start="2027-01", latest_start="2027-01"),
+        ],
+    )
+    plan = solve_checked(problem)
+    assert not trial_plan(plan, "T2").run
+    facts = _facts(plan, "T2")
+    assert "CRA" not in _reasons(plan)["T2"]
+    assert [f.kind for f in facts] == ["fits", "not_worth"]
+    assert facts[1].amount == pytest.approx(20_000 - 30_000)
+
+
+@pytest.mark.parametrize("kind", ["cost", "makespan"])
+def test_optional_trials_left_out_under_cost_and_makespan_are_explained_by_the_objectives_rule(kind: str):
+    problem = _two_roles(
+        trials=[
+            _trial("T1", 3, {"CRA": 1.0}, mandatory=True, value=1_000_000),
+            _trial("T2", 3, {"CRA": 1.0}, value=900_000),
+        ],
+        objective={"kind": kind},
+    )
+    plan = solve_checked(problem)
+    assert not trial_plan(plan, "T2").run
+    assert _facts(plan, "T2") == [Fact(kind="objective_rule", rule=kind)]
+    assert f"under the {kind} objective" in _reasons(plan)["T2"]
+
+
+def test_a_trial_that_fits_and_pays_is_said_to_be_worth_a_better_plan():
+    # T2 is pinned out; explained against the same problem without the pin, it fits (ben is
+    # free) and would gain 900,000 - 3 x 10,000 = 870,000: the explanation says a plan with it
+    # may be better, and by how much at most.
+    from models.formulation.explain import explain
+    from models.formulation.instance import compile_instance
+
+    unpinned = _two_roles(trials=[
+        _trial("T1", 3, {"CRA": 1.0}, mandatory=True, value=1_000_000, latest_start="2027-01"),
+        _trial("T2", 3, {"CRA": 1.0}, value=900_000, earliest_start="2027-01", latest_start="2027-01"),
+    ])
+    pinned = {**unpinned, "pins": {"trials": [{"trial": "T2", "run": False}]}}
+    plan = solve_checked(pinned)
+    assert _facts(plan, "T2") == [Fact(kind="pinned")]
+    inst = compile_instance(parse_problem(unpinned))
+    schedule = {t.id: (t.option, inst.problem.index(t.start)) for t in plan.trials if t.run and t.option and t.start}
+    why = {e.trial: e for e in explain(inst, schedule, plan)}["T2"]
+    assert [f.kind for f in why.facts] == ["fits", "may_pay"]
+    assert why.facts[1].amount == pytest.approx(870_000)
+    assert "may be better" in why.reason
+
+
+def test_a_late_trial_says_how_much_lateness_is_unavoidable_and_what_holds_the_rest():
+    # A (2027-01..2027-03) precedes B (3 months, deadline 2027-04): B ends 2027-06 at the
+    # earliest, 2 months late whatever happens. One CRA, held by the mandatory, dearer-to-delay
+    # T1 in 2027-04..2027-06, pushes B to 2027-07..2027-09: 5 months late, 3 of them avoidable
+    # only with a CRA free in 2027-04..2027-06.
+    problem = base_problem(
+        staff=[{"id": "ana", "role": "CRA", "monthly_cost": 10000}],
+        trials=[
+            _trial("A", 3, {"CRA": 1.0}, mandatory=True, value=1_000_000, latest_start="2027-01"),
+            _trial("T1", 3, {"CRA": 1.0}, mandatory=True, value=1_000_000, earliest_start="2027-04", latest_start="2027-04"),
+            _trial("B", 3, {"CRA": 1.0}, mandatory=True, value=10_000, deadline="2027-04", tardiness_penalty=10,
+                   predecessors=[{"trial": "A"}]),
+        ],
+        objective={"kind": "value", "discount_rate": 0, "weights": {"fragmentation": 0}},
+    )
+    plan = solve_checked(problem)
+    assert trial_plan(plan, "B").months_late == 5
+    reason, facts = _reasons(plan)["B"], _facts(plan, "B")
+    assert reason.startswith("5 month(s) late against deadline 2027-04; 2 of them unavoidable (it cannot end before 2027-06)")
+    assert facts[0] == Fact(kind="late_unavoidable", months=["2027-06"], amount=2.0)
+    short = next(f for f in facts if f.kind == "roles_short")
+    assert short.roles == ["CRA"] and short.start == "2027-04" and short.months == ["2027-04", "2027-05", "2027-06"]
+
+
+def test_deadline_slips_are_not_part_of_a_budget_change_where_deadlines_are_soft():
+    # Under value, lateness is priced, not forbidden: T1 cannot end by its deadline, and the
+    # budget is too small. The least change is money alone, with no deadline moved.
+    problem = base_problem(
+        trials=[_trial("T1", 4, {"CRA": 1.0}, mandatory=True, value=1_000_000, deadline="2027-02", tardiness_penalty=100)],
+        budget={"per_year": {"2027": 20_000}},
+        objective={"kind": "value", "discount_rate": 0, "weights": {"fragmentation": 0}},
+    )
+    plan = _check_relaxation_fixes(problem, "budget")
+    budget = next(r for r in plan.relaxations if r.kind == "budget")
+    assert budget.deadline_slips == {} and budget.budget_per_year == {"2027": 20_000.0}
+
+
+def test_a_trial_made_mandatory_beyond_service_capacity_gets_a_least_change_naming_the_service():
+    problem = base_problem(
+        services=[{"id": "lab", "capacity": 10, "unit_cost": 1}],
+        trials=[
+            {"id": "T1", "mandatory": True, "value": 1_000_000, "latest_start": "2027-01",
+             "options": [{"id": "std", "stages": [{"months": 2, "demand": {"CRA": 1.0}, "services": {"lab": 14}}]}]},
+        ],
+    )
+    plan = _check_relaxation_fixes(problem, "services")
+    services = next(r for r in plan.relaxations if r.kind == "services")
+    assert [(u.service, u.month, u.units) for u in services.extra_units] == [("lab", "2027-01", 4.0), ("lab", "2027-02", 4.0)]
+    assert "service lab short by 4 units in 2027-01..2027-02 (8 units)" in services.summary

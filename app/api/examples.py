@@ -71,7 +71,18 @@ _HAND_WRITTEN_PLAN: dict[str, Any] = {
     ],
     "assignments": [{"staff": "ana", "trial": "T1", "role": "CRA", "start": "2027-01", "end": "2027-03", "fte": 1.0}],
     "role_months": [
-        {"role": "CRA", "month": month, "capacity": 2.0, "demand": 1.0, "assigned": 1.0, "flex": 0.0, "shortfall": 0.0, "utilisation": 0.5}
+        {
+            "role": "CRA",
+            "month": month,
+            "capacity": 2.0,
+            "capacity_primary": 2.0,
+            "demand": 1.0,
+            "assigned": 1.0,
+            "spare": 1.0,
+            "flex": 0.0,
+            "shortfall": 0.0,
+            "utilisation": 0.5,
+        }
         for month in ("2027-01", "2027-02", "2027-03")
     ],
     "budget": {"per_year": [{"year": "2027", "spend": 30000.0}], "total": 30000.0},

@@ -152,9 +152,93 @@ class BudgetReport(_Out):
     total_budget: float | None = None
 
 
+FactKind = Literal[
+    "predecessor_not_run",
+    "pinned",
+    "no_start",
+    "objective_rule",
+    "predecessor_ends",
+    "roles_short",
+    "service_full",
+    "budget_year",
+    "budget_total",
+    "fits",
+    "not_worth",
+    "may_pay",
+    "late_unavoidable",
+]
+
+
+class Fact(_Out):
+    """One claim an explanation makes, stated so that it can be recomputed from the problem
+    and the plan's own tables (its trials, assignments, role- and service-months and budget
+    lines), with the trial's other decisions held where the plan put them.
+
+    *Free* below means what the plan leaves free, with everything else held: a person's
+    spare FTE in a month is their FTE (0 outside their window and on leave) less the FTE the
+    plan assigns them that month; a role's unused flex is ``flex.max_fte`` less the
+    role-month's ``flex``; a service's room is its capacity less its ``used`` units; a year's
+    room is its budget less its ``spend``. For a trial the plan runs (a late one), its own
+    assignments, units and flex share are given back first (its share of a role-month's flex
+    is pro rata to the demand each trial has left there after its named staff, the rule of
+    §2 that ``TrialCoverage.flex`` follows), and its own spend is taken off each year's. A person *able to serve*
+    the trial in a role holds the role (primary or secondary), the trial's required skills
+    for it and, for a regional role, one of the trial's regions; they count in a month where
+    they have spare FTE and, unless already on the trial, work on fewer distinct trials than
+    their ``max_concurrent_trials``. The trial's demand and units at a start are its option's
+    stages laid from that month. ``option``/``start`` name the start a claim is about.
+
+    - ``predecessor_not_run``: predecessor ``trial`` does not run in the plan.
+    - ``pinned``: a trial pin of the problem says ``run: false``.
+    - ``no_start``: no option and start lies in the trial's window and the horizon after
+      every predecessor's end (as the plan has it) plus its lag.
+    - ``objective_rule``: the objective (``rule``) runs no optional trial the problem does not
+      force: under ``cost`` and ``makespan`` an optional trial only adds cost or months.
+    - ``predecessor_ends``: at the start, predecessor ``trial`` ends in ``months[0]`` (as the
+      plan has it), and the start is not after that month plus the lag ``amount``.
+    - ``roles_short``: in each of ``months``, the trial's demand of the ``roles`` together is
+      more than the spare FTE of the people able to serve it in any of them plus their unused
+      flex; ``amount`` is the largest such excess, in FTE.
+    - ``service_full``: in each of ``months`` the trial needs more units of ``service`` than
+      its room; ``amount`` is the largest excess, in units.
+    - ``budget_year`` / ``budget_total``: the year's (``year``) or the total spend plus the
+      trial's least cost there exceeds the budget by ``amount``. The *least cost* is its
+      option's fixed cost and service units at their prices, plus each role-month's demand at
+      the lowest rate among the flex rate (where flex is unused) and the people able to serve
+      it with spare FTE: no roster can cost less.
+    - ``fits``: at the start no rule above binds.
+    - ``not_worth``: under objective ``value``, at every start that fits, the trial's
+      discounted value less its least cost and tardiness penalty is at most 0; ``amount`` is
+      the best of them (at ``option``/``start``).
+    - ``may_pay``: at the start the trial fits, and its gain by the objective's own formula
+      (``value``: discounted value less least cost and tardiness; ``weighted_completion``: the
+      weighted months it saves against counting as left out, less ``penalty_scale`` times
+      its least cost and tardiness) is positive: up to ``amount``. A plan with the trial
+      there may be better than this one.
+    - ``late_unavoidable``: the trial cannot end before ``months[0]`` whatever else happens
+      (its window, and each predecessor chain at its earliest starts with its shortest
+      options), which is ``amount`` months past its deadline.
+    """
+
+    kind: FactKind
+    option: str | None = None
+    start: str | None = Field(None, description="The start month the claim is about (YYYY-MM)")
+    trial: str | None = Field(None, description="The predecessor a predecessor fact is about")
+    roles: list[str] = Field(default_factory=list)
+    service: str | None = None
+    year: str | None = None
+    months: list[str] = Field(default_factory=list)
+    amount: float | None = None
+    rule: str | None = Field(None, description="The objective kind an objective_rule fact is about")
+
+
 class Explanation(_Out):
+    """Why a trial is left out or late (or why a problem has no plan), in a sentence, with the
+    facts that sentence rests on."""
+
     trial: str | None = None
     reason: str
+    facts: list[Fact] = Field(default_factory=list, description="The claims the reason makes, each recomputable from the plan")
 
 
 class ExtraFte(_Out):
@@ -163,23 +247,30 @@ class ExtraFte(_Out):
     fte: float = Field(gt=0, description="FTE of the role to add that month")
 
 
+class ExtraUnits(_Out):
+    service: str
+    month: str | None = Field(None, description="The month whose capacity is raised; null: the service's contract volume")
+    units: float = Field(gt=0, description="Units to add")
+
+
 class Relaxation(_Out):
     """A change to an infeasible problem after which the portfolio stage finds a plan: the
     least of its ``kind`` it can find (extra money in a ``budget`` relaxation, FTE-months in
-    ``capacity``, months of slip in ``deadlines``; ``combined`` weighs all three, money in
-    FTE-months at the mean staff rate). Extra FTE is bought as flex at ``flex_rate`` (the
+    ``capacity``, units in ``services``, months of slip in ``deadlines``; ``combined`` weighs
+    them all, money and units at their price in FTE-months at the mean staff rate). Extra FTE is bought as flex at ``flex_rate`` (the
     role's flex rate, or its dearest person's rate where it has no flex), and its cost counts
     against the budget. ``verified`` says whether the engine, solving the problem with the
     change applied, found a plan (None: not tried in the time left); where the least change
     alone gave none, a scaled one that did is reported with its ``scale``. Apply it with
     ``models.formulation.elastic.apply_relaxation``."""
 
-    kind: Literal["budget", "capacity", "deadlines", "combined"]
+    kind: Literal["budget", "capacity", "services", "deadlines", "combined"]
     summary: str = Field(description="The change in plain words")
     budget_per_year: dict[str, float] = Field(default_factory=dict, description="Year -> money to add to its budget")
     budget_total: float = Field(0.0, description="Money to add to the total budget")
     extra_fte: list[ExtraFte] = Field(default_factory=list)
     flex_rate: dict[str, float] = Field(default_factory=dict, description="Role -> rate the extra FTE is bought at")
+    extra_units: list[ExtraUnits] = Field(default_factory=list, description="Service capacity or contract volume to add")
     deadline_slips: dict[str, int] = Field(default_factory=dict, description="Trial -> months its deadline moves later")
     scale: float = Field(
         1.0, description="Money and FTE as a multiple of the portfolio stage's least change (above 1 where staffing needed more)"

@@ -117,7 +117,6 @@ def build_plan(
             for svc, v in inst.service_volume.items()
         ],
         budget=budget,
-        explanations=explain(inst, schedule, role_months, service_months, spend) if explained else [],
         kpis=Kpis(
             total_cost=total_spend,
             value_delivered=terms.value_delivered,
@@ -129,7 +128,10 @@ def build_plan(
             shortfall_fte_months=terms.shortfall,
         ),
     )
-    return round_figures(plan, money_objective(problem))
+    round_figures(plan, money_objective(problem))
+    if explained:
+        plan.explanations = explain(inst, schedule, plan)
+    return plan
 
 
 def plan_fte(inst: Instance, block: Block) -> float:

@@ -10,12 +10,15 @@ with some of its hard rows given slack, and an objective that is the slack alone
 - ``capacity``: ``demand[r,m] <= use[r,m] + flex[r,m] + short[r,m]``, each short FTE bought
   at the role's flex rate (or, with no flex, its dearest person's rate) and counted in that
   year's spend; minimise the FTE-months bought.
+- ``services``: ``units[svc,m] <= capacity[svc,m] + more[svc,m]`` per service-month (and a
+  contract volume's row likewise); minimise the units added.
 - ``deadlines``: mandatory trials may start late (the ``cost`` objective's hard deadlines
   opened); minimise ``sum slip[t,o,s] * x[t,o,s]``, the months each ends past its deadline.
 
 Each kind alone gives the least change of that kind (in its own unit: no weights to
-choose). Where none alone is enough, ``combined`` relaxes all three and counts money in
-FTE-months at the mean staff rate and a month of slip as one FTE-month. Stage 1 is a
+choose). Where none alone is enough, ``combined`` relaxes them all and counts money (and
+units at their price, at least 1) in FTE-months at the mean staff rate and a month of slip
+as one FTE-month. Stage 1 is a
 relaxation of the whole problem, so what it finds is at least what the problem needs; the
 pipeline solves the problem again with the change applied (:func:`apply_relaxation`) to
 say whether it is enough.
@@ -29,14 +32,14 @@ from collections.abc import Iterable
 
 import pyomo.environ as pyo
 
-from models.contract.plan import ExtraFte, Relaxation
+from models.contract.plan import ExtraFte, ExtraUnits, Relaxation
 from models.contract.problem import Flex, Problem, month_at, month_index
 from models.formulation.instance import compile_instance
 from models.formulation.portfolio import PortfolioModel, Reserve
 from models.solver.highs import PersistentHighs, TriviallyInfeasible, add_row, solve
 from models.solver.settings import EngineSettings
 
-KINDS = ("budget", "capacity", "deadlines")
+KINDS = ("budget", "capacity", "services", "deadlines")
 #: Relative gap of the elastic solve: the least change is asked for, not a change.
 ELASTIC_GAP = 1e-4
 #: Extra FTE is rounded up to this (the smallest FTE a problem may state).
@@ -60,6 +63,8 @@ def kinds_for(problem: Problem) -> list[str]:
         kinds.append("budget")
     if problem.objective.weights.shortfall is None:
         kinds.append("capacity")
+    if problem.services:
+        kinds.append("services")
     if problem.objective.kind == "cost" and any(t.mandatory and t.deadline for t in problem.trials):
         kinds.append("deadlines")
     return kinds
@@ -79,14 +84,18 @@ class ElasticModel(PortfolioModel):
                 if t.mandatory:
                     t.deadline = None
         inst = compile_instance(opened)
-        self.due = {t.id: problem.index(t.deadline) if t.deadline else None for t in problem.trials}
+        self.due = {t.id: problem.index(t.deadline) if t.deadline and t.mandatory else None for t in problem.trials}
         self.buy = {r: buy_rate(problem, r) for r in inst.roles}
         rates = [s.monthly_cost / s.fte for s in problem.staff]
         self.money_unit = max(1.0, sum(rates) / len(rates)) if rates else 1.0
+        #: The elastic service rows: (service, month index), or (service, None) for a contract volume.
+        self.more_index: list[tuple[str, int | None]] = []
         super().__init__(inst, settings, Reserve())
 
     def slip(self, i: int) -> int:
-        """Months start ``i`` ends past its trial's deadline."""
+        """Months start ``i`` ends past the deadline this model opened (a mandatory trial's,
+        when deadlines are elastic); 0 for a deadline that stayed as it was (soft under
+        ``value``, where lateness is priced and no change)."""
         t, o, s = self.keys[i]
         due = self.due[t]
         return 0 if due is None else max(0, s + self.inst.profiles[(t, o)].duration - 1 - due)
@@ -124,6 +133,26 @@ class ElasticModel(PortfolioModel):
         if budget.total is not None:
             add_row(m.budget, scale * sum(year_spend.values()) <= scale * (budget.total + m.over_total))
 
+    def _service_capacity(self) -> None:
+        """Service rows as stage 1 states them, each with ``more`` units when services are elastic."""
+        if "services" not in self.kinds:
+            super()._service_capacity()
+            return
+        m, inst = self.m, self.inst
+        m.service_cap = pyo.ConstraintList()
+        rows = []
+        for (svc, mo), terms in self.service_terms.items():
+            if sum(u for _, u in terms) > inst.service_capacity[svc][mo]:
+                rows.append(((svc, mo), sum(u * m.x[i] for i, u in terms), inst.service_capacity[svc][mo]))
+        for svc, volume in sorted(inst.service_volume.items()):
+            terms = [(i, u) for i, (t, o, _) in enumerate(self.keys) if (u := inst.profiles[(t, o)].volume(svc)) > 0]
+            rows.append(((svc, None), sum(u * m.x[i] for i, u in terms), volume))
+        self.more_index = [key for key, _, _ in rows]
+        m.more = pyo.Var(range(len(rows)), domain=pyo.NonNegativeReals)
+        for j, (_, used, cap) in enumerate(rows):
+            if not isinstance(used, (int, float)):
+                add_row(m.service_cap, used <= cap + m.more[j])
+
     def _objective(self) -> None:
         """Minimise the slack: money (in FTE-months at the mean staff rate), FTE-months bought
         and months of slip, of the kinds that are elastic."""
@@ -133,6 +162,10 @@ class ElasticModel(PortfolioModel):
             terms.append((sum(m.over_year.values()) + m.over_total) / self.money_unit)
         if "capacity" in self.kinds:
             terms.append(sum(m.short[k] for k in self.short_index))
+        if "services" in self.kinds:
+            price = {svc.id: svc.unit_cost for svc in self.original.services}
+            weight = (lambda svc: max(1.0, price.get(svc, 0.0)) / self.money_unit) if len(self.kinds) > 1 else (lambda svc: 1.0)
+            terms.append(sum(weight(svc) * m.more[j] for j, (svc, _) in enumerate(self.more_index)))
         if "deadlines" in self.kinds:
             terms.append(sum(slip * m.x[i] for i in range(len(self.keys)) if (slip := self.slip(i))))
         m.obj = pyo.Objective(expr=sum(terms), sense=pyo.minimize)
@@ -147,10 +180,16 @@ class ElasticModel(PortfolioModel):
             for r, mo in sorted(self.short_index, key=lambda k: (k[0], k[1]))
             if (v := pyo.value(m.short[r, mo])) > FTE_STEP / 2
         ]
-        slips = {}
-        for i in range(len(self.keys)):
-            if pyo.value(m.x[i]) > 0.5 and (slip := self.slip(i)):
-                slips[self.keys[i][0]] = slip
+        slips = {
+            self.keys[i][0]: slip
+            for i in range(len(self.keys))
+            if "deadlines" in self.kinds and pyo.value(m.x[i]) > 0.5 and (slip := self.slip(i))
+        }
+        units = [
+            ExtraUnits(service=svc, month=None if mo is None else problem.month(mo), units=float(math.ceil(v - 1e-6)))
+            for j, (svc, mo) in enumerate(self.more_index)
+            if (v := _value(m.more[j])) > 1e-6
+        ]
         relaxation = Relaxation(
             kind=kind,  # type: ignore[arg-type]
             summary="",
@@ -158,6 +197,7 @@ class ElasticModel(PortfolioModel):
             budget_total=total,
             extra_fte=extra,
             flex_rate={e.role: self.buy.get(e.role, 0.0) for e in extra},
+            extra_units=units,
             deadline_slips=slips,
         )
         relaxation.summary = describe(problem, relaxation) + ("" if proven else " (the least found in the time left)")
@@ -193,6 +233,8 @@ def scaled(problem: Problem, relaxation: Relaxation, factor: float) -> Relaxatio
     change.budget_total = float(math.ceil(relaxation.budget_total * factor))
     for e in change.extra_fte:
         e.fte = math.ceil(e.fte * factor / FTE_STEP - 1e-6) * FTE_STEP
+    for u in change.extra_units:
+        u.units = float(math.ceil(u.units * factor - 1e-6))
     change.scale = factor
     change.summary = describe(problem, change)
     return change
@@ -216,6 +258,16 @@ def apply_relaxation(problem: Problem, relaxation: Relaxation) -> Problem:
             flex[role].max_fte += fte
         else:
             p.flex.append(Flex(role=role, monthly_rate=relaxation.flex_rate.get(role, buy_rate(p, role)), max_fte=fte))
+    services = {svc.id: svc for svc in p.services}
+    for extra in relaxation.extra_units:
+        svc = services[extra.service]
+        if extra.month is None:
+            svc.contract_volume = (svc.contract_volume or 0.0) + extra.units
+        else:
+            monthly = svc.capacity if isinstance(svc.capacity, list) else [svc.capacity] * p.horizon.months
+            monthly = monthly + [monthly[-1]] * (p.horizon.months - len(monthly))
+            monthly[p.index(extra.month)] += extra.units
+            svc.capacity = monthly
     for t in p.trials:
         if t.id in relaxation.deadline_slips and t.deadline is not None:
             t.deadline = month_at(p.horizon.start, month_index(t.deadline, p.horizon.start) + relaxation.deadline_slips[t.id])
@@ -240,6 +292,7 @@ def describe(problem: Problem, relaxation: Relaxation) -> str:
             up_to = "" if all(abs(e.fte - most) < 1e-9 for e in run) else "up to "
             rate = relaxation.flex_rate.get(role, 0.0)
             parts.append(f"{role} short by {up_to}{most:g} FTE in {span} ({fte_months:g} FTE-months, bought at {rate:,.0f} each)")
+    parts += _units_said(problem, relaxation.extra_units)
     deadlines = {t.id: t.deadline for t in problem.trials}
     for trial, months in sorted(relaxation.deadline_slips.items()):
         due = deadlines.get(trial)
@@ -257,3 +310,27 @@ def _runs(problem: Problem, extras: list[ExtraFte]) -> list[list[ExtraFte]]:
         else:
             runs.append([e])
     return runs
+
+
+def _units_said(problem: Problem, extras: list[ExtraUnits]) -> list[str]:
+    """"service central-lab short by up to 40 units in 2028-02..2028-04 (90 units)"; a contract
+    volume's as "service smo's contract volume short by 12 units"."""
+    out = []
+    for svc in sorted({e.service for e in extras}):
+        mine = [e for e in extras if e.service == svc]
+        for e in mine:
+            if e.month is None:
+                out.append(f"service {svc}'s contract volume short by {e.units:g} units")
+        months = sorted((e for e in mine if e.month is not None), key=lambda e: problem.index(e.month or ""))
+        runs: list[list[ExtraUnits]] = []
+        for e in months:
+            if runs and problem.index(e.month or "") == problem.index(runs[-1][-1].month or "") + 1:
+                runs[-1].append(e)
+            else:
+                runs.append([e])
+        for run in runs:
+            most, total = max(e.units for e in run), sum(e.units for e in run)
+            span = run[0].month if len(run) == 1 else f"{run[0].month}..{run[-1].month}"
+            up_to = "" if all(e.units == most for e in run) else "up to "
+            out.append(f"service {svc} short by {up_to}{most:g} units in {span} ({total:g} units)")
+    return out

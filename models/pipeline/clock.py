@@ -93,6 +93,10 @@ MARGINAL_SECONDS = 1.0
 #: the search, and the plan in hand already meets the tolerance; a quarter leaves the bound
 #: search and the plan's last stages most of what is left.
 FEWEST_CHANGES_SHARE = 0.25
+#: Share of the time left the last insertion pass may take (each attempt one roster): like the
+#: fewest-changes run it works beside the bound search on the other core, and a quarter leaves
+#: the bound search, the plan's check and its marginal values the rest.
+INSERTION_SHARE = 0.25
 #: In reproducible mode, the share of the time limit whose work (see ``EngineSettings.work_limit``)
 #: each HiGHS run of the bound search, of the exact model and of the staffing MIP may do.
 REPRODUCIBLE_BOUND_SHARE = 0.3

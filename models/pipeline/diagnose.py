@@ -78,7 +78,7 @@ def _unlimited_concurrency(p: Problem) -> None:
 
 
 #: Families the elastic model measures instead of only naming (family -> kind of change).
-ELASTIC_FAMILIES = {"budget": "budget", "capacity": "capacity"}
+ELASTIC_FAMILIES = {"budget": "budget", "capacity": "capacity", "services": "services"}
 
 #: (what is relaxed, how to say it binds, the relaxation), in the order they are tried.
 RELAXATIONS: tuple[tuple[str, str, Callable[[Problem], None]], ...] = (
@@ -258,8 +258,9 @@ def relaxation_explanation(relaxation: Relaxation) -> Explanation:
     what = ("the least " if relaxation.scale == 1.0 else "") + {
         "budget": "extra budget",
         "capacity": "extra FTE",
+        "services": "extra service capacity",
         "deadlines": "deadline slips",
-        "combined": "change of budget, FTE and deadlines together",
+        "combined": "change of budget, FTE, services and deadlines together",
     }[relaxation.kind]
     checked = {
         True: " (checked: with it the engine finds a plan)"

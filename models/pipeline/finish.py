@@ -47,6 +47,8 @@ def message(s: SolveState) -> str:
         return "stopped on request: best plan found so far"
     if not s.converged and s.ended == "time":
         return "the time limit ended the repair rounds before staffing matched the portfolio stage: best fully staffed plan found"
+    if not s.converged and s.ended == "search":
+        return "the portfolio stage found no further schedule within its share of the time before staffing matched it: best fully staffed plan found"
     if not s.converged:
         return f"staffing did not match the portfolio stage within {s.settings.repair_rounds} repair rounds: best fully staffed plan found"
     return ""
@@ -90,7 +92,8 @@ def checked_plan(
         if violations:
             rejected.append(f"{source} ({violations[0].rule}: {violations[0].message})")
             continue
-        notes = [message] if message else []
+        # A plan proven within the gap needs no word on how the rounds ended.
+        notes = [message] if message and plan.status != "optimal" else []
         if not within_gap and not stopped:
             gap = "no bound" if plan.gap is None else f"gap {plan.gap:.2%}"
             notes.append(f"{gap}, above the {settings.mip_gap:.2%} asked for: {why_gap}")

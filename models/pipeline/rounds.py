@@ -116,7 +116,7 @@ def portfolio_rounds(s: SolveState) -> Plan | None:
         if not stage1.outcome.has_solution:
             if stage1.outcome.infeasible and round_ == 0:
                 return diagnosed(s, "no plan satisfies every rule (portfolio stage proved it)", [])
-            s.ended = "rounds" if stage1.outcome.infeasible else ("stop" if s.monitor.stopped() else "time")
+            s.ended = _why_no_schedule(s, stage1.outcome.infeasible)
             break
         if s.monitor.stopped():
             s.ended = "stop"  # a round stopped on request keeps the plans in hand rather than staff its schedule
@@ -142,3 +142,14 @@ def portfolio_rounds(s: SolveState) -> Plan | None:
             best.consider(grown, f"shed[{round_}]")
         timings.append(StageTiming(stage=f"shed[{round_}]", seconds=time.perf_counter() - shed_began, status="heuristic"))
     return None
+
+
+def _why_no_schedule(s: SolveState, infeasible: bool) -> str:
+    """Why a round's portfolio stage gave no schedule: it proved none is left to try
+    ("rounds"), a stop, the time limit (its run ended with no time left), or its own share of
+    the time ("search": the limit itself was still some way off)."""
+    if infeasible:
+        return "rounds"
+    if s.monitor.stopped():
+        return "stop"
+    return "time" if s.clock.left() <= MIN_SOLVER_SECONDS else "search"

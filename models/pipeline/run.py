@@ -33,9 +33,10 @@ from models.contract.problem import Problem, ProblemInvalid
 from models.contract.validation import semantic_errors
 from models.formulation.elastic import apply_relaxation, scaled
 from models.formulation.portfolio import exact_lp_bound
+from models.heuristics.insertion import insert_trials
 from models.heuristics.constructive import constructive_schedule
 from models.pipeline.bound import find_exactly, finish_bound_search, proven_within_gap, prove_exactly, start_bound_search
-from models.pipeline.clock import CHECK_FACTORS, MIN_VERIFY_SECONDS, REPRODUCIBLE_BOUND_SHARE, timing
+from models.pipeline.clock import CHECK_FACTORS, INSERTION_SHARE, MIN_VERIFY_SECONDS, REPRODUCIBLE_BOUND_SHARE, timing
 from models.pipeline.construct import HeuristicBeside, serial, staff_heuristic
 from models.pipeline.budget import add_budget_values
 from models.pipeline.compile import compile_stage, unschedulable_plan
@@ -119,8 +120,9 @@ def _stages(problem: Problem, settings: EngineSettings, monitor: Monitor, began:
             rounds = s.settings.repair_rounds
             return s.empty("no_solution", f"no fully staffed plan found: staffing did not match the portfolio stage within {rounds} repair rounds")
         return s.empty("no_solution", message(s) or "no fully staffed plan found")
-    steady_stage(s)  # these two beside the bound search, which goes on in HiGHS on the other core
+    steady_stage(s)  # these three beside the bound search, which goes on in HiGHS on the other core
     restaff_stage(s)
+    insert_stage(s)
     bound_stage(s)
     return plan_stage(s)
 
@@ -281,6 +283,10 @@ def bound_stage(s: SolveState) -> None:
         s.bound = prove_exactly(s.inst, settings, s.best, s.bound, s.clock.deadline, s.monitor, s.timings, s.clock_ruled)
 
 
+#: The source name of a plan the last insertion pass improved.
+INSERTED = "insertion"
+
+
 def plan_stage(s: SolveState) -> Plan:
     """The best plan the checker accepts, with its message, marginal values and (when asked)
     what more budget per year would buy."""
@@ -297,3 +303,22 @@ def plan_stage(s: SolveState) -> Plan:
     plan.solve_seconds = time.perf_counter() - s.clock.began
     s.monitor.report("done", plan.objective, plan.best_bound, force=True)
     return plan
+
+def insert_stage(s: SolveState) -> None:
+    """Optional trials put back into the best plan while one fits what it leaves free and
+    improves its objective (:func:`models.heuristics.insertion.insert_trials`): a plan that
+    leaves out a trial it could run at a gain is not the best a planner can be given, and
+    the portfolio rounds stop at a gap, not at such a plan. Under ``value`` and
+    ``weighted_completion`` only (the others never run an optional trial), within
+    ``INSERTION_SHARE`` of the time left; not in reproducible mode (its attempts are timed)."""
+    best = s.best.solved
+    if best is None or s.monitor.stopped() or s.settings.reproducible:
+        return
+    if s.problem.objective.kind not in ("value", "weighted_completion"):
+        return
+    began = time.perf_counter()
+    until = began + INSERTION_SHARE * s.clock.left()
+    inserted = insert_trials(s.inst, best, s.best.score, s.monitor.cutoff(until))
+    if inserted is not best:
+        s.best.consider(inserted, INSERTED)
+    s.timings.append(StageTiming(stage=INSERTED, seconds=time.perf_counter() - began, status="heuristic"))
