@@ -107,7 +107,7 @@ def test_the_report_is_one_file_that_needs_no_network(small: tuple[Problem, Plan
     assert not re.search(r"<script[^>]+src=", page), "every script is inline"
     assert not re.search(r"<link[^>]+href=", page)
     assert "Plotly.newPlot" in page and page.count("plotly.js v") >= 1
-    assert page.count('id="chart') == 4, "Gantt, heatmap, budget and services"
+    assert page.count('id="chart') == 5, "Gantt, role heatmap, people heatmap, budget and services"
 
 
 def test_the_report_shows_each_running_trial_its_option_and_every_explanation(small: tuple[Problem, Plan]):

@@ -9,11 +9,18 @@ Planners read a plan as pictures before tables, so the report shows, from the pl
   the deadline and the predecessors (with the problem), and an arrow runs from each
   predecessor's end to the start of the trial waiting for it; late trials are outlined
   in red and their deadline marked; trials left out are listed under the chart;
-- a heatmap of roles × months, switchable between utilisation, flex FTE and shortfall
-  FTE;
-- budget burn per year: spend against the year's budget;
+- a heatmap of roles × months, switchable between utilisation, flex, shortfall and spare
+  FTE; hover splits capacity into primary and secondary holders of the role and names the
+  part of the work done in a secondary role;
+- with the problem, a heatmap of people × months (share of each person's available FTE
+  assigned, least used first) and a table of the least used people;
+- budget burn per year: spend against the year's budget and, where asked, what more
+  budget buys;
 - service usage: units used per month against capacity, per service;
-- the explanations, as the plan gives them.
+- the relaxations of an infeasible problem and the explanations, as the plan gives them.
+
+A plan without a schedule (infeasible, no solution, error) gets its status, message and
+relaxations instead of charts with nothing on them.
 
 The charts are Plotly figures (interactive: zoom, hover, toggle) with plotly.js
 embedded once, inline, so the file needs no network. Every text from the plan or
@@ -25,11 +32,19 @@ from __future__ import annotations
 import html
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import plotly.graph_objects as go
 
-from models.contract.plan import Plan, RoleMonth, ServiceMonth, TrialPlan, YearSpend
-from models.contract.problem import Problem, Trial
+from models.contract.plan import (
+    Plan,
+    Relaxation,
+    RoleMonth,
+    ServiceMonth,
+    TrialPlan,
+    YearSpend,
+)
+from models.contract.problem import Problem, Staff, Trial
 
 #: Colours of the execution options, in order of first appearance (Plotly's qualitative palette).
 _PALETTE = ("#636EFA", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3", "#FF6692", "#B6E880", "#FF97FF", "#FECB52", "#EF553B")
@@ -178,6 +193,7 @@ def _heatmap(plan: Plan) -> go.Figure | None:
         ("utilisation", lambda r: r.utilisation, "Blues"),
         ("flex FTE", lambda r: r.flex, "Oranges"),
         ("shortfall FTE", lambda r: r.shortfall, "Reds"),
+        ("spare FTE", lambda r: r.spare, "Greens"),
     )
     fig = go.Figure()
     for k, (name, read, scale) in enumerate(measures):
@@ -219,10 +235,12 @@ def _heatmap(plan: Plan) -> go.Figure | None:
 
 
 def _heat_text(rm: RoleMonth) -> str:
+    """A role-month in words: who could work it (primary and secondary apart), who did, what was left."""
     value = "" if rm.marginal_value is None else f"<br>one more FTE worth {rm.marginal_value:,.0f}"
     return (
-        f"capacity {rm.capacity:.2f}, demand {rm.demand:.2f}<br>assigned {rm.assigned:.2f}, "
-        f"flex {rm.flex:.2f}, shortfall {rm.shortfall:.2f}<br>utilisation {rm.utilisation:.0%}{value}"
+        f"capacity {rm.capacity:.2f} ({rm.capacity_primary:.2f} primary + {rm.capacity_secondary:.2f} secondary)"
+        f"<br>demand {rm.demand:.2f}; assigned {rm.assigned:.2f} (of it {rm.assigned_secondary:.2f} secondary)"
+        f"<br>spare {rm.spare:.2f}; flex {rm.flex:.2f}; shortfall {rm.shortfall:.2f}<br>utilisation {rm.utilisation:.0%}{value}"
     )
 
 
@@ -230,7 +248,9 @@ def _more_budget(year: YearSpend) -> str:
     """What a raise of the year's budget bought, where the planner asked (``settings.budget_step``)."""
     if year.extra_budget is None or year.objective_gain is None:
         return ""
-    return f"<br>{year.extra_budget:,.0f} more gave a plan better by {year.objective_gain:,.0f}"
+    bound = "" if year.objective_gain_bound is None else f" (at most {year.objective_gain_bound:,.0f})"
+    rate = "" if year.marginal_value is None else f"<br>each unit more worth {year.marginal_value:,.3f}"
+    return f"<br>{year.extra_budget:,.0f} more gave a plan better by {year.objective_gain:,.0f}{bound}{rate}"
 
 
 def _budget(plan: Plan) -> go.Figure | None:
@@ -260,14 +280,53 @@ def _budget(plan: Plan) -> go.Figure | None:
                 hovertemplate="%{x}: budget %{y:,.0f}%{customdata}<extra></extra>",
             )
         )
+    stepped = [y for y in years if y.extra_budget is not None and y.objective_gain is not None]
+    if stepped:
+        fig.add_trace(_budget_gain(stepped))
+        fig.update_layout(yaxis2={"title": "objective gain", "overlaying": "y", "side": "right", "rangemode": "tozero", "showgrid": False})
     fig.update_layout(
-        title="Budget burn per year",
+        title="Budget burn per year" + ("; ◆ what more budget buys" if stepped else ""),
         xaxis={"type": "category", "title": "year"},
         yaxis={"title": "spend", "rangemode": "tozero"},
         height=380,
         margin={"l": 10, "r": 10, "t": 50, "b": 40},
     )
     return fig
+
+
+def _budget_gain(years: list[YearSpend]) -> go.Scatter:
+    """The budget step on the right axis: the objective gained with ``extra_budget`` more, a bar up to its bound."""
+    return go.Scatter(
+        name="gain from more budget",
+        mode="markers",
+        x=[y.year for y in years],
+        y=[y.objective_gain for y in years],
+        yaxis="y2",
+        marker={"symbol": "diamond", "size": 12, "color": "#00CC96"},
+        error_y={
+            "type": "data",
+            "symmetric": False,
+            "array": [max(0.0, (y.objective_gain_bound or 0.0) - (y.objective_gain or 0.0)) for y in years],
+            "arrayminus": [0.0] * len(years),
+            "color": "#00CC96",
+        },
+        customdata=[_more_budget(y).removeprefix("<br>") for y in years],
+        hovertemplate="%{x}: %{customdata}<extra></extra>",
+    )
+
+
+def _budget_steps(plan: Plan) -> str:
+    """The budget-step figures as a table under the chart, for reading off exact numbers."""
+    years = [y for y in plan.budget.per_year if y.extra_budget is not None]
+    if not years:
+        return ""
+    rows = "".join(
+        f"<tr><td>{html.escape(y.year)}</td><td>{_number(y.budget)}</td><td>{_number(y.spend)}</td><td>{_number(y.extra_budget)}</td>"
+        f"<td>{_number(y.objective_gain)}</td><td>{_number(y.objective_gain_bound)}</td><td>{_number(y.marginal_value, 3)}</td></tr>"
+        for y in years
+    )
+    head = "<tr><th>year</th><th>budget</th><th>spend</th><th>extra budget</th><th>objective gain</th><th>gain at most</th><th>per unit</th></tr>"
+    return f"<h3>What more budget buys</h3><table class='grid'>{head}{rows}</table>"
 
 
 def _services(plan: Plan) -> go.Figure | None:
@@ -295,11 +354,192 @@ def _services(plan: Plan) -> go.Figure | None:
     return fig
 
 
+@dataclass(frozen=True)
+class PersonMonth:
+    """One person in one month: the FTE they could give (0 on leave or outside their window), the FTE
+    the plan gives them and the trials they work on. Shared by the report and the workbook's People sheet."""
+
+    staff: str
+    month: str
+    available: float
+    assigned: float
+    trials: tuple[str, ...]
+
+    @property
+    def utilisation(self) -> float:
+        """assigned / available (0 when the person is not available)."""
+        return self.assigned / self.available if self.available > 0 else 0.0
+
+
+def _availability(problem: Problem, person: Staff) -> list[bool]:
+    """Whether the person can work in each horizon month: inside their window and not on leave."""
+    n = problem.horizon.months
+    lo = 0 if person.available_from is None else problem.index(person.available_from)
+    hi = n - 1 if person.available_to is None else problem.index(person.available_to)
+    leave = {problem.index(month) for month in person.leave}
+    return [lo <= m <= hi and m not in leave for m in range(n)]
+
+
+def person_months(plan: Plan, problem: Problem) -> dict[str, list[PersonMonth]]:
+    """Every person of the problem, every horizon month: available FTE, assigned FTE, trials worked."""
+    n = problem.horizon.months
+    work: dict[tuple[str, int], float] = defaultdict(float)
+    trials: dict[tuple[str, int], set[str]] = defaultdict(set)
+    for block in plan.assignments:
+        for m in range(max(0, problem.index(block.start)), min(n - 1, problem.index(block.end)) + 1):
+            work[(block.staff, m)] += block.fte
+            trials[(block.staff, m)].add(block.trial)
+    out: dict[str, list[PersonMonth]] = {}
+    for person in problem.staff:
+        free = _availability(problem, person)
+        out[person.id] = [
+            PersonMonth(
+                person.id,
+                problem.month(m),
+                person.fte if free[m] else 0.0,
+                round(work[(person.id, m)], 6),
+                tuple(sorted(trials[(person.id, m)])),
+            )
+            for m in range(n)
+        ]
+    return out
+
+
+@dataclass(frozen=True)
+class PersonUse:
+    """A person over the horizon: FTE-months available and assigned, and the idle FTE-months in
+    months when a role they can work bought flex or fell short: the signal that the roster left
+    someone aside (region, skills or their concurrent-trial limit may be why)."""
+
+    person: Staff
+    available: float
+    assigned: float
+    idle_while_needed: float
+    months_over: int
+
+    @property
+    def utilisation(self) -> float:
+        return self.assigned / self.available if self.available > 0 else 0.0
+
+
+def person_use(plan: Plan, problem: Problem, months: dict[str, list[PersonMonth]] | None = None) -> list[PersonUse]:
+    """Each person's use of their FTE, least used first (ties: most idle while their roles were short)."""
+    months = months if months is not None else person_months(plan, problem)
+    needed = {(r.role, r.month) for r in plan.role_months if r.flex + r.shortfall > 1e-6}
+    out = []
+    for person in problem.staff:
+        rows = months[person.id]
+        roles = (person.role, *person.secondary_roles)
+        idle = sum(
+            max(0.0, pm.available - pm.assigned) for pm in rows if any((role, pm.month) in needed for role in roles)
+        )
+        over = sum(1 for pm in rows if pm.assigned > pm.available + 1e-6)
+        out.append(PersonUse(person, sum(pm.available for pm in rows), sum(pm.assigned for pm in rows), idle, over))
+    return sorted(out, key=lambda u: (u.utilisation, -u.idle_while_needed, u.person.id))
+
+
+def _person_label(person: Staff) -> str:
+    name = f" {person.name}" if person.name else ""
+    return f"{person.id}{name} ({person.role})"
+
+
+def _people_heatmap(uses: list[PersonUse], months: dict[str, list[PersonMonth]]) -> go.Figure | None:
+    """People × months, least used first: the share of each person's available FTE the plan uses.
+
+    Blank where the person is not available. Hundreds of people stay readable as thin rows
+    whose names show on hover; the hover text is kept short because it is repeated per cell."""
+    if not uses:
+        return None
+    columns = [pm.month for pm in months[uses[0].person.id]]
+    z = [[round(pm.utilisation, 3) if pm.available > 0 else None for pm in months[u.person.id]] for u in uses]
+    text = [[_person_cell(pm) for pm in months[u.person.id]] for u in uses]
+    rows = len(uses)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=columns,
+            y=[_person_label(u.person) for u in uses],
+            text=text,
+            colorscale="YlGnBu",
+            zmin=0,
+            zmax=1,
+            colorbar={"title": "used", "tickformat": ".0%"},
+            hovertemplate="%{y} %{x}<br>%{text}<extra></extra>",
+            xgap=0,
+            ygap=0,
+        )
+    )
+    fig.update_layout(
+        title="People × months: share of each person's available FTE assigned (least used at the top; blank: not available)",
+        height=160 + max(2, min(22, 1400 // rows)) * rows,
+        xaxis={"type": "category", "title": "month"},
+        yaxis={"autorange": "reversed", "showticklabels": rows <= 80, "type": "category"},
+        margin={"l": 10, "r": 10, "t": 60, "b": 40},
+    )
+    return fig
+
+
+def _person_cell(pm: PersonMonth) -> str:
+    if pm.available <= 0:
+        return f"not available; {pm.assigned:g} FTE" if pm.assigned else "not available"
+    trials = f": {' '.join(pm.trials)}" if pm.trials else ""
+    return f"{pm.assigned:g} of {pm.available:g} FTE{trials}"
+
+
+#: How many people the under-use table lists.
+_PEOPLE_LISTED = 15
+
+
+def _people_table(uses: list[PersonUse]) -> str:
+    """The least used people, and anyone the plan puts above their FTE (which a valid plan never does)."""
+    if not uses:
+        return ""
+    over = [u for u in uses if u.months_over]
+    over_line = (
+        "<p class='message'>Above their FTE: "
+        + ", ".join(f"{html.escape(u.person.id)} ({u.months_over} month(s))" for u in over)
+        + "</p>"
+        if over
+        else "<p>Nobody is assigned above their FTE in any month.</p>"
+    )
+    idle = sorted(uses, key=lambda u: (-u.idle_while_needed, u.utilisation, u.person.id))[:_PEOPLE_LISTED]
+    rows = "".join(
+        f"<tr><td>{html.escape(_person_label(u.person))}</td><td>{html.escape(', '.join(u.person.secondary_roles))}</td>"
+        f"<td>{html.escape(u.person.region or '')}</td><td>{u.available:,.2f}</td><td>{u.assigned:,.2f}</td>"
+        f"<td>{u.utilisation:.0%}</td><td>{u.idle_while_needed:,.2f}</td></tr>"
+        for u in idle
+    )
+    head = (
+        "<tr><th>person</th><th>secondary roles</th><th>region</th><th>FTE-months available</th><th>assigned</th>"
+        "<th>used</th><th>idle while their roles bought flex or fell short</th></tr>"
+    )
+    return (
+        f"<h3>Least used people (of {len(uses)})</h3><p>Ordered by the FTE-months they sat idle in months when a role "
+        "they can work bought flex or fell short, then by the share of their time used; region, skills and "
+        f"concurrent-trial limits may explain it.</p><table class='grid'>{head}{rows}</table>{over_line}"
+    )
+
+
 def _number(value: float | None, digits: int = 0) -> str:
     return "–" if value is None else f"{value:,.{digits}f}"
 
 
-def _headline(plan: Plan) -> str:
+#: Statuses whose plan carries a schedule; the others (infeasible, no_solution, error) have none to draw.
+_SCHEDULED = ("optimal", "feasible")
+
+
+def _trial_count(plan: Plan, problem: Problem | None) -> int:
+    """Trials in the problem: a plan without a schedule lists none of them itself."""
+    if problem is not None:
+        return len(problem.trials)
+    if plan.portfolio is not None and plan.portfolio.trials:
+        return plan.portfolio.trials
+    return len(plan.trials)
+
+
+def _headline(plan: Plan, trials: int) -> str:
+    if plan.status not in _SCHEDULED:
+        return _no_plan_headline(plan, trials)
     k = plan.kpis
     gap = "–" if plan.gap is None else f"{plan.gap:.2%}"
     rows: Sequence[tuple[str, str]] = (
@@ -309,7 +549,7 @@ def _headline(plan: Plan) -> str:
         ("gap", gap),
         ("total cost", _number(k.total_cost)),
         ("value delivered", _number(k.value_delivered)),
-        ("trials run", f"{k.trials_run} of {len(plan.trials)}"),
+        ("trials run", f"{k.trials_run} of {trials}"),
         ("trials on time", str(k.trials_on_time)),
         ("mean utilisation", f"{k.mean_utilisation:.1%}"),
         ("makespan", f"{k.makespan_months} months"),
@@ -317,9 +557,63 @@ def _headline(plan: Plan) -> str:
         ("shortfall", f"{k.shortfall_fte_months:,.2f} FTE-months"),
         ("solve time", f"{plan.solve_seconds:.1f} s"),
     )
-    cells = "".join(f"<div class='kpi'><span>{html.escape(name)}</span><b>{html.escape(value)}</b></div>" for name, value in rows)
     message = f"<p class='message'>{html.escape(plan.message)}</p>" if plan.message else ""
-    return f"<section class='kpis'>{cells}</section>{message}"
+    return _kpis(rows) + message
+
+
+def _kpis(rows: Sequence[tuple[str, str]]) -> str:
+    cells = "".join(f"<div class='kpi'><span>{html.escape(name)}</span><b>{html.escape(value)}</b></div>" for name, value in rows)
+    return f"<section class='kpis'>{cells}</section>"
+
+
+def _no_plan_headline(plan: Plan, trials: int) -> str:
+    """A plan without a schedule: what happened and to how many trials, not a row of zero KPIs."""
+    rows = (("status", plan.status), ("trials in the problem", str(trials)), ("solve time", f"{plan.solve_seconds:.1f} s"))
+    why = html.escape(plan.message) if plan.message else "the engine gave no reason"
+    return (
+        f"{_kpis(rows)}<p class='message'><b>No plan ({html.escape(plan.status)}).</b> {why}</p>"
+        "<p>No schedule to show: none of the trials is placed, so there is no Gantt chart, role heatmap or budget burn.</p>"
+    )
+
+
+def _money(amount: float) -> str:
+    return f"{amount:,.0f}"
+
+
+def _relaxation_row(r: Relaxation) -> str:
+    """One relaxation: its kind, the change in words and in figures, whether the engine confirmed it."""
+    money = [f"{year}: +{_money(v)}" for year, v in sorted(r.budget_per_year.items())]
+    if r.budget_total:
+        money.append(f"total: +{_money(r.budget_total)}")
+    fte: dict[str, float] = defaultdict(float)
+    for extra in r.extra_fte:
+        fte[extra.role] += extra.fte
+    staffing = [
+        f"{role} +{months:,.2f} FTE-months" + (f" at {_money(r.flex_rate[role])}" if role in r.flex_rate else "")
+        for role, months in sorted(fte.items())
+    ]
+    units = [f"{u.service} +{u.units:,g} " + (f"in {u.month}" if u.month else "contract volume") for u in r.extra_units]
+    slips = [f"{trial} +{months} month(s)" for trial, months in sorted(r.deadline_slips.items())]
+    verified = {True: "yes", False: "no", None: "not tried"}[r.verified]
+    cells = (
+        r.kind, r.summary, "; ".join(money) or "–", "; ".join(staffing) or "–", "; ".join(units) or "–", "; ".join(slips) or "–",
+        f"{r.scale:g}", verified,
+    )
+    return "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
+
+
+def _relaxations(plan: Plan) -> str:
+    """What would make an infeasible problem feasible, the least change of each kind the engine found."""
+    if not plan.relaxations:
+        if plan.status == "infeasible":
+            return "<h2>What would make it feasible</h2><p>The plan lists no change after which a plan exists.</p>"
+        return ""
+    head = (
+        "<tr><th>kind</th><th>change</th><th>budget added</th><th>staff added (rate per FTE-month)</th>"
+        "<th>service units added</th><th>deadlines moved</th><th>scale</th><th>verified</th></tr>"
+    )
+    rows = "".join(_relaxation_row(r) for r in plan.relaxations)
+    return f"<h2>What would make it feasible</h2><table class='grid'>{head}{rows}</table>"
 
 
 def _left_out(plan: Plan, problem: Problem | None) -> str:
@@ -350,29 +644,48 @@ h1{margin-bottom:4px} .sub{color:#666;margin-top:0}
 .kpi span{font-size:12px;color:#555} .kpi b{font-size:18px}
 .message{background:#fff8e1;padding:8px 12px;border-left:4px solid #f0b400}
 ul.cols{columns:4} li{margin:2px 0}
+table.grid{border-collapse:collapse;margin:8px 0 16px;font-size:13px}
+table.grid th,table.grid td{border:1px solid #dde3ea;padding:4px 8px;text-align:left;vertical-align:top}
+table.grid th{background:#f3f6fa}
 """
 
 
-def render_report(plan: Plan, problem: Problem | None = None) -> str:
-    """The plan as one self-contained HTML page (plotly.js inline): headline, Gantt, heatmap, budget, services, explanations.
+def _chart(fig: go.Figure, k: int) -> str:
+    """A figure as a div; plotly.js goes inline with the first one only."""
+    return fig.to_html(full_html=False, include_plotlyjs=k == 0, config={"displaylogo": False, "responsive": True}, div_id=f"chart{k}")
 
-    With the problem, the Gantt names trials, shows deadlines and predecessors; without
-    it the report shows what the plan alone says.
+
+def _schedule_parts(plan: Plan, problem: Problem | None) -> list[str]:
+    """The charts and tables of a plan with a schedule, in reading order."""
+    months = person_months(plan, problem) if problem is not None else {}
+    uses = person_use(plan, problem, months) if problem is not None else []
+    sections: list[tuple[go.Figure | None, str]] = [
+        (_gantt(plan, problem), _left_out(plan, problem)),
+        (_heatmap(plan), ""),
+        (_people_heatmap(uses, months), _people_table(uses)),
+        (_budget(plan), _budget_steps(plan)),
+        (_services(plan), ""),
+    ]
+    figures = [fig for fig, _ in sections if fig is not None]
+    return [(_chart(fig, figures.index(fig)) if fig is not None else "") + after for fig, after in sections]
+
+
+def render_report(plan: Plan, problem: Problem | None = None) -> str:
+    """The plan as one self-contained HTML page (plotly.js inline): headline, Gantt, role and people
+    heatmaps, budget, services, explanations; for a plan without a schedule (infeasible, no
+    solution, error) the status, its message, the relaxations and explanations instead of empty charts.
+
+    With the problem, the Gantt names trials, shows deadlines and predecessors, and the people
+    view can be drawn; without it the report shows what the plan alone says.
     """
     title = problem.name if problem else "plan"
-    figures = [f for f in (_gantt(plan, problem), _heatmap(plan), _budget(plan), _services(plan)) if f is not None]
-    parts = []
-    for k, fig in enumerate(figures):
-        parts.append(
-            fig.to_html(full_html=False, include_plotlyjs=k == 0, config={"displaylogo": False, "responsive": True}, div_id=f"chart{k}")
-        )
-        if k == 0:
-            parts.append(_left_out(plan, problem))
+    trials = _trial_count(plan, problem)
+    parts = _schedule_parts(plan, problem) if plan.status in _SCHEDULED else []
     horizon = f"{problem.horizon.start}, {problem.horizon.months} months" if problem else ""
-    sub = f"{len(plan.trials)} trials{'; horizon ' + horizon if horizon else ''}"
+    sub = f"{trials} trials{'; horizon ' + horizon if horizon else ''}"
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>PACE plan: {html.escape(title)}</title><style>{_STYLE}</style></head><body>"
         f"<h1>PACE plan: {html.escape(title)}</h1><p class='sub'>{html.escape(sub)}</p>"
-        f"{_headline(plan)}{''.join(parts)}{_explanations(plan)}</body></html>"
+        f"{_headline(plan, trials)}{''.join(parts)}{_relaxations(plan)}{_explanations(plan)}</body></html>"
     )
