@@ -112,7 +112,7 @@ def every_field_problem() -> Problem:
                 "options": [{"id": "std", "stages": [{"months": 2, "demand": {"DM": 0.5}}]}],
             },
         ],
-        "budget": {"total": 5e6, "per_year": {"2027": 4e6, "2028": 1.5e6}},
+        "budget": {"total": 5e6, "per_year": {"2027": 4e6}},
         "objective": {
             "kind": "cost",
             "discount_rate": 0.02,
@@ -231,9 +231,9 @@ def test_every_mistyped_cell_is_reported_at_once_each_at_its_cell():
 
     errors = _errors(_edited(problem, edit))
     assert errors == {
-        "Staff!F4": 'Input should be a valid number, got "lots"',
-        "Trials!F5": 'Input should be a valid number, got "1e6"',
-        "Trials!G3": 'Input should be a valid boolean (true or false), got "yes"',
+        "Staff!F4": 'monthly_cost: Input should be a valid number, got "lots"',
+        "Trials!F5": 'value: Input should be a valid number, got "1e6"',
+        "Trials!G3": 'mandatory: Input should be a valid boolean (true or false), got "yes"',
     }
 
 
@@ -341,6 +341,7 @@ def test_the_plan_workbook_has_a_sheet_per_table_with_a_row_per_item():
     plan = solve_checked(problem)
     wb = openpyxl.load_workbook(io.BytesIO(plan_to_xlsx(plan)))
     assert wb.sheetnames == ["Summary", "Trials", "Assignments", "RoleMonths", "Services", "Budget", "Explanations", "Relaxations"]
+    assert "People" in openpyxl.load_workbook(io.BytesIO(plan_to_xlsx(plan, problem))).sheetnames, "with the problem only"
     counts = {
         "Trials": len(plan.trials),
         "Assignments": len(plan.assignments),
@@ -354,7 +355,9 @@ def test_the_plan_workbook_has_a_sheet_per_table_with_a_row_per_item():
     assert summary["status"] == plan.status and summary["objective"] == pytest.approx(plan.objective)
     assert summary["total_cost"] == pytest.approx(plan.kpis.total_cost)
     first = plan.assignments[0]
-    assert [c.value for c in wb["Assignments"][2]] == [first.staff, first.trial, first.role, first.start, first.end, pytest.approx(first.fte)]
+    assert [c.value for c in wb["Assignments"][2]] == [
+        first.staff, None, first.trial, None, first.role, first.start, first.end, pytest.approx(first.fte)
+    ]
 
 
 def test_the_plan_workbook_of_an_infeasible_problem_lists_what_would_make_it_feasible():
@@ -363,7 +366,11 @@ def test_the_plan_workbook_of_an_infeasible_problem_lists_what_would_make_it_fea
     )
     assert plan.status == "infeasible" and plan.relaxations
     rows = [[c.value for c in row] for row in openpyxl.load_workbook(io.BytesIO(plan_to_xlsx(plan)))["Relaxations"].iter_rows(min_row=2)]
-    assert rows == [[r.kind, r.summary, r.verified] for r in plan.relaxations]
+    assert [row[:3] for row in rows] == [[r.kind, r.summary, r.verified] for r in plan.relaxations]
+    for row, relaxation in zip(rows, plan.relaxations):
+        extra = sum(x.fte for x in relaxation.extra_fte)
+        assert row[3] == pytest.approx(sum(relaxation.budget_per_year.values()) + relaxation.budget_total)
+        assert row[5] == pytest.approx(extra) and (row[6] is None) == (extra == 0)
 
 
 def test_the_csv_export_is_the_trials_table_one_row_per_trial():

@@ -30,7 +30,8 @@ The problem workbook
     Reading a workbook builds the problem's JSON document and validates it with
     :func:`models.contract.validation.parse_problem`, exactly as a JSON problem is
     validated; every error is mapped back to the cell (or row) it came from:
-    ``Staff!E14: fte 1.4 is above 1``. A problem written and read back is equal to the
+    ``Staff!E14: fte 1.4 is above 1``, a structure error with its field
+    (``Staff!F3: monthly_cost: a value is required ...``), all reported at once. A problem written and read back is equal to the
     original (numbers are written with 16 significant digits, which every value a
     planner types keeps exactly; identifiers must not contain commas where they sit in
     a list).
@@ -41,7 +42,9 @@ The plan workbook and CSV
     would make an infeasible problem feasible), one row per item of
     :class:`models.contract.plan.Plan`. The CSV export is the ``Trials`` table alone
     (one row per trial, the columns of that sheet): the table planners paste into
-    their own sheets; the rest is in the workbook.
+    their own sheets; the rest is in the workbook. Number columns carry formats (money
+    ``#,##0``, shares ``0.0%``, FTE ``0.00``); given the problem, names and phases stand
+    beside ids and a ``People`` sheet gives each person's FTE month by month.
 """
 
 from __future__ import annotations
@@ -63,11 +66,12 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
-from models.contract.plan import Plan
+from models.contract.plan import Plan, Relaxation
 from models.contract.problem import (
     AssignmentPin,
     Budget,
     ExecutionOption,
+    FieldError,
     Flex,
     Horizon,
     Objective,
@@ -86,7 +90,8 @@ from models.contract.problem import (
     month_at,
     month_index,
 )
-from models.contract.validation import parse_problem
+from models.contract.validation import parse_structure, semantic_errors
+from models.tools.report import person_months
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_MEDIA_TYPE = "text/csv"
@@ -554,10 +559,12 @@ class _Reader:
         self.cells[path] = row.ref()
         out: dict[str, Any] = {}
         for column in columns:
-            if column.header in skip or column.header not in row.values:
+            if column.header in skip:
                 continue
-            out[column.header] = self.read(column.kind, row.values[column.header])
-            self.cells[f"{path}.{column.header}"] = row.ref(column.header)
+            if column.header in row.letters:
+                self.cells[f"{path}.{column.header}"] = row.ref(column.header)  # a blank required cell is named too
+            if column.header in row.values:
+                out[column.header] = self.read(column.kind, row.values[column.header])
         return out
 
     def read(self, kind: str, value: Any) -> Any:
@@ -621,7 +628,11 @@ def _put(document: dict[str, Any], path: str, value: Any) -> None:
 
 
 def problem_from_xlsx(data: bytes) -> Problem:
-    """The problem in a workbook, validated like JSON; :class:`WorkbookInvalid` with every error at its cell."""
+    """The problem in a workbook, validated like JSON; :class:`WorkbookInvalid` with every error at its cell.
+
+    The workbook's own errors (unknown sheets and columns, rows that belong nowhere, formulas
+    without a saved value), the contract's structure errors and its rules are reported
+    together, so a planner fixes a workbook in one pass (see :func:`_rule_errors`)."""
     _refuse_a_bomb(data)
     try:
         wb = load_workbook(io.BytesIO(data), data_only=True)
@@ -631,13 +642,135 @@ def problem_from_xlsx(data: bytes) -> Problem:
         found = ", ".join(wb.sheetnames)
         raise WorkbookInvalid([CellError("workbook", "$", f"no Problem sheet (sheets: {found}); pace template writes a problem workbook")])
     reader = _Reader(wb)
+    _uncalculated_formulas(data, reader)
     document = _document(reader)
-    if reader.errors:
-        raise WorkbookInvalid(reader.errors)
     try:
-        return parse_problem(document)
+        problem = parse_structure(document)
     except ProblemInvalid as exc:
-        raise WorkbookInvalid([CellError(_locate(reader.cells, e.path), e.path, e.message) for e in exc.errors]) from None
+        structure = [CellError(_locate(reader.cells, e.path), e.path, _named(e.path, e.message)) for e in exc.errors]
+        rules = _rule_errors(document, [e.path for e in exc.errors])
+        raise WorkbookInvalid(_one_per_cell(reader.errors + structure + _at_cells(reader, rules))) from None
+    errors = reader.errors + _at_cells(reader, semantic_errors(problem))
+    if errors:
+        raise WorkbookInvalid(_one_per_cell(errors))
+    return problem
+
+
+def _at_cells(reader: _Reader, errors: Sequence[FieldError]) -> list[CellError]:
+    return [CellError(_locate(reader.cells, e.path), e.path, e.message) for e in errors]
+
+
+def _one_per_cell(errors: list[CellError]) -> list[CellError]:
+    """The first error at each cell: a formula without a value is not also a blank required cell.
+    Errors about a whole row or sheet (column A, row 1) are all kept."""
+    seen: set[str] = set()
+    out = []
+    for error in errors:
+        if error.cell in seen:
+            continue
+        if not re.search(r"!A\d+$|![A-Z]+1$|^workbook$", error.cell):
+            seen.add(error.cell)
+        out.append(error)
+    return out
+
+
+def _field_label(path: str) -> str:
+    """The field a path ends in, as the sheet names it: ``monthly_cost``, ``demand.CRA``, ``horizon.start``."""
+    return re.sub(r"^.*\]\.?", "", path) or path
+
+
+def _named(path: str, message: str) -> str:
+    """A structure error naming its field (pydantic's messages do not): ``monthly_cost: a value is required``."""
+    if message == "Field required":
+        message = "a value is required (the cell is blank or the column is missing)"
+    return f"{_field_label(path)}: {message}"
+
+
+#: What a field in error is replaced with, in turn, to check the rest of the workbook against the rules:
+#: its default (the key removed), then neutral values of each type; ``_MONTH`` stands for horizon.start.
+_REMOVE, _MONTH = object(), object()
+_STAND_INS: tuple[Any, ...] = (_REMOVE, 0, 1, "x", _MONTH, False, [], {})
+
+
+def _rule_errors(document: dict[str, Any], broken: list[str]) -> list[FieldError]:
+    """The rules' errors of a document with structure errors, every other field as the planner typed it.
+
+    Each field in error stands in for its default or a neutral value (tried in turn until the
+    structure holds); the rules then judge the whole problem, and whatever they say about a
+    stood-in field (or anything inside it) is left out, since the cell is already in error.
+    Where no stand-in makes the structure hold (a damaged previous plan, say), the rules are
+    not checked and only the structure errors are reported."""
+    trial = json.loads(json.dumps(document, default=str))
+    start = document.get("horizon", {}).get("start") if isinstance(document.get("horizon"), dict) else None
+    tried: dict[str, int] = {}
+    pending = list(dict.fromkeys(broken))
+    for _ in _STAND_INS:
+        for path in pending:
+            k = tried.get(path, 0)
+            if k >= len(_STAND_INS) or not _stand_in(trial, path, _STAND_INS[k], start):
+                return []
+            tried[path] = k + 1
+        try:
+            problem = parse_structure(trial)
+        except ProblemInvalid as exc:
+            pending = list(dict.fromkeys(e.path for e in exc.errors))
+            if not set(pending) <= set(tried):
+                return []
+            continue
+        return [e for e in semantic_errors(problem) if not any(_inside(e.path, p) for p in tried)]
+    return []
+
+
+def _inside(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith((prefix + ".", prefix + "["))
+
+
+def _stand_in(document: Any, path: str, value: Any, start: Any) -> bool:
+    """Put ``value`` at ``path`` (or remove the key for ``_REMOVE``); False where the path leads nowhere."""
+    parts: list[str | int] = [int(i) if i else key for i, key in re.findall(r"\[(\d+)\]|\.?([^.\[\]]+)", path)]
+    node = document
+    for part in parts[:-1]:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return False
+    last = parts[-1] if parts else None
+    if isinstance(node, dict) and isinstance(last, str):
+        if value is _REMOVE:
+            node.pop(last, None)
+        else:
+            node[last] = start if value is _MONTH else json.loads(json.dumps(value))
+        return True
+    if isinstance(node, list) and isinstance(last, int) and last < len(node) and value is not _REMOVE:
+        node[last] = start if value is _MONTH else json.loads(json.dumps(value))
+        return True
+    return value is _REMOVE and isinstance(node, list)
+
+
+def _uncalculated_formulas(data: bytes, reader: _Reader) -> None:
+    """A formula whose result the file does not hold reads as a blank cell; name it instead.
+
+    Excel saves each formula's last result beside it; a workbook written by a program that
+    does not calculate (a script, some converters) has only the formula. The workbook is read a
+    second time, formulas as text, only when its sheets hold a formula at all."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        sheets = [n for n in archive.namelist() if n.startswith("xl/worksheets/") and n.endswith(".xml")]
+        if not any(re.search(rb"<(\w+:)?f[ >]", archive.read(n)) for n in sheets):
+            return
+    formulas = load_workbook(io.BytesIO(data), data_only=False)
+    for title in reader.wb.sheetnames:
+        values, written = reader.wb[title], formulas[title]
+        headers = [c.value for c in written[1]] if written.max_row >= 1 else []
+        for row in written.iter_rows():
+            for cell in row:
+                if cell.data_type == "f" and values[cell.coordinate].value is None:
+                    header = headers[cell.column - 1] if cell.column - 1 < len(headers) and headers[cell.column - 1] else "the cell"
+                    reader.error(
+                        f"{_sheet_ref(title)}!{cell.coordinate}",
+                        "",
+                        f"{header}: the formula {cell.value} has no saved value (the file was written by a program that "
+                        "does not calculate); open and save it in Excel or LibreOffice, or type the value",
+                    )
 
 
 def _refuse_a_bomb(data: bytes) -> None:
@@ -883,47 +1016,140 @@ def plan_trials_csv(plan: Plan) -> str:
     return out.getvalue()
 
 
-def _table(wb: Workbook, title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+#: Number formats of the plan workbook's columns, by header: money with thousands separators,
+#: shares as percentages, FTE and FTE-months to two decimals (the cells keep every digit).
+_MONEY, _PERCENT, _FTE, _RATE = "#,##0", "0.0%", "0.00", "#,##0.000"
+_FORMATS: dict[str, str] = {
+    **dict.fromkeys(
+        ("cost", "staff_cost", "flex_cost", "services_cost", "external_cost", "value", "spend", "budget", "extra_budget",
+         "objective_gain", "objective_gain_bound", "budget_total", "objective", "best_bound", "total_cost",
+         "value_delivered", "budget_total_spend", "budget_total_cap"),
+        _MONEY,
+    ),
+    **dict.fromkeys(("utilisation", "gap", "mean_utilisation"), _PERCENT),
+    **dict.fromkeys(
+        ("capacity", "capacity_primary", "capacity_secondary", "demand", "assigned", "assigned_secondary", "spare", "flex",
+         "shortfall", "fte", "available", "named_fte_months", "flex_fte_months", "uncovered_fte_months",
+         "shortfall_fte_months", "extra_fte_months", "used"),
+        _FTE,
+    ),
+}
+#: Formats that differ by sheet: a role-month's marginal value is money per FTE-month, a year's a rate per unit of budget.
+_SHEET_FORMATS: dict[tuple[str, str], str] = {("RoleMonths", "marginal_value"): _MONEY, ("Budget", "marginal_value"): _RATE}
+
+
+def _table(wb: Workbook, title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]], by_column: bool = True) -> Worksheet:
+    """A sheet with a header row and one row per item, each number column in its format (``by_column``)."""
     ws = wb.create_sheet(title)
     ws.append(list(headers))
     for cell in ws[1]:
         cell.font, cell.fill = _HEADER_FONT, _HEADER_FILL
+    formats = [_SHEET_FORMATS.get((title, h), _FORMATS.get(h)) if by_column else None for h in headers]
     for row in rows:
         ws.append(list(row))
+        for cell, number_format in zip(ws[ws.max_row], formats):
+            if number_format is not None:
+                cell.number_format = number_format
     for j, header in enumerate(headers, start=1):
         ws.column_dimensions[get_column_letter(j)].width = max(12, min(len(header) + 2, 60))
     ws.freeze_panes = "A2"
     if ws.max_row > 1:
         ws.auto_filter.ref = ws.dimensions
+    return ws
 
 
-def plan_to_xlsx(plan: Plan) -> bytes:
-    """The plan as a workbook: summary and KPIs, trials, assignments, role-months, services, budget, explanations, relaxations."""
-    wb = Workbook()
-    wb.remove(wb.active)  # type: ignore[arg-type]
-    kpis = plan.kpis.model_dump()
-    _table(
-        wb,
-        "Summary",
-        ["field", "value"],
+def _summary(plan: Plan) -> list[tuple[str, Any]]:
+    return (
         [("status", plan.status), ("message", plan.message), ("objective", plan.objective), ("best_bound", plan.best_bound),
          ("gap", plan.gap), ("solve_seconds", plan.solve_seconds)]
-        + [(name, value) for name, value in kpis.items()]
-        + [("budget_total_spend", plan.budget.total), ("budget_total_cap", plan.budget.total_budget)],
+        + list(plan.kpis.model_dump().items())
+        + [("budget_total_spend", plan.budget.total), ("budget_total_cap", plan.budget.total_budget)]
     )
-    wb["Summary"].column_dimensions["B"].width = 60
-    _table(wb, "Trials", [h for h, _ in _TRIAL_TABLE], ([read(t) for _, read in _TRIAL_TABLE] for t in plan.trials))
+
+
+def _summary_sheet(wb: Workbook, plan: Plan) -> None:
+    """Field and value rows; each value in its field's format (a cost as money, a gap as a percentage)."""
+    ws = _table(wb, "Summary", ["field", "value"], _summary(plan), by_column=False)
+    for name, value in ws.iter_rows(min_row=2):
+        number_format = _FORMATS.get(str(name.value))
+        if number_format is not None:
+            value.number_format = number_format
+    ws.column_dimensions["B"].width = 60
+
+
+def _relaxation_figures(r: Relaxation) -> tuple[Any, ...]:
+    """A relaxation's change in cells: money per year and in total, FTE-months per role, months of slip per trial."""
+    fte: dict[str, float] = {}
+    for extra in r.extra_fte:
+        fte[extra.role] = fte.get(extra.role, 0.0) + extra.fte
+    return (
+        r.kind,
+        r.summary,
+        r.verified,
+        sum(r.budget_per_year.values()) + r.budget_total,
+        ", ".join(f"{year}: {amount:,.0f}" for year, amount in sorted(r.budget_per_year.items())) or None,
+        round(sum(fte.values()), 6),
+        ", ".join(f"{role}: {months:g}" for role, months in sorted(fte.items())) or None,
+        ", ".join(f"{u.service} {u.month or 'volume'}: {u.units:g}" for u in r.extra_units) or None,
+        ", ".join(f"{trial}: {months}" for trial, months in sorted(r.deadline_slips.items())) or None,
+        r.scale,
+    )
+
+
+def _people_sheet(wb: Workbook, plan: Plan, problem: Problem) -> None:
+    """Person × month, one row each: FTE available (0 on leave or outside their window), assigned, the share used, trials."""
+    months = person_months(plan, problem)
+    _table(
+        wb,
+        "People",
+        ["staff", "name", "role", "secondary_roles", "region", "month", "available", "assigned", "utilisation", "trials"],
+        (
+            (person.id, person.name, person.role, ", ".join(person.secondary_roles) or None, person.region, pm.month,
+             pm.available, pm.assigned, round(pm.utilisation, 6), ", ".join(pm.trials) or None)
+            for person in problem.staff
+            for pm in months[person.id]
+        ),
+    )
+
+
+def plan_to_xlsx(plan: Plan, problem: Problem | None = None) -> bytes:
+    """The plan as a workbook: summary and KPIs, trials, assignments, role-months, services, budget,
+    explanations, relaxations; with the problem, trial names and phases and people's names beside
+    the ids, and a People sheet (each person's FTE month by month)."""
+    trials = {t.id: t for t in problem.trials} if problem is not None else {}
+    staff = {s.id: s for s in problem.staff} if problem is not None else {}
+
+    def name(tid: str | None) -> str | None:
+        return trials[tid].name if tid in trials else None
+
+    wb = Workbook()
+    wb.remove(wb.active)  # type: ignore[arg-type]
+    _summary_sheet(wb, plan)
+    _table(
+        wb,
+        "Trials",
+        ["trial", "name", "phase"] + [h for h, _ in _TRIAL_TABLE[1:]],
+        ([t.id, name(t.id), trials[t.id].phase if t.id in trials else None] + [read(t) for _, read in _TRIAL_TABLE[1:]] for t in plan.trials),
+    )
     _table(
         wb,
         "Assignments",
-        ["staff", "trial", "role", "start", "end", "fte"],
-        ((a.staff, a.trial, a.role, a.start, a.end, a.fte) for a in plan.assignments),
+        ["staff", "staff_name", "trial", "trial_name", "role", "start", "end", "fte"],
+        (
+            (a.staff, staff[a.staff].name if a.staff in staff else None, a.trial, name(a.trial), a.role, a.start, a.end, a.fte)
+            for a in plan.assignments
+        ),
     )
     _table(
         wb,
         "RoleMonths",
-        ["role", "month", "capacity", "demand", "assigned", "flex", "shortfall", "utilisation", "marginal_value"],
-        ((r.role, r.month, r.capacity, r.demand, r.assigned, r.flex, r.shortfall, r.utilisation, r.marginal_value) for r in plan.role_months),
+        ["role", "month", "capacity", "capacity_primary", "capacity_secondary", "demand", "assigned", "assigned_secondary", "spare",
+         "flex", "shortfall", "utilisation", "marginal_value"],
+        (
+            (r.role, r.month, r.capacity, r.capacity_primary, r.capacity_secondary, r.demand, r.assigned, r.assigned_secondary,
+             r.spare, r.flex, r.shortfall, r.utilisation, r.marginal_value)
+            for r in plan.role_months
+        ),
     )
     _table(wb, "Services", ["service", "month", "used", "capacity"], ((s.service, s.month, s.used, s.capacity) for s in plan.service_months))
     _table(
@@ -932,10 +1158,18 @@ def plan_to_xlsx(plan: Plan) -> bytes:
         ["year", "spend", "budget", "extra_budget", "objective_gain", "objective_gain_bound", "marginal_value"],
         ((y.year, y.spend, y.budget, y.extra_budget, y.objective_gain, y.objective_gain_bound, y.marginal_value) for y in plan.budget.per_year),
     )
-    _table(wb, "Explanations", ["trial", "reason"], ((e.trial, e.reason) for e in plan.explanations))
-    wb["Explanations"].column_dimensions["B"].width = 120
-    _table(wb, "Relaxations", ["kind", "summary", "verified"], ((r.kind, r.summary, r.verified) for r in plan.relaxations))
+    _table(wb, "Explanations", ["trial", "trial_name", "reason"], ((e.trial, name(e.trial), e.reason) for e in plan.explanations))
+    wb["Explanations"].column_dimensions["C"].width = 120
+    _table(
+        wb,
+        "Relaxations",
+        ["kind", "summary", "verified", "budget_total", "budget_per_year", "extra_fte_months", "extra_fte_by_role", "extra_service_units", "deadline_slips",
+         "scale"],
+        (_relaxation_figures(r) for r in plan.relaxations),
+    )
     wb["Relaxations"].column_dimensions["B"].width = 120
+    if problem is not None:
+        _people_sheet(wb, plan, problem)
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
