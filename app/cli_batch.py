@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
 
 import typer
-import yaml
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -52,7 +51,13 @@ from models.tools.batch import (
     write_csv,
     write_summary,
 )
-from models.tools.scenarios import BASE, Scenario, expand, load_scenario_file
+from models.tools.scenarios import (
+    BASE,
+    Scenario,
+    expand,
+    load_scenario_file,
+    parse_document,
+)
 
 EXIT_INVALID = 2
 EXIT_UNAVAILABLE = 6
@@ -171,7 +176,10 @@ def _scenarios(files: list[Path]) -> list[Scenario]:
             raw = path.read_bytes()
         except OSError as exc:
             _refuse(path, [FieldError(path="$", message=str(exc.strerror))])
-        document = _document(raw)
+        try:
+            document = parse_document(raw)
+        except ProblemInvalid as exc:
+            _refuse(path, exc.errors)
         if isinstance(document, dict) and "base" in document:
             try:
                 spec, base = load_scenario_file(path)
@@ -191,18 +199,6 @@ def _scenarios(files: list[Path]) -> list[Scenario]:
         seen[s.name] = seen.get(s.name, 0) + 1
         unique.append(s if seen[s.name] == 1 else Scenario(f"{s.name} ({seen[s.name]})", s.problem, s.errors))
     return unique
-
-
-def _document(raw: bytes) -> Any:
-    """The file as JSON, else as YAML, else None (a problem file then reports its own errors)."""
-    try:
-        return json.loads(raw)
-    except ValueError:
-        pass
-    try:
-        return yaml.safe_load(raw)
-    except yaml.YAMLError:
-        return None
 
 
 def _refuse(path: Path, errors: list[FieldError]) -> NoReturn:
@@ -286,6 +282,7 @@ def _print_table(rows: list[SummaryRow]) -> None:
     table.add_column("status", no_wrap=True)
     for column in ("objective", "cost", "run", "late", "util.", "gap", "s"):
         table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("why", ratio=2, overflow="fold")
     for r in rows:
         table.add_row(
             r.scenario,
@@ -297,8 +294,17 @@ def _print_table(rows: list[SummaryRow]) -> None:
             _num(r.utilisation, "{:.1%}"),
             _num(r.gap, "{:.2%}"),
             _num(r.seconds, "{:.1f}"),
+            _why(r),
         )
     out.print(table)
+
+
+def _why(row: SummaryRow) -> str:
+    """Why a scenario has no plan, or no proven one: its message (the validation errors, the
+    solve's reason) and, when infeasible, the least change that would make it solvable."""
+    if row.status == "optimal":
+        return ""
+    return "; ".join(part for part in (row.message, row.least_change and f"least change: {row.least_change}") if part)
 
 
 def _money(value: float | None) -> str:

@@ -29,9 +29,14 @@ from app.api import batches, checks, docs, errors, health, jobs, reports, solve
 from app.api.auth import KeyRing
 from app.api.body_limit import BodySizeLimit
 from app.api.deps import Services
-from app.api.errors import PROBLEM_JSON, ProblemDetails, problem_response
+from app.api.errors import (
+    COMMON_RESPONSES,
+    PROBLEM_JSON,
+    ProblemDetails,
+    problem_response,
+)
 from app.api.metrics import Metrics, RequestMetrics
-from app.api.ratelimit import RateLimiter
+from app.api.ratelimit import METRICS_PATH, KeyGate, RateLimiter
 from app.api.schemas import CheckIn
 from app.db.batches import BatchStore
 from app.db.migrate import upgrade
@@ -52,8 +57,9 @@ and who staffs them. Small problems solve synchronously (`POST /v1/solve`); anyt
 larger runs as a job (`POST /v1/jobs`, then poll `Location`). Every error is
 `application/problem+json` (RFC 9457); invalid input lists each field path.
 
-With API keys configured (`PACE_API_KEYS`), every `/v1` call needs one
-(`Authorization: Bearer <key>` or `X-API-Key`) and a key sees only its own jobs;
+With API keys configured (`PACE_API_KEYS`), every `/v1` call and `/metrics` need one
+(`Authorization: Bearer <key>` or `X-API-Key`), a key sees only its own jobs, and each
+key, and each client address sending requests without a valid key, is rate limited;
 without keys the service is open.
 """
 
@@ -108,6 +114,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     for router in (solve.router, jobs.router, batches.router, reports.router, checks.router, health.router):
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        KeyGate, keys=services.keys, limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -166,6 +175,8 @@ def _finish_openapi(app: FastAPI, keys_required: bool) -> None:
                     for status, response in operation.get("responses", {}).items():
                         if status.startswith(("4", "5")):
                             response["content"] = problem
+            if keys_required:
+                _require_key(schema["paths"][METRICS_PATH]["get"], schema["paths"], problem)
             for unused in ("HTTPValidationError", "ValidationError"):
                 components.pop(unused, None)
             _add_schemas(components, Problem, CheckIn, ScenarioFile, Reforecast)
@@ -173,6 +184,14 @@ def _finish_openapi(app: FastAPI, keys_required: bool) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+def _require_key(operation: dict[str, Any], paths: dict[str, Any], problem: dict[str, Any]) -> None:
+    """Document that ``operation`` (``/metrics``) needs a key, as :class:`KeyGate` enforces:
+    the security of the ``/v1`` operations, their 401 and the 429 of a client without a key."""
+    operation["security"] = next(op["security"] for item in paths.values() for op in item.values() if "security" in op)
+    for status in (401, 429):
+        operation.setdefault("responses", {})[str(status)] = {**COMMON_RESPONSES[status], "content": problem}
+
 
 def _add_schemas(components: dict[str, Any], *models: type[BaseModel]) -> None:
     """Add the request bodies the routes read raw (so FastAPI never saw their types) to the

@@ -29,7 +29,7 @@ from models.contract.problem import Problem
 from models.tools.batch import LocalPool, SummaryRow, compare, invalid_row, solve_many, summary_row
 from models.tools.generate import generate
 from models.tools.scenarios import BASE, Scenario, expand, read_scenario_file
-from tests.conftest import ROOT
+from tests.conftest import ROOT, base_problem
 from tests.service import assert_checker_clean, wait_for
 
 SMALL = ROOT / "data" / "example-small.json"
@@ -271,3 +271,56 @@ def test_pace_batch_of_problem_files_reports_an_invalid_file_and_solves_the_othe
     assert rows["bad"]["message"].startswith("roles:")
     assert_checker_clean(json.dumps(good), (out / "plans" / "000-good.json").read_text())
     assert not (out / "comparison.csv").exists()
+
+
+def test_a_scenario_file_with_a_yaml_syntax_error_exits_2_naming_the_line(tmp_path):
+    """It was one `invalid` row saying "invalid JSON", exit 0: a file that cannot be read is no scenario's result."""
+    broken = tmp_path / "what-if.yaml"
+    broken.write_text("base: base.json\nscenarios:\n  - name: a\n    changes: [{set: budget.total, value: 1}\n  - name: b\n")
+    result = subprocess.run([PACE, "batch", str(broken), "-o", str(tmp_path / "out")], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 2
+    assert "YAML syntax error at line 5, column 3: expected ',' or ']', but got '-'" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def _flat(text: str) -> str:
+    """Table text without its borders and spacing, so a cell wrapped over lines reads as one."""
+    return "".join(text.replace("│", "").split())
+
+
+def test_the_batch_table_says_why_a_scenario_is_invalid_or_infeasible_with_its_least_change(tmp_path):
+    base = base_problem()
+    scenario_file = tmp_path / "what-if.json"
+    scenario_file.write_text(
+        json.dumps(
+            {
+                "base": base,
+                "scenarios": [
+                    {"name": "five CRAs", "changes": [{"set": "trials[T1].options[0].stages[0].demand.CRA", "value": 5}]},
+                    {"name": "no months", "changes": [{"set": "horizon.months", "value": 0}]},
+                ],
+            }
+        )
+    )
+    out = tmp_path / "out"
+    result = _run_cli(scenario_file, out, "--workers", "1")
+    rows = {r["scenario"]: r for r in _summary_csv(out)}
+    assert [rows[name]["status"] for name in (BASE, "five CRAs", "no months")] == ["optimal", "infeasible", "invalid"]
+    comparison = {r["scenario"]: r for r in csv.DictReader((out / "comparison.csv").open())}
+    infeasible = comparison["five CRAs"]
+    plan = assert_checker_clean(json.dumps(scenario_file_problem(base, 5)), (out / infeasible["plan"]).read_text())
+    assert_checker_clean(json.dumps(base), (out / comparison[BASE]["plan"]).read_text())
+    assert plan.relaxations, "the diagnosis found a least change"
+    least = "; or ".join(r.summary for r in plan.relaxations)
+    assert infeasible["least_change"] == rows["five CRAs"]["least_change"] == least
+    assert comparison[BASE]["least_change"] == ""
+    table = _flat(result.stdout)
+    assert _flat(f"least change: {least}") in table
+    assert _flat("horizon.months: Input should be greater than or equal to 1") in table
+
+
+def scenario_file_problem(base: dict[str, Any], cras: float) -> dict[str, Any]:
+    """``base`` with its one trial's stage needing ``cras`` CRAs a month."""
+    changed = json.loads(json.dumps(base))
+    changed["trials"][0]["options"][0]["stages"][0]["demand"]["CRA"] = cras
+    return changed

@@ -1,6 +1,7 @@
 """Security of the service: keys held hashed and compared in constant time, one key never
-reaching another's jobs, a rate limit per key, no known vulnerability in the installed
-packages, and documentation pages that need nothing from the internet."""
+reaching another's jobs, a rate limit per key and per address without a valid key,
+metrics only with a key, no known vulnerability in the installed packages, and
+documentation pages that need nothing from the internet."""
 
 from __future__ import annotations
 
@@ -64,6 +65,41 @@ def test_a_key_over_its_rate_gets_429_with_retry_after_and_other_keys_go_on(tmp_
         assert limited.json()["type"] == "urn:pace:problem:rate-limited"
         assert client.get("/v1/jobs", headers=beta).status_code == 200
         assert client.get("/healthz").status_code == 200, "probes are not limited"
+
+
+def test_requests_without_a_valid_key_are_rate_limited_per_client_address(tmp_path: Path):
+    """Key guessing is throttled like a key's own traffic; a client with a valid key is not held up by it."""
+    settings = settings_for(f"sqlite:///{tmp_path / 'pace.db'}", api_keys=["alpha-key"], rate_limit_per_minute=6, rate_limit_burst=3)
+    with client_for(settings) as client:
+        guesses = [client.get("/v1/jobs", headers={"X-API-Key": f"guess-{i}"}) for i in range(3)]
+        assert [r.status_code for r in guesses] == [401, 401, 401]
+        for attempt in ({"X-API-Key": "guess-3"}, {"Authorization": "Bearer guess-4"}, {}):
+            limited = client.get("/v1/jobs", headers=attempt)
+            assert limited.status_code == 429 and limited.headers["content-type"] == "application/problem+json"
+            assert 1 <= int(limited.headers["retry-after"]) <= 10
+            assert limited.json()["detail"].startswith("testclient, sending requests without a valid API key, is over its rate")
+        assert client.get("/v1/jobs", headers={"Authorization": "Bearer alpha-key"}).status_code == 200
+        assert client.get("/healthz").status_code == 200 and client.get("/readyz").status_code == 200
+
+
+def test_metrics_need_a_key_when_keys_are_configured_and_say_so_in_the_document(tmp_path: Path):
+    """/metrics tells how busy the service is and how its jobs end: for the operator's scraper only."""
+    settings = settings_for(f"sqlite:///{tmp_path / 'pace.db'}", api_keys=["alpha-key"])
+    with client_for(settings) as client:
+        refused = client.get("/metrics")
+        assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert client.get("/metrics", headers={"X-API-Key": "wrong"}).status_code == 401
+        scraped = client.get("/metrics", headers={"Authorization": "Bearer alpha-key"})
+        assert scraped.status_code == 200 and "pace_http_requests_total" in scraped.text
+        operation = client.get("/openapi.json").json()["paths"]["/metrics"]["get"]
+        assert {next(iter(s)) for s in operation["security"]} == {"HTTPBearer", "APIKeyHeader"}
+        assert {"401", "429"} <= set(operation["responses"])
+
+
+def test_an_open_service_answers_metrics_without_a_key(client: TestClient):
+    assert client.get("/metrics").status_code == 200
+    assert "security" not in client.get("/openapi.json").json()["paths"]["/metrics"]["get"]
 
 
 def test_an_open_service_has_no_rate_limit(client: TestClient):

@@ -55,6 +55,7 @@ class SummaryRowOut(BaseModel):
     gap: float | None = None
     seconds: float | None = Field(None, description="The solve's wall time")
     message: str = ""
+    least_change: str = Field("", description="For an infeasible scenario: the least change that makes it solvable (its plan's relaxations)")
 
 
 class ComparedOut(BaseModel):
@@ -70,6 +71,7 @@ class ComparedOut(BaseModel):
     trials_late: int | None = None
     fte_per_role: dict[str, float] = Field(default_factory=dict)
     links: dict[str, str] = Field(default_factory=dict, description="Where its plan (and job) can be read")
+    least_change: str = Field("", description="For an infeasible scenario: the least change that makes it solvable (its plan's relaxations)")
 
 
 class BatchLinks(BaseModel):

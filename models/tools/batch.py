@@ -183,9 +183,16 @@ class SummaryRow:
     gap: float | None = None
     seconds: float | None = None
     message: str = ""
+    least_change: str = ""
 
 
 SUMMARY_COLUMNS = [f.name for f in fields(SummaryRow)]
+
+
+def least_change(plan: Plan) -> str:
+    """What would make an infeasible scenario solvable, in the plan's words: each least change
+    the diagnosis found (``relaxations``, one per kind), any one of them enough; "" if none."""
+    return "; or ".join(r.summary for r in plan.relaxations)
 
 
 def summary_row(scenario: str, plan: Plan) -> SummaryRow:
@@ -201,6 +208,7 @@ def summary_row(scenario: str, plan: Plan) -> SummaryRow:
         gap=plan.gap,
         seconds=plan.solve_seconds,
         message=plan.message,
+        least_change=least_change(plan),
     )
 
 
@@ -227,7 +235,8 @@ def write_summary(rows: Sequence[SummaryRow], path: Path) -> None:
 @dataclass(frozen=True)
 class Compared:
     """A scenario's plan beside the base's: per-year cost, trials run and late, and mean
-    FTE per role (named staff plus flex, averaged over the horizon's months)."""
+    FTE per role (named staff plus flex, averaged over the horizon's months); for an
+    infeasible one, the least change that would make it solvable."""
 
     scenario: str
     status: str
@@ -238,6 +247,7 @@ class Compared:
     trials_late: int | None
     fte_per_role: dict[str, float]
     links: dict[str, str]
+    least_change: str = ""
 
 
 def _fte_per_role(plan: Plan) -> dict[str, float]:
@@ -267,6 +277,7 @@ def compare(base: Plan | None, plans: Sequence[tuple[str, Plan | str]], links: d
                 trials_late=sum(1 for t in solved.trials if t.run and t.months_late > 0) if solved is not None else None,
                 fte_per_role=_fte_per_role(solved) if solved is not None else {},
                 links=(links or {}).get(name, {}),
+                least_change=least_change(plan) if isinstance(plan, Plan) else "",
             )
         )
     return out
@@ -278,7 +289,7 @@ def comparison_table(rows: Sequence[Compared]) -> tuple[list[str], list[dict[str
     roles = sorted({role for r in rows for role in r.fte_per_role})
     kinds = sorted({kind for r in rows for kind in r.links})
     columns = ["scenario", "status", "objective", "objective_change", *(f"cost_{y}" for y in years), "trials_run", "trials_late"]
-    columns += [f"fte_{role}" for role in roles] + kinds
+    columns += [f"fte_{role}" for role in roles] + ["least_change"] + kinds
     flat = []
     for r in rows:
         row: dict[str, Any] = {
@@ -288,6 +299,7 @@ def comparison_table(rows: Sequence[Compared]) -> tuple[list[str], list[dict[str
             "objective_change": r.objective_change,
             "trials_run": r.trials_run,
             "trials_late": r.trials_late,
+            "least_change": r.least_change,
         }
         row.update({f"cost_{y}": r.cost_per_year.get(y) for y in years})
         row.update({f"fte_{role}": r.fte_per_role.get(role) for role in roles})

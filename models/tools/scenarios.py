@@ -140,7 +140,7 @@ class ChangeError(ValueError):
 def read_scenario_file(data: str | bytes | dict[str, Any]) -> ScenarioFile:
     """The scenario file in ``data`` (JSON, YAML or already parsed); :class:`ProblemInvalid` with field paths if not one."""
     if not isinstance(data, dict):
-        data = _document(data)
+        data = parse_document(data)
     if not isinstance(data, dict):
         raise ProblemInvalid([FieldError(path="$", message="a scenario file is an object with base, scenarios and/or sweep")])
     try:
@@ -182,16 +182,37 @@ def _change_error(error: ErrorDetails, shown: FieldError) -> FieldError:
     return FieldError(path=json_path(loc[: at + 2] + loc[at + 3 :]), message=shown.message)
 
 
-def _document(text: str | bytes) -> Any:
-    """JSON read as JSON (YAML would read ``1e-09`` as text), anything else as YAML."""
+def parse_document(text: str | bytes) -> Any:
+    """JSON read as JSON (YAML would read ``1e-09`` as text), anything else as YAML.
+
+    A file neither reads is refused with :class:`ProblemInvalid` naming its syntax error and
+    where it is: the JSON error for text that opens as JSON (``{`` or ``[``), else the YAML one.
+    """
     try:
         return json.loads(text)
+    except json.JSONDecodeError as exc:
+        json_error = exc
     except ValueError:
-        pass
+        raise ProblemInvalid([FieldError(path="$", message="not UTF-8 text")]) from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ProblemInvalid([FieldError(path="$", message=f"not JSON or YAML: {exc}")]) from None
+        opening = (text.decode(errors="replace") if isinstance(text, bytes) else text).lstrip()[:1]
+        said = _json_syntax(json_error) if opening in ("{", "[") else _yaml_syntax(exc)
+        raise ProblemInvalid([FieldError(path="$", message=said)]) from None
+
+
+def _json_syntax(exc: json.JSONDecodeError) -> str:
+    return f"JSON syntax error at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+
+
+def _yaml_syntax(exc: yaml.YAMLError) -> str:
+    """The YAML error in one line, at the line and column where the parser gave up."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        context = f" ({exc.context})" if exc.context else ""
+        return f"YAML syntax error at line {mark.line + 1}, column {mark.column + 1}: {exc.problem}{context}"
+    return f"YAML syntax error: {str(exc).splitlines()[0]}"
 
 
 def load_scenario_file(path: Path) -> tuple[ScenarioFile, dict[str, Any]]:
