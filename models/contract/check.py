@@ -249,7 +249,30 @@ def _over_cap(spend: float, cap: float) -> bool:
     return spend - cap > max(REPORT_ABS_TOL, REPORT_REL_TOL * abs(cap))
 
 
-def _cost_per_fte(staff: Staff) -> float:
+def forced_trials(problem: Problem) -> set[str]:
+    """Trials the problem makes run: mandatory, pinned to run, with a pinned assignment,
+    started before ``frozen_until`` in the previous plan, and their predecessors (B may
+    run only if A runs). Under objectives ``cost`` and ``makespan`` these are the only
+    trials that may run."""
+    by_id = {t.id: t for t in problem.trials}
+    must = {t.id for t in problem.trials if t.mandatory}
+    must |= {pin.trial for pin in problem.pins.trials if pin.run}
+    must |= {a.trial for a in problem.pins.assignments}
+    if problem.pins.frozen_until is not None and problem.pins.previous_plan is not None:
+        frozen = problem.index(problem.pins.frozen_until)
+        must |= {t.id for t in problem.pins.previous_plan.trials
+                 if t.run and t.start and is_month(t.start) and problem.index(t.start) < frozen}
+    must &= set(by_id)
+    stack = list(must)
+    while stack:
+        for pred in by_id[stack.pop()].predecessors:
+            if pred.trial in by_id and pred.trial not in must:
+                must.add(pred.trial)
+                stack.append(pred.trial)
+    return must
+
+
+def cost_per_fte(staff: Staff) -> float:
     """Monthly cost of one assigned FTE: ``monthly_cost`` is the price of the person's full ``fte``."""
     return staff.monthly_cost / staff.fte if staff.fte > 0 else staff.monthly_cost
 
@@ -366,26 +389,9 @@ class _Checker:
                 self.check_dates(trial, schedule)
 
     def must_run(self) -> set[str]:
-        """Trials the problem makes run: mandatory, pinned to run, with a pinned assignment,
-        started before ``frozen_until`` in the previous plan, and their predecessors (B may
-        run only if A runs)."""
+        """Trials the problem makes run (:func:`forced_trials`), worked out once."""
         if self._must_run is None:
-            p = self.problem
-            must = {t.id for t in p.trials if t.mandatory}
-            must |= {pin.trial for pin in p.pins.trials if pin.run}
-            must |= {a.trial for a in p.pins.assignments}
-            if p.pins.frozen_until is not None and p.pins.previous_plan is not None:
-                frozen = p.index(p.pins.frozen_until)
-                must |= {t.id for t in p.pins.previous_plan.trials if t.run and t.start and is_month(t.start) and p.index(t.start) < frozen}
-            by_id = self.trials
-            must &= set(by_id)
-            stack = list(must)
-            while stack:
-                for pred in by_id[stack.pop()].predecessors:
-                    if pred.trial in by_id and pred.trial not in must:
-                        must.add(pred.trial)
-                        stack.append(pred.trial)
-            self._must_run = must
+            self._must_run = forced_trials(self.problem)
         return self._must_run
 
     def schedule(self, trial: Trial, entry: TrialPlan) -> _Schedule | None:
@@ -530,7 +536,7 @@ class _Checker:
                 continue
             self.blocks.append(block)
             self.check_block(block)
-            monthly = _cost_per_fte(block.staff) * block.fte
+            monthly = cost_per_fte(block.staff) * block.fte
             self.sums[(block.trial, "staff")] += monthly * (block.end - block.start + 1)
             schedule = self.schedules.get(block.trial)
             for month in range(block.start, block.end + 1):
