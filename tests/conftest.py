@@ -22,7 +22,9 @@ if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parent.parent
-PSPLIB = ROOT.parent / "shared" / "benchmarks" / "psplib"
+#: PSPLIB's j30 set (``j30/*.sm``) and its proven optima (``j30-optimum.csv``), shipped with the
+#: repository so that a clone alone runs every test.
+PSPLIB = ROOT / "data" / "psplib"
 
 
 def solve_checked(problem: Problem | dict[str, Any]) -> Plan:
@@ -65,6 +67,6 @@ def trial_plan(plan: Plan, trial: str):
 
 @pytest.fixture
 def psplib_dir() -> Path:
-    if not PSPLIB.is_dir():
-        pytest.fail(f"PSPLIB data missing at {PSPLIB} (../shared must sit beside the project)")
+    if not (PSPLIB / "j30").is_dir():
+        pytest.fail(f"PSPLIB's j30 set missing at {PSPLIB / 'j30'} (it is part of the repository)")
     return PSPLIB

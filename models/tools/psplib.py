@@ -59,8 +59,8 @@ from models.contract.problem import (
 HORIZON_START = "2000-01"
 MAX_MONTHS: int = next(m.le for m in Horizon.model_fields["months"].metadata if hasattr(m, "le"))
 """PACE's longest horizon (``Horizon.months``): a quick schedule must fit in it."""
-OPTIMUM_CSV = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "psplib" / "j30-optimum.csv"
-"""Default location of the proven optimal makespans of j30 (``../shared/benchmarks/psplib``)."""
+OPTIMUM_CSV = Path(__file__).resolve().parents[2] / "data" / "psplib" / "j30-optimum.csv"
+"""Default location of the proven optimal makespans of j30 (``data/psplib``, beside the j30 set)."""
 
 
 class PsplibError(ValueError):
