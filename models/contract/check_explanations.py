@@ -74,7 +74,7 @@ from models.contract.stops import effective
 #: FTE or units a claim may be off by and still hold (plans write quantities to a millionth).
 QUANTITY_TOL = 1e-6
 #: Kinds that explain why a trial is left out: the plan must not run it.
-LEFT_OUT_KINDS = frozenset({"predecessor_not_run", "no_start", "objective_rule", "not_worth", "may_pay"})
+LEFT_OUT_KINDS = frozenset({"predecessor_not_run", "pinned", "no_start", "objective_rule", "not_worth", "may_pay"})
 #: Residual capacity below which the max-flow treats an edge as full.
 _FLOW_EPS = 1e-12
 
@@ -542,6 +542,10 @@ class _FactCheck:
         entry = self.t.entries.get(fact.trial or "")
         if entry is not None and entry.run:
             raise _Refuted(f"predecessor {fact.trial!r} runs in the plan (from {entry.start})")
+
+    def _pinned(self, fact: Fact) -> None:
+        if not any(pin.trial == self.trial.id and pin.run is False for pin in self.problem.pins.trials):
+            raise _Refuted(f"no trial pin of the problem keeps {self.trial.id!r} out")
 
     def _no_start(self, fact: Fact) -> None:
         found = next(self.free.starts(), None)
