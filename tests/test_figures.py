@@ -55,3 +55,12 @@ def test_a_role_with_people_to_spare_still_has_a_positive_marginal_value_as_docu
     description = RoleMonth.model_fields["marginal_value"].description or ""
     assert "people to spare still has a positive value" in description
     assert "0 where the role has slack" not in description
+
+
+def test_a_plan_proven_optimal_well_inside_its_limit_does_not_blame_the_time_limit(psplib_dir: Path) -> None:
+    from models.tools.psplib import load_sm
+
+    problem = load_sm(psplib_dir / "j30" / "j301_1.sm")
+    plan = solve_checked(problem)
+    assert plan.status == "optimal"
+    assert "time limit" not in plan.message
