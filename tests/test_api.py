@@ -249,7 +249,7 @@ def test_an_unexpected_error_is_a_500_without_a_trace(tmp_path: Path, monkeypatc
         assert "secret internal detail" not in json.dumps(body)
 
 
-def test_with_api_keys_every_v1_call_needs_one_and_probes_stay_open(tmp_path: Path):
+def test_with_api_keys_every_v1_call_and_metrics_need_one_and_probes_stay_open(tmp_path: Path):
     settings = settings_for(f"sqlite:///{tmp_path / 'pace.db'}", api_keys=["alpha-key", "sha256:" + hashlib.sha256(b"beta-key").hexdigest()])
     with client_for(settings) as client:
         for method, path in [("GET", "/v1/jobs"), ("POST", "/v1/validate"), ("POST", "/v1/solve"), ("POST", "/v1/check")]:
@@ -258,8 +258,11 @@ def test_with_api_keys_every_v1_call_needs_one_and_probes_stay_open(tmp_path: Pa
         _assert_problem(client.get("/v1/jobs", headers={"X-API-Key": "wrong"}), 401)
         assert client.get("/v1/jobs", headers={"Authorization": "Bearer alpha-key"}).status_code == 200
         assert client.get("/v1/jobs", headers={"X-API-Key": "beta-key"}).status_code == 200
-        for probe in ("/healthz", "/readyz", "/metrics", "/openapi.json"):
+        for probe in ("/healthz", "/readyz", "/openapi.json"):
             assert client.get(probe).status_code == 200
+        # Metrics name tenants' job counts: with keys configured they need one too.
+        _assert_problem(client.get("/metrics"), 401)
+        assert client.get("/metrics", headers={"X-API-Key": "alpha-key"}).status_code == 200
 
 
 def test_a_key_sees_only_its_own_jobs(tmp_path: Path):
