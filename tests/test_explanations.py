@@ -298,3 +298,20 @@ def test_a_trial_made_mandatory_beyond_service_capacity_gets_a_least_change_nami
     services = next(r for r in plan.relaxations if r.kind == "services")
     assert [(u.service, u.month, u.units) for u in services.extra_units] == [("lab", "2027-01", 4.0), ("lab", "2027-02", 4.0)]
     assert "service lab short by 4 units in 2027-01..2027-02 (8 units)" in services.summary
+
+
+def test_making_a_trial_mandatory_names_whom_it_lacks_and_a_change_that_is_checked_to_work():
+    # data/example-small.json with T01 mandatory: nobody holds MM with T01's skill (only flex
+    # can serve it, and flex serves every trial's MM), and the services it needs are full.
+    import json
+    from pathlib import Path
+
+    data = json.loads((Path(__file__).resolve().parent.parent / "data" / "example-small.json").read_text())
+    next(t for t in data["trials"] if t["id"] == "T01")["mandatory"] = True
+    plan = solve_checked(data)
+    assert plan.status == "infeasible"
+    assert any("T01 must run and needs MM with skill(s) prurigo_nodularis: nobody in the pool" in e.reason for e in plan.explanations)
+    checked = [r for r in plan.relaxations if r.verified]
+    assert checked and any(u.service == "central-lab" for r in checked for u in r.extra_units)
+    fixed = solve_checked(apply_relaxation(parse_problem(data), checked[0]))
+    assert fixed.status in ("optimal", "feasible")

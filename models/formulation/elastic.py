@@ -133,6 +133,21 @@ class ElasticModel(PortfolioModel):
         if budget.total is not None:
             add_row(m.budget, scale * sum(year_spend.values()) <= scale * (budget.total + m.over_total))
 
+    def _eligible_capacity(self) -> None:
+        """Stage 1's restricted-set rows, with the FTE bought where capacity is elastic: extra FTE
+        is flex, which serves any trial whatever its skills and regions, so a role's short
+        FTE adds to every restricted set's capacity of that role (without these rows, a trial
+        that nobody in the pool can serve looks fixed by a change that does not fix it)."""
+        if "capacity" not in self.kinds:
+            super()._eligible_capacity()
+            return
+        m = self.m
+        m.eligible = pyo.ConstraintList()
+        short = set(self.short_index)
+        for r, mo, terms, cap in self.eligible_rows():
+            extra = m.short[r, mo] if (r, mo) in short else 0.0
+            add_row(m.eligible, sum(v * m.x[i] for i, v in terms) <= cap + extra)
+
     def _service_capacity(self) -> None:
         """Service rows as stage 1 states them, each with ``more`` units when services are elastic."""
         if "services" not in self.kinds:

@@ -388,12 +388,19 @@ class PortfolioModel:
         """Trials that need the same restricted set E of people (skills, regions) fit in it:
         sum_{t needs E} demand[t,r,m] <= sum_{p in E} fte_p * available[p,m] + flexmax[r].
 
-        Necessary, not sufficient; stage 2 enforces eligibility person by person.
+        Necessary, not sufficient; stage 2 enforces eligibility person by person. Not stated
+        where demand may go uncovered at a price (nothing is then out of reach).
         """
-        m, inst = self.m, self.inst
+        m = self.m
         m.eligible = pyo.ConstraintList()
         if self.shortfall_price is not None:
             return
+        for _, _, terms, cap in self.eligible_rows():
+            add_row(m.eligible, sum(v * m.x[i] for i, v in terms) <= cap)
+
+    def eligible_rows(self) -> list[tuple[str, int, list[tuple[int, float]], float]]:
+        """The restricted-set rows that can bind: (role, month, (start column, demand) terms, capacity)."""
+        inst = self.inst
         need: dict[tuple[str, frozenset[str]], set[str]] = defaultdict(set)
         for t, trial in inst.trials.items():
             roles = {r for (tt, o), prof in inst.profiles.items() if tt == t for d in prof.demand for r in d}
@@ -404,6 +411,7 @@ class PortfolioModel:
                 if restricted:
                     people = frozenset(inst.eligible(t, r))
                     need[(r, people)].add(t)
+        rows = []
         for (r, people), trials in need.items():
             for mo in range(inst.months):
                 terms = [
@@ -412,9 +420,9 @@ class PortfolioModel:
                 if not terms:
                     continue
                 cap = sum(inst.staff[p].fte for p in sorted(people) if inst.available[p][mo]) + inst.flex_max.get(r, 0.0)
-                if sum(v for _, v in terms) <= cap:
-                    continue
-                add_row(m.eligible, sum(v * m.x[i] for i, v in terms) <= cap)
+                if sum(v for _, v in terms) > cap:
+                    rows.append((r, mo, terms, cap))
+        return rows
 
     def _concurrency_slots(self) -> None:
         """The people running trials need in a month fit in the trial slots people have: for

@@ -230,6 +230,28 @@ def volumes_short(inst: Instance) -> list[Explanation]:
     return out
 
 
+def nobody_able(inst: Instance) -> list[Explanation]:
+    """Each role a trial that must run needs where nobody in the pool can serve it (the role,
+    the trial's skills for it, one of its regions for a regional role): only flex can cover
+    that demand, and where the role has none, nothing can. Named so that a planner knows whom
+    to hire or train."""
+    out = []
+    for tid in sorted(inst.forced_run):
+        trial = inst.trials[tid]
+        roles = sorted({r for o in trial.options for month in inst.profiles[(tid, o.id)].demand for r, v in month.items() if v > 0})
+        for role in roles:
+            if any(inst.can_serve(p, tid, role) for p in inst.staff):
+                continue
+            needs = [f"skill(s) {', '.join(trial.required_skills[role])}"] if trial.required_skills.get(role) else []
+            if role in inst.regional and trial.regions:
+                needs.append(f"in {', '.join(trial.regions)}")
+            flex = inst.flex_max.get(role, 0.0)
+            cover = f"only flex can cover it (at most {flex:g} FTE a month, shared)" if flex > 0 else "and the role has no flex: nothing can cover it"
+            who = f"{role} with {' '.join(needs)}" if needs else role
+            out.append(Explanation(reason=f"{tid} must run and needs {who}: nobody in the pool can serve it; {cover}"))
+    return out
+
+
 def diagnosed(s: SolveState, message: str, why: list[Explanation]) -> Plan:
     """The infeasible plan with what makes it so and the least changes that fix it, found in
     up to ``DIAGNOSIS_SHARE`` of the time left (the rest checks the changes: see
@@ -241,7 +263,7 @@ def diagnosed(s: SolveState, message: str, why: list[Explanation]) -> Plan:
         deadline = began + DIAGNOSIS_SHARE * s.clock.left()
         give_up = min(deadline + OVERRUN_SECONDS, time_limit_moment(s))
         found, relaxations = infeasibility(s.problem, s.settings, deadline, s.executor, give_up, s.monitor.stopped)
-        why = [*why, *found]
+        why = [*why, *nobody_able(s.inst), *found]
         s.timings.append(StageTiming(stage="diagnosis", seconds=time.perf_counter() - began))
     plan = s.empty("infeasible", message, why)
     plan.relaxations = relaxations
