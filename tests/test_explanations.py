@@ -315,3 +315,19 @@ def test_making_a_trial_mandatory_names_whom_it_lacks_and_a_change_that_is_check
     assert checked and any(u.service == "central-lab" for r in checked for u in r.extra_units)
     fixed = solve_checked(apply_relaxation(parse_problem(data), checked[0]))
     assert fixed.status in ("optimal", "feasible")
+
+
+def test_an_explanation_the_checker_does_not_find_in_the_plan_is_withdrawn():
+    from models.formulation.instance import compile_instance
+    from models.pipeline.finish import withdraw_unfounded
+
+    problem = _two_roles(trials=[
+        _trial("T1", 3, {"CRA": 1.0}, mandatory=True, value=1_000_000, latest_start="2027-01"),
+        _trial("T2", 3, {"CRA": 1.0}, value=900_000, earliest_start="2027-01", latest_start="2027-01"),
+    ], pins={"trials": [{"trial": "T2", "run": False}]})
+    plan = solve_checked(problem)
+    wrong = Fact(kind="roles_short", option="std", start="2027-01", roles=["CRA"], months=["2027-01"], amount=1.0)
+    plan.explanations = [plan.explanations[0].model_copy(update={"reason": "role CRA short", "facts": [wrong]})]
+    withdraw_unfounded(compile_instance(parse_problem(problem)), plan)
+    assert plan.explanations[0].facts == []
+    assert plan.explanations[0].reason == "what keeps it out or late could not be established from the plan"
