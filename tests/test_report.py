@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import struct
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -222,6 +224,8 @@ def test_the_plan_downloads_as_xlsx_or_csv(served):
     xlsx = client.get(job["links"]["plan"], params={"format": "xlsx"}, headers=KEY)
     assert xlsx.status_code == 200 and xlsx.headers["content-type"].startswith("application/vnd.openxmlformats")
     assert xlsx.content[:2] == b"PK" and "attachment" in xlsx.headers["content-disposition"]
+    sheets = openpyxl.load_workbook(io.BytesIO(xlsx.content), read_only=True).sheetnames
+    assert "People" in sheets  # the job's problem travels with its plan: names and the people view
     csv = client.get(job["links"]["plan"], params={"format": "csv"}, headers=KEY)
     assert csv.headers["content-type"].startswith("text/csv")
     assert [line.split(",")[0] for line in csv.text.splitlines()[1:]] == [t.id for t in plan.trials]

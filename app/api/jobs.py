@@ -14,6 +14,7 @@ from app.api.errors import COMMON_RESPONSES, JSON_BODY_RESPONSES
 from app.api.examples import JOB_ID, problem_examples, reforecast_examples
 from app.api.schemas import JobOut, JobPage, JobState
 from models.contract.plan import Plan
+from models.contract.problem import Problem
 from models.tools.xlsx import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, plan_to_xlsx, plan_trials_csv
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -133,7 +134,7 @@ def get_plan(
     app: AppServices,
     format: Annotated[
         Literal["json", "xlsx", "csv"],
-        Query(description="json (the plan), xlsx (every table, one sheet each) or csv (the trials table)", openapi_examples={"json": {"value": "json"}, "xlsx": {"value": "xlsx"}}),
+        Query(description="json (the plan), xlsx (every table, one sheet each, with the problem's names and a People sheet) or csv (the trials table)", openapi_examples={"json": {"value": "json"}, "xlsx": {"value": "xlsx"}}),
     ] = "json",
 ) -> Response:
     """The plan of a succeeded job, or the best plan a cancelled job kept."""
@@ -143,7 +144,8 @@ def get_plan(
     plan = Plan.model_validate_json(body)
     attachment = {"Content-Disposition": f'attachment; filename="plan-{job_id}.{format}"'}
     if format == "xlsx":
-        return Response(plan_to_xlsx(plan), media_type=XLSX_MEDIA_TYPE, headers=attachment)
+        problem = Problem.model_validate_json(app.store.problem_json(job_id))
+        return Response(plan_to_xlsx(plan, problem), media_type=XLSX_MEDIA_TYPE, headers=attachment)
     return Response(plan_trials_csv(plan), media_type=f"{CSV_MEDIA_TYPE}; charset=utf-8", headers=attachment)
 
 
