@@ -30,7 +30,7 @@ from app.cli_output import check_output_file, write_output
 from app.cli_reports import register as register_reports
 from models.contract.plan import Plan
 from models.contract.problem import Problem, ProblemInvalid, Settings, json_path
-from models.contract.validation import parse_problem
+from models.contract.validation import parse_problem, parse_strict
 
 EXIT_INVALID = 2
 EXIT_INFEASIBLE = 3
@@ -136,12 +136,11 @@ def _invalid(path: Path, what: str, exc: ProblemInvalid) -> NoReturn:
 
 def _read_plan(path: Path) -> Plan:
     try:
-        return Plan.model_validate_json(path.read_bytes())
-    except ValidationError as exc:
-        errors = exc.errors()
-        err.print(f"{path}: not a plan ({len(errors)} error(s)); is it a problem file?", markup=False, highlight=False)
-        for e in errors[:10]:
-            err.print(f"  {json_path(e['loc'])}: {e['msg']}", markup=False, highlight=False)
+        return parse_strict(Plan, path.read_bytes())
+    except ProblemInvalid as exc:
+        err.print(f"{path}: not a plan ({len(exc.errors)} error(s)); is it a problem file?", markup=False, highlight=False)
+        for e in exc.errors[:10]:
+            err.print(f"  {e.path}: {e.message}", markup=False, highlight=False)
         raise typer.Exit(EXIT_INVALID) from None
     except OSError as exc:
         err.print(f"{path}: {exc.strerror}", markup=False, highlight=False)

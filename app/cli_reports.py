@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Annotated, NoReturn, Optional
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 
 from app.cli_output import check_output_file, write_output
 from models.contract.plan import Plan
-from models.contract.problem import Problem, ProblemInvalid, is_month, json_path
-from models.contract.validation import parse_problem
+from models.contract.problem import Problem, ProblemInvalid, is_month
+from models.contract.validation import parse_problem, parse_strict
 from models.tools.diff import OtherPortfolio, diff_plans, render_diff
 from models.tools.report import render_report
 from models.tools.xlsx import WorkbookInvalid, plan_to_xlsx, plan_trials_csv, problem_from_xlsx, problem_template, problem_to_xlsx
@@ -54,12 +53,11 @@ def _read(path: Path) -> bytes:
 
 def _plan(path: Path) -> Plan:
     try:
-        return Plan.model_validate_json(_read(path))
-    except ValidationError as exc:
-        errors = exc.errors()
+        return parse_strict(Plan, _read(path))
+    except ProblemInvalid as exc:
         _fail(
-            [f"{path}: not a plan ({len(errors)} error(s)); is it a problem file?"]
-            + [f"  {json_path(e['loc'])}: {e['msg']}" for e in errors[:10]]
+            [f"{path}: not a plan ({len(exc.errors)} error(s)); is it a problem file?"]
+            + [f"  {e.path}: {e.message}" for e in exc.errors[:10]]
         )
 
 

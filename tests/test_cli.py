@@ -249,3 +249,18 @@ def test_import_xlsx_says_what_it_wrote_like_template(tmp_path):
     assert result.exit_code == 0, result.output
     assert _one_line(result) == f"wrote {problem} (2 staff, 1 trials, 12 months); solve it: pace solve {problem} -o plan.json"
     assert parse_problem(problem.read_text()) == parse_problem(source.read_text())
+
+
+def test_check_reads_a_plan_behind_a_byte_order_mark_and_refuses_a_repeated_key(tmp_path):
+    problem = base_problem()
+    problem_path = _write(tmp_path, "p.json", problem)
+    plan_path = tmp_path / "plan.json"
+    assert runner.invoke(cli, ["solve", str(problem_path), "-o", str(plan_path)]).exit_code == 0
+    text = plan_path.read_text()
+    plan_path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    result = runner.invoke(cli, ["check", str(problem_path), str(plan_path)])
+    assert result.exit_code == 0, result.output
+    plan_path.write_text(text.replace('"status":', '"status": "optimal", "status":', 1))
+    result = runner.invoke(cli, ["check", str(problem_path), str(plan_path)])
+    assert result.exit_code == EXIT_INVALID
+    assert "not a plan" in result.output and "status" in result.output
