@@ -445,4 +445,4 @@ def test_left_out_trial_is_explained_by_the_budget_year_that_binds():
     )
     plan = solve_checked(problem)
     reasons = {e.trial: e.reason for e in plan.explanations}
-    assert "budget 2027 exceeded by 10,000" in reasons["A"]
+    assert "budget 2027 exceeded by at least 10,000" in reasons["A"]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from models.contract.check import check_plan
+from models.contract.precision import objective_figure
 from models.heuristics.constructive import constructive_schedule
 from models.formulation.instance import compile_instance
 from models.formulation.objective import plan_objective
@@ -30,7 +31,8 @@ def test_plan_objective_equals_the_plans_reported_objective(kind: str):
     assert kept is not None
     plan = build_plan(inst, kept.schedule, kept.staffing, [])
     assert check_plan(problem, plan) == []
-    assert plan.objective == pytest.approx(plan_objective(inst, kept.schedule, kept.staffing), rel=1e-12)
+    # The plan states its objective at its precision (models.contract.precision): money to the cent.
+    assert plan.objective == objective_figure(problem, plan_objective(inst, kept.schedule, kept.staffing))
 
 
 def test_taking_a_trial_out_of_a_roster_leaves_every_other_trials_staffing_as_it_was():

@@ -65,6 +65,11 @@ def money_objective(problem: Problem) -> bool:
     return problem.objective.kind in ("value", "cost")
 
 
+def objective_figure(problem: Problem, value: float | None) -> float | None:
+    """An objective value (or a difference of two) at the precision the plan states its objective."""
+    return _round(value, MONEY_DECIMALS if money_objective(problem) else QUANTITY_DECIMALS)
+
+
 def _children(model: BaseModel) -> Iterable[BaseModel]:
     for name in type(model).model_fields:
         value = getattr(model, name)

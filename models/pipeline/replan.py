@@ -31,6 +31,7 @@ from collections import defaultdict
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 
+from models.contract.precision import objective_figure
 from models.contract.churn import ORIGIN, Baseline, churn, plan_work
 from models.contract.identity import fingerprint
 from models.contract.plan import FTE_DECIMALS, Churn, Plan, PlanChanges, StageTiming
@@ -425,10 +426,11 @@ def changes(s: SolveState, plan: Plan, source: str) -> PlanChanges | None:
             return None
         measured = churn(pins.previous_plan, plan, pins.frozen_until)
         return PlanChanges(**measured.model_dump(), stability="not used: the previous plan only supplied the freeze", chosen=source,
-                           best_objective=s.best.objective)
+                           best_objective=objective_figure(s.problem, s.best.objective))
     measured = replan.baseline.churn(plan_work(plan), {t.id: (t.option, t.start) for t in plan.trials if t.run})
-    best = s.best.objective
+    best = objective_figure(s.problem, s.best.objective)
     cost = None if best is None or plan.objective is None else max(0.0, (best - plan.objective) if s.best.maximise else (plan.objective - best))
+    cost = objective_figure(s.problem, cost)
     compared = [
         f"{r.source}: objective {_figure(r.objective)}, {r.churn.trials_changed} trial(s) changed, "
         f"{r.churn.people_reassigned} people reassigned, {r.churn.fte_months_moved:,.2f} FTE-months moved"
