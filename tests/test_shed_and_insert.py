@@ -187,8 +187,26 @@ def test_insertion_tries_a_successor_only_once_its_predecessor_runs():
     inst = compile_instance(problem)
     schedule = {"T1": ("std", 0)}
     grown = insert_trials(inst, Staffed(schedule, greedy_staffing(inst, schedule)), _value(inst), deadline=float("inf"), max_attempts=1)
-    assert set(grown.schedule) == {"T1", "T2"}, "the one attempt goes to T2: T3, worth more, needs T2 first"
+    # Trials go into what the roster leaves free before any roster is run. T3, worth most, is
+    # tried only once T2 runs, and then starts after T2 ends plus its lag.
+    assert {"T2", "T3"} <= set(grown.schedule)
+    t2, t3 = grown.schedule["T2"], grown.schedule["T3"]
+    assert t3[1] >= t2[1] + inst.profiles[("T2", t2[0])].duration + 1
     _checked(problem, inst, grown)
+
+
+def test_a_trial_put_into_what_the_roster_leaves_free_keeps_the_roster_as_it_was():
+    from models.heuristics.insertion import staffed_into
+
+    problem = _insertion_problem()
+    problem.budget.per_year["2027"] = 1_000_000
+    inst = compile_instance(problem)
+    start = Staffed({"T1": ("std", 0)}, greedy_staffing(inst, {"T1": ("std", 0)}))
+    added = staffed_into(inst, start, "T2", "std", 0)
+    assert added is not None and added.schedule == {"T1": ("std", 0), "T2": ("std", 0)}
+    assert added.staffing.blocks[: len(start.staffing.blocks)] == start.staffing.blocks
+    assert {b.trial for b in added.staffing.blocks[len(start.staffing.blocks):]} == {"T2"}
+    _checked(problem, inst, added)
 
 
 def _concurrency_problem() -> Problem:

@@ -18,12 +18,19 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from models.formulation.instance import Instance
-from models.heuristics.shed import Staffed, budget_roster, overruns, trial_year_spend, year_totals
+from models.formulation.instance import Block, Instance
+from models.formulation.staffing import StaffingResult
+from models.heuristics.shed import (
+    Staffed,
+    budget_roster,
+    overruns,
+    trial_year_spend,
+    year_totals,
+)
 from models.solver.progress import Cutoff, Deadline, cutoff
 
 #: Most re-rosters one insertion pass spends.
@@ -65,9 +72,14 @@ def insert_trials(
             # An attempt is one roster: it starts only if one as long as the last fits.
             if attempts >= max_attempts or not until.fits(attempt_seconds):
                 break
+            tried.add((c.trial, c.option, c.start))
+            # First into what the roster leaves free, the roster untouched (no roster run).
+            added = staffed_into(inst, best, c.trial, c.option, c.start)
+            if added is not None and _keeps_rules(inst, added) and (value := score(added)) < best_score:
+                best, best_score, accepted = added, value, True
+                break
             attempts += 1
             began = time.perf_counter()
-            tried.add((c.trial, c.option, c.start))
             schedule = {**best.schedule, c.trial: (c.option, c.start)}
             # The attempt's roster runs to its end once started (the deadline was checked
             # above): only a stop cuts it short.
@@ -84,6 +96,75 @@ def insert_trials(
         if not accepted:
             break
     return best
+
+
+def staffed_into(inst: Instance, solved: Staffed, trial: str, option: str, start: int) -> Staffed | None:
+    """``solved`` with the trial added at this start and staffed from what its roster leaves
+    free, the roster itself untouched: each role-month's demand from the people able to serve
+    it with spare FTE who may take one more trial (those already given work on it first, to
+    keep the pairs few, then the cheapest), then unused flex, then, where the problem prices
+    it, shortfall. None where that does not cover the demand."""
+    row = {p: i for i, p in enumerate(inst.staff)}
+    spare = _spare_fte(inst, solved, row)
+    on: dict[tuple[str, int], set[str]] = defaultdict(set)
+    for b in solved.staffing.blocks:
+        for mo in range(b.first, b.last + 1):
+            on[(b.staff, mo)].add(b.trial)
+    flex_left = {r: np.full(inst.months, inst.flex_max.get(r, 0.0)) for r in inst.roles}
+    for (_, r, mo), v in solved.staffing.flex.items():
+        flex_left[r][mo] -= v
+    priced = inst.problem.objective.weights.shortfall is not None
+    given: dict[tuple[str, str, int], float] = defaultdict(float)
+    flex: dict[tuple[str, str, int], float] = {}
+    short: dict[tuple[str, str, int], float] = {}
+    chosen: list[str] = []
+    for k, demand in enumerate(inst.profiles[(trial, option)].demand):
+        mo = start + k
+        for r, need in sorted(demand.items()):
+            people = sorted(inst.eligible(trial, r), key=lambda p: (p not in chosen, inst.rate(p), p))
+            for p in people:
+                if need <= 1e-9:
+                    break
+                busy = on[(p, mo)]
+                if trial not in busy and len(busy) >= inst.staff[p].max_concurrent_trials:
+                    continue
+                give = min(float(spare[row[p], mo]), need)
+                if give > 1e-9:
+                    spare[row[p], mo] -= give
+                    given[(p, r, mo)] += give
+                    busy.add(trial)
+                    need -= give
+                    if p not in chosen:
+                        chosen.append(p)
+            if need > 1e-9:
+                bought = min(need, max(0.0, float(flex_left[r][mo])))
+                if bought > 1e-9:
+                    flex[(trial, r, mo)] = bought
+                    flex_left[r][mo] -= bought
+                    need -= bought
+            if need > 1e-9:
+                if not priced:
+                    return None
+                short[(trial, r, mo)] = need
+    staffing = StaffingResult(
+        outcome=solved.staffing.outcome,
+        blocks=[*solved.staffing.blocks, *_blocks(trial, given)],
+        flex={**solved.staffing.flex, **flex},
+        shortfall={**solved.staffing.shortfall, **short},
+    )
+    return Staffed({**solved.schedule, trial: (option, start)}, staffing)
+
+
+def _blocks(trial: str, given: dict[tuple[str, str, int], float]) -> list[Block]:
+    """Month-by-month FTE as contiguous blocks of equal FTE per person and role."""
+    out: list[Block] = []
+    for (p, r, mo), fte in sorted(given.items()):
+        last = out[-1] if out else None
+        if last is not None and (last.staff, last.role, last.last + 1) == (p, r, mo) and abs(last.fte - fte) <= 1e-12:
+            out[-1] = replace(last, last=mo)
+        else:
+            out.append(Block(staff=p, trial=trial, role=r, first=mo, last=mo, fte=fte))
+    return out
 
 
 def _keeps_rules(inst: Instance, solved: Staffed) -> bool:
