@@ -74,7 +74,7 @@ from models.contract.stops import effective
 #: FTE or units a claim may be off by and still hold (plans write quantities to a millionth).
 QUANTITY_TOL = 1e-6
 #: Kinds that explain why a trial is left out: the plan must not run it.
-LEFT_OUT_KINDS = frozenset({"predecessor_not_run", "pinned", "no_start", "objective_rule", "not_worth", "may_pay"})
+LEFT_OUT_KINDS = frozenset({"predecessor_not_run", "no_start", "objective_rule", "not_worth", "may_pay"})
 #: Residual capacity below which the max-flow treats an edge as full.
 _FLOW_EPS = 1e-12
 
@@ -544,8 +544,28 @@ class _FactCheck:
             raise _Refuted(f"predecessor {fact.trial!r} runs in the plan (from {entry.start})")
 
     def _pinned(self, fact: Fact) -> None:
-        if not any(pin.trial == self.trial.id and pin.run is False for pin in self.problem.pins.trials):
-            raise _Refuted(f"no trial pin of the problem keeps {self.trial.id!r} out")
+        pins = [pin for pin in self.problem.pins.trials if pin.trial == self.trial.id]
+        if not self.runs:
+            if not any(pin.run is False for pin in pins):
+                raise _Refuted(f"no trial pin of the problem keeps {self.trial.id!r} out")
+            return
+        held = [pin for pin in pins if pin.option is not None or pin.start is not None]
+        if not held:
+            raise _Refuted(f"no trial pin of the problem fixes the option or start of {self.trial.id!r}")
+        deadline = self.trial.deadline
+        due = None if deadline is None else self.problem.index(deadline)
+        for option in self.trial.options:
+            if any(pin.option not in (None, option.id) for pin in held):
+                continue
+            first = max(0, self.problem.index(self.trial.earliest_start)) if self.trial.earliest_start else 0
+            last = self.t.horizon - option.duration
+            if self.trial.latest_start is not None:
+                last = min(last, self.problem.index(self.trial.latest_start))
+            for start in range(first, last + 1):
+                if any(pin.start is not None and self.problem.index(pin.start) != start for pin in held):
+                    continue
+                if due is not None and max(0, start + option.duration - 1 - due) < self.late:
+                    raise _Refuted(f"its pins allow option {option.id!r} from {self.t.label(start)}, which ends it less late")
 
     def _no_start(self, fact: Fact) -> None:
         found = next(self.free.starts(), None)

@@ -189,7 +189,9 @@ class Fact(_Out):
     stages laid from that month. ``option``/``start`` name the start a claim is about.
 
     - ``predecessor_not_run``: predecessor ``trial`` does not run in the plan.
-    - ``pinned``: a trial pin of the problem says ``run: false``.
+    - ``pinned``: for a trial left out, a trial pin of the problem says ``run: false``; for a
+      late trial, a trial pin fixes its option or start, and no start its pin allows in its
+      window and the horizon ends it less late.
     - ``no_start``: no option and start lies in the trial's window and the horizon after
       every predecessor's end (as the plan has it) plus its lag.
     - ``objective_rule``: the objective (``rule``) runs no optional trial the problem does not

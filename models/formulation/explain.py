@@ -220,13 +220,13 @@ def _why_out(inst: Instance, schedule: dict[str, tuple[str, int]], free: _Free, 
     )
 
 
-def _candidates(inst: Instance, schedule: dict[str, tuple[str, int]], tid: str) -> list[tuple[str, int]]:
-    """Every (option, start) in the trial's window and the horizon, after each predecessor
-    ends (as the plan has it) plus its lag, as a trial pin narrows them."""
+def _candidates(inst: Instance, schedule: dict[str, tuple[str, int]] | None, tid: str) -> list[tuple[str, int]]:
+    """Every (option, start) in the trial's window and the horizon, as a trial pin narrows
+    them, and (given the plan's ``schedule``) after each predecessor ends plus its lag."""
     problem, trial = inst.problem, inst.trials[tid]
     first = 0 if trial.earliest_start is None else max(0, problem.index(trial.earliest_start))
     last = inst.months - 1 if trial.latest_start is None else problem.index(trial.latest_start)
-    for p in trial.predecessors:
+    for p in trial.predecessors if schedule is not None else []:
         o, s = schedule[p.trial]
         first = max(first, s + inst.profiles[(p.trial, o)].duration + p.lag)
     pin = next((p for p in problem.pins.trials if p.trial == tid), None)
@@ -340,11 +340,11 @@ def _why_late(inst: Instance, schedule: dict[str, tuple[str, int]], plan: Plan, 
             facts=facts,
         )
     given = _given_back(inst, plan, free, tid, option, start)
-    others = {t: v for t, v in schedule.items() if t != tid}
-    candidates = [(o, s) for o, s in _candidates(inst, others, tid) if inst.late(tid, o, s) < late]
+    candidates = [(o, s) for o, s in _candidates(inst, None, tid) if inst.late(tid, o, s) < late]
     part = f"{least} of them unavoidable (it cannot end before {inst.month(floor_end)}); " if least else ""
     if not candidates:
-        return Explanation(trial=tid, reason=f"{head}; {part}no start in its window ends it less late", facts=facts)
+        # Its window allows a less late start (else all of it would be unavoidable): a pin holds it.
+        return Explanation(trial=tid, reason=f"{head}; {part}a trial pin holds its option or start", facts=[*facts, Fact(kind="pinned")])
     seats = _seats(inst, given, tid)
     tries = [_try(inst, schedule, seats, tid, o, s) for o, s in candidates]
     best = min(tries, key=lambda t: (len(t.facts), inst.late(tid, t.option, t.start), -t.start))
