@@ -181,6 +181,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.machine import describe  # noqa: E402
 from models.contract.check import FAILED_STATUSES, check_plan  # noqa: E402
+from models.contract.check_explanations import check_explanations  # noqa: E402
 from models.tools.generate import ROLE_COST, ROLES, coverage_violations, generate  # noqa: E402
 from models.tools.psplib import generate_sm, parse_sm  # noqa: E402
 from models.formulation.instance import compile_instance  # noqa: E402
@@ -861,7 +862,10 @@ def run_member(family: str, seed: int, time_limit: float, cache: OptimaCache, op
     except Exception as exc:  # an engine crash is a finding: keep it as the plan's status
         plan = Plan(status="error", message=f"{type(exc).__name__}: {exc}")
     seconds = time.perf_counter() - began
-    rules = [v.rule for v in check_plan(problem, plan)]
+    # An explanation whose facts do not hold, or one the engine had to withdraw, counts as a
+    # violation as a plan's broken rule does: planners forward them.
+    rules = [v.rule for v in check_plan(problem, plan)] + [v.rule for v in check_explanations(problem, plan)]
+    rules += ["explanation_withdrawn" for e in plan.explanations if e.trial is not None and not e.facts]
     return instance_row(family, seed, problem, plan, seconds, time_limit, rules, optimum)
 
 
