@@ -10,7 +10,7 @@ from app.settings import ServiceSettings
 from models.contract.check import check_plan
 from models.contract.identity import portfolio_mismatch, version_note
 from models.contract.problem import FieldError, ProblemInvalid
-from models.contract.validation import parse_strict, parse_structure, semantic_errors
+from models.contract.validation import parse_strict, parse_structure, semantic_errors, with_rule_errors
 
 
 def validate(body: bytes, settings: ServiceSettings) -> ValidateOut:
@@ -23,7 +23,7 @@ def validate(body: bytes, settings: ServiceSettings) -> ValidateOut:
     try:
         problem = parse_structure(body)
     except ProblemInvalid as exc:
-        return ValidateOut(valid=False, errors=exc.errors)
+        return ValidateOut(valid=False, errors=with_rule_errors(exc))
     breached = limit_errors(problem, settings, settings.max_time_limit)
     errors = semantic_errors(problem)
     if errors:

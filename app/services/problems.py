@@ -11,7 +11,7 @@ from app.api.errors import invalid_input, limits_exceeded
 from app.services.limits import limit_errors
 from app.settings import ServiceSettings
 from models.contract.problem import Problem, ProblemInvalid
-from models.contract.validation import parse_structure, semantic_errors
+from models.contract.validation import parse_structure, semantic_errors, with_rule_errors
 
 
 def read_problem(body: bytes, settings: ServiceSettings, max_time_limit: float | None) -> Problem:
@@ -19,7 +19,7 @@ def read_problem(body: bytes, settings: ServiceSettings, max_time_limit: float |
     try:
         problem = parse_structure(body)
     except ProblemInvalid as exc:
-        raise invalid_input(exc.errors) from None
+        raise invalid_input(with_rule_errors(exc)) from None
     breached = limit_errors(problem, settings, max_time_limit)
     if breached:
         raise limits_exceeded(breached)

@@ -451,10 +451,13 @@ class FieldError(BaseModel):
 
 
 class ProblemInvalid(ValueError):
-    """An input that is not a valid problem; carries every error found, not just the first."""
+    """An input that is not a valid problem; carries every error found, not just the first.
+    ``parsed`` is the input read all the same where only repeated keys were wrong (the last
+    of each kept), so that its rules can be checked and reported in the same answer."""
 
-    def __init__(self, errors: list[FieldError]) -> None:
+    def __init__(self, errors: list[FieldError], parsed: object | None = None) -> None:
         self.errors = errors
+        self.parsed = parsed
         super().__init__("; ".join(f"{e.path}: {e.message}" for e in errors))
 
 

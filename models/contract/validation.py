@@ -1062,11 +1062,20 @@ def parse_problem(data: dict | str | bytes) -> Problem:
     Raises :class:`ProblemInvalid` listing every error with its field path; never
     returns a half-valid problem.
     """
-    problem = parse_structure(data)
+    try:
+        problem = parse_structure(data)
+    except ProblemInvalid as exc:
+        raise ProblemInvalid(with_rule_errors(exc)) from None
     errors = semantic_errors(problem)
     if errors:
         raise ProblemInvalid(errors)
     return problem
+
+
+def with_rule_errors(exc: ProblemInvalid) -> list[FieldError]:
+    """The structure errors, and where the problem could be read all the same (only repeated
+    keys were wrong) the rules' errors too: everything wrong in one answer."""
+    return exc.errors + (semantic_errors(exc.parsed) if isinstance(exc.parsed, Problem) else [])
 
 
 def parse_structure(data: dict | str | bytes) -> Problem:
@@ -1093,9 +1102,9 @@ def parse_strict(model: type[M], data: dict | str | bytes) -> M:
     try:
         parsed = model.model_validate_json(text, strict=True)
     except ValidationError as exc:
-        errors += structure_errors(exc)
+        raise ProblemInvalid(errors + structure_errors(exc)) from None
     if errors:
-        raise ProblemInvalid(errors)
+        raise ProblemInvalid(errors, parsed)
     return parsed
 
 
