@@ -202,6 +202,8 @@ def test_a_stop_while_shedding_ends_the_round_without_insertion(monkeypatch):
 def test_a_stop_during_insertion_keeps_the_plan_before_the_attempt(monkeypatch):
     problem, stop = _problem(), StopAtStage()
     stop.count_work(monkeypatch)
+    # Every trial goes through a roster attempt (none fits into what the roster leaves free).
+    monkeypatch.setattr(insertion, "staffed_into", lambda *args: None)
     monkeypatch.setattr(insertion, "budget_roster", stop.wrap(insertion.budget_roster, _argument(2, "deadline")))
     plan = solve(problem, _settings(problem), stop=stop.flag)
     assert stop.reached and stop.calls == 1, "one attempt, cut short: no second attempt started"
@@ -304,6 +306,8 @@ def test_insertion_stops_after_the_attempt_a_stop_cut_short_and_returns_the_plan
         return real(*args, **kwargs)
 
     monkeypatch.setattr(insertion, "budget_roster", counted)
+    monkeypatch.setattr(insertion, "staffed_into", lambda *args: None)  # every candidate through a roster attempt
+
     def score(solved: Staffed) -> float:
         return -len(solved.schedule)  # more trials is better: every candidate that fits is kept
 
@@ -313,6 +317,21 @@ def test_insertion_stops_after_the_attempt_a_stop_cut_short_and_returns_the_plan
     grown = insert_trials(inst, kept, score, _after(attempts, 1))
     assert full > 1 and len(attempts) == 1
     assert grown is kept
+
+
+def test_insertion_into_what_the_roster_leaves_free_stops_on_a_stop_too(monkeypatch):
+    inst, schedule = _instance()
+    forced = {t: v for t, v in schedule.items() if t in inst.forced_run}
+    kept = shed(inst, forced, greedy_staffing(inst, forced))
+    assert kept is not None
+    calls: list[int] = []
+    real = insertion.staffed_into
+    monkeypatch.setattr(insertion, "staffed_into", lambda *args: calls.append(1) or real(*args))
+    grown = insert_trials(inst, kept, lambda solved: -len(solved.schedule), math.inf)
+    assert len(grown.schedule) > len(kept.schedule) and calls
+    calls.clear()
+    assert insert_trials(inst, kept, lambda solved: -len(solved.schedule), Cutoff(math.inf, lambda: True)) is kept
+    assert calls == []
 
 
 def test_the_serial_plan_stops_between_trials(monkeypatch):
