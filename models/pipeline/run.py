@@ -33,10 +33,11 @@ from models.contract.problem import Problem, ProblemInvalid
 from models.contract.validation import semantic_errors
 from models.formulation.elastic import apply_relaxation, scaled
 from models.formulation.portfolio import exact_lp_bound
+from models.heuristics.consolidate import consolidate
 from models.heuristics.insertion import insert_trials
 from models.heuristics.constructive import constructive_schedule
 from models.pipeline.bound import find_exactly, finish_bound_search, proven_within_gap, prove_exactly, start_bound_search
-from models.pipeline.clock import CHECK_FACTORS, INSERTION_SHARE, MIN_VERIFY_SECONDS, REPRODUCIBLE_BOUND_SHARE, timing
+from models.pipeline.clock import CHECK_FACTORS, CONSOLIDATION_SHARE, INSERTION_SHARE, MIN_VERIFY_SECONDS, REPRODUCIBLE_BOUND_SHARE, timing
 from models.pipeline.construct import HeuristicBeside, serial, staff_heuristic
 from models.pipeline.budget import add_budget_values
 from models.pipeline.compile import compile_stage, unschedulable_plan
@@ -120,9 +121,10 @@ def _stages(problem: Problem, settings: EngineSettings, monitor: Monitor, began:
             rounds = s.settings.repair_rounds
             return s.empty("no_solution", f"no fully staffed plan found: staffing did not match the portfolio stage within {rounds} repair rounds")
         return s.empty("no_solution", message(s) or "no fully staffed plan found")
-    steady_stage(s)  # these three beside the bound search, which goes on in HiGHS on the other core
+    steady_stage(s)  # these four beside the bound search, which goes on in HiGHS on the other core
     restaff_stage(s)
     insert_stage(s)
+    consolidate_stage(s)
     bound_stage(s)
     return plan_stage(s)
 
@@ -283,8 +285,9 @@ def bound_stage(s: SolveState) -> None:
         s.bound = prove_exactly(s.inst, settings, s.best, s.bound, s.clock.deadline, s.monitor, s.timings, s.clock_ruled)
 
 
-#: The source name of a plan the last insertion pass improved.
+#: The source names of a plan the last insertion pass, or consolidation, improved.
 INSERTED = "insertion"
+CONSOLIDATED = "consolidation"
 
 
 def plan_stage(s: SolveState) -> Plan:
@@ -322,3 +325,19 @@ def insert_stage(s: SolveState) -> None:
     if inserted is not best:
         s.best.consider(inserted, INSERTED)
     s.timings.append(StageTiming(stage=INSERTED, seconds=time.perf_counter() - began, status="heuristic"))
+
+
+def consolidate_stage(s: SolveState) -> None:
+    """The best plan's roster with fewer (person, trial) pairs where that costs less
+    (:func:`models.heuristics.consolidate.consolidate`): the rosters cover each role-month
+    cheapest first and spread a trial over many people, each pair paying the fragmentation
+    weight. Within ``CONSOLIDATION_SHARE`` of the time left; not in reproducible mode (it may
+    be cut short by time) nor in a re-plan (it would move kept work)."""
+    best = s.best.solved
+    if best is None or s.monitor.stopped() or s.settings.reproducible or s.replan is not None:
+        return
+    began = time.perf_counter()
+    tighter = consolidate(s.inst, best, s.monitor.cutoff(began + CONSOLIDATION_SHARE * s.clock.left()))
+    if tighter is not best:
+        s.best.consider(tighter, CONSOLIDATED)
+    s.timings.append(StageTiming(stage=CONSOLIDATED, seconds=time.perf_counter() - began, status="heuristic"))
