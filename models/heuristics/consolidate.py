@@ -34,6 +34,7 @@ class _Roster:
     used: dict[tuple[str, int], float]
     on: dict[tuple[str, int], set[str]]
     pairs: dict[tuple[str, str], list[tuple[str, int]]]
+    people_on: dict[str, set[str]]
 
 
 def consolidate(inst: Instance, solved: Staffed, until: Cutoff) -> Staffed:
@@ -75,13 +76,15 @@ def _roster(solved: Staffed) -> _Roster:
     used: dict[tuple[str, int], float] = defaultdict(float)
     on: dict[tuple[str, int], set[str]] = defaultdict(set)
     pairs: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
+    people_on: dict[str, set[str]] = defaultdict(set)
     for b in solved.staffing.blocks:
+        people_on[b.trial].add(b.staff)
         for mo in range(b.first, b.last + 1):
             work[(b.staff, b.trial, b.role, mo)] += b.fte
             used[(b.staff, mo)] += b.fte
             on[(b.staff, mo)].add(b.trial)
             pairs[(b.staff, b.trial)].append((b.role, mo))
-    return _Roster(work, used, on, pairs)
+    return _Roster(work, used, on, pairs, people_on)
 
 
 def _fte_months(roster: _Roster, pair: tuple[str, str]) -> float:
@@ -93,7 +96,7 @@ def _handover(inst: Instance, roster: _Roster, pair: tuple[str, str]) -> list[tu
     """Who takes each piece of the pair's work: (receiver, role, month, FTE), cheapest
     receivers first; None where some piece finds no one."""
     giver, trial = pair
-    receivers = sorted({p for p, t in roster.pairs if t == trial and p != giver}, key=lambda p: (inst.rate(p), p))
+    receivers = sorted(roster.people_on[trial] - {giver}, key=lambda p: (inst.rate(p), p))
     taken: dict[tuple[str, int], float] = defaultdict(float)
     plan: list[tuple[str, str, int, float]] = []
     for role, mo in sorted(set(roster.pairs[pair]), key=lambda k: (k[1], k[0])):
@@ -127,6 +130,7 @@ def _extra_spend(inst: Instance, giver: str, plan: list[tuple[str, str, int, flo
 
 def _apply(roster: _Roster, pair: tuple[str, str], plan: list[tuple[str, str, int, float]]) -> None:
     giver, trial = pair
+    roster.people_on[trial].discard(giver)
     for role, mo in set(roster.pairs.pop(pair)):
         fte = roster.work.pop((giver, trial, role, mo), 0.0)
         roster.used[(giver, mo)] -= fte
