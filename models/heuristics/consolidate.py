@@ -67,7 +67,7 @@ def consolidate(inst: Instance, solved: Staffed, until: Cutoff) -> Staffed:
         moved = True
     if not moved:
         return solved
-    staffing = StaffingResult(solved.staffing.outcome, _blocks(roster.work), dict(solved.staffing.flex), dict(solved.staffing.shortfall))
+    staffing = StaffingResult(solved.staffing.outcome, blocks_of(roster.work), dict(solved.staffing.flex), dict(solved.staffing.shortfall))
     return Staffed(dict(solved.schedule), staffing)
 
 
@@ -142,7 +142,7 @@ def _apply(roster: _Roster, pair: tuple[str, str], plan: list[tuple[str, str, in
         roster.pairs[(q, trial)].append((role, mo))
 
 
-def _blocks(work: dict[tuple[str, str, str, int], float]) -> list[Block]:
+def blocks_of(work: dict[tuple[str, str, str, int], float]) -> list[Block]:
     """FTE per (person, trial, role, month) as contiguous blocks of equal FTE."""
     out: list[Block] = []
     run: Block | None = None

@@ -18,12 +18,13 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
-from models.formulation.instance import Block, Instance
+from models.formulation.instance import Instance
 from models.formulation.staffing import StaffingResult
+from models.heuristics.consolidate import blocks_of
 from models.heuristics.shed import (
     Staffed,
     budget_roster,
@@ -148,23 +149,11 @@ def staffed_into(inst: Instance, solved: Staffed, trial: str, option: str, start
                 short[(trial, r, mo)] = need
     staffing = StaffingResult(
         outcome=solved.staffing.outcome,
-        blocks=[*solved.staffing.blocks, *_blocks(trial, given)],
+        blocks=[*solved.staffing.blocks, *blocks_of({(p, trial, r, mo): fte for (p, r, mo), fte in given.items()})],
         flex={**solved.staffing.flex, **flex},
         shortfall={**solved.staffing.shortfall, **short},
     )
     return Staffed({**solved.schedule, trial: (option, start)}, staffing)
-
-
-def _blocks(trial: str, given: dict[tuple[str, str, int], float]) -> list[Block]:
-    """Month-by-month FTE as contiguous blocks of equal FTE per person and role."""
-    out: list[Block] = []
-    for (p, r, mo), fte in sorted(given.items()):
-        last = out[-1] if out else None
-        if last is not None and (last.staff, last.role, last.last + 1) == (p, r, mo) and abs(last.fte - fte) <= 1e-12:
-            out[-1] = replace(last, last=mo)
-        else:
-            out.append(Block(staff=p, trial=trial, role=r, first=mo, last=mo, fte=fte))
-    return out
 
 
 def _keeps_rules(inst: Instance, solved: Staffed) -> bool:
