@@ -331,3 +331,16 @@ def test_an_explanation_the_checker_does_not_find_in_the_plan_is_withdrawn():
     withdraw_unfounded(compile_instance(parse_problem(problem)), plan)
     assert plan.explanations[0].facts == []
     assert plan.explanations[0].reason == "what keeps it out or late could not be established from the plan"
+
+
+def test_with_no_time_left_to_check_them_the_explanations_go_out_unchecked_and_the_plan_says_so(monkeypatch):
+    import models.pipeline.finish as finish
+
+    monkeypatch.setattr(finish, "EXPLANATION_CHECK_SECONDS", 1e9)  # never time enough before the limit
+    problem = _two_roles(trials=[
+        _trial("T1", 3, {"CRA": 1.0}, mandatory=True, value=1_000_000, latest_start="2027-01"),
+        _trial("T2", 3, {"CRA": 1.0}, value=900_000, earliest_start="2027-01", latest_start="2027-01"),
+    ], pins={"trials": [{"trial": "T2", "run": False}]})
+    plan = solve_checked(problem)
+    assert _facts(plan, "T2") == [Fact(kind="pinned")]
+    assert "the explanations were not checked against the plan: the time limit came first" in plan.message

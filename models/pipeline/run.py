@@ -37,7 +37,7 @@ from models.heuristics.consolidate import consolidate
 from models.heuristics.insertion import insert_trials
 from models.heuristics.constructive import constructive_schedule
 from models.pipeline.bound import find_exactly, finish_bound_search, proven_within_gap, prove_exactly, start_bound_search
-from models.pipeline.clock import CHECK_FACTORS, CONSOLIDATION_SHARE, INSERTION_SHARE, MIN_VERIFY_SECONDS, REPRODUCIBLE_BOUND_SHARE, timing
+from models.pipeline.clock import CHECK_FACTORS, CONSOLIDATION_SHARE, INSERTION_SHARE, LAST_CALL_SECONDS, MIN_VERIFY_SECONDS, REPRODUCIBLE_BOUND_SHARE, timing
 from models.pipeline.construct import HeuristicBeside, serial, staff_heuristic
 from models.pipeline.budget import add_budget_values
 from models.pipeline.compile import compile_stage, unschedulable_plan
@@ -294,7 +294,7 @@ def plan_stage(s: SolveState) -> Plan:
     """The best plan the checker accepts, with its message, marginal values and (when asked)
     what more budget per year would buy."""
     why = kept_why_gap(s) if settled(s) else why_gap(s.inst, s.timings, s.clock.deadline)
-    checked = checked_plan(s.inst, ranked(s), s.timings, s.bound, s.settings, message(s), why)
+    checked = checked_plan(s.inst, ranked(s), s.timings, s.bound, s.settings, message(s), why, s.clock.last_call - LAST_CALL_SECONDS)
     if checked is None:
         return s.empty("no_solution", "no plan found passes the plan checker")
     plan, schedule, source = checked
