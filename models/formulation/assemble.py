@@ -30,7 +30,7 @@ from models.contract.plan import (
     YearSpend,
 )
 from models.solver.progress import relative_gap
-from models.formulation.staffing import StaffingResult, demand_profile
+from models.formulation.staffing import StaffingResult, demand_profile, flex_shares
 
 
 def build_plan(
@@ -50,7 +50,10 @@ def build_plan(
         for mo in range(b.first, b.last + 1):
             named[(b.trial, b.role, mo)] += b.fte
             staff_cost[b.trial] += inst.rate(b.staff) * b.fte
-    flex_fte = _flex_shares(demand, named, staffing.flex)
+    bought: dict[tuple[str, int], float] = defaultdict(float)
+    for (_, r, mo), v in staffing.flex.items():
+        bought[(r, mo)] += v
+    flex_fte = flex_shares(demand, named, bought)
     flex_cost: dict[str, float] = defaultdict(float)
     for (t, r, _), v in flex_fte.items():
         flex_cost[t] += inst.flex_rate[r] * v
@@ -137,29 +140,6 @@ def build_plan(
 def plan_fte(inst: Instance, block: Block) -> float:
     """The block's FTE as a plan writes it: ``FTE_DECIMALS`` decimals, never above the person's FTE."""
     return min(round(block.fte, FTE_DECIMALS), inst.staff[block.staff].fte)
-
-
-def _flex_shares(
-    demand: dict[tuple[str, str, int], float],
-    named: dict[tuple[str, str, int], float],
-    flex: dict[tuple[str, str, int], float],
-) -> dict[tuple[str, str, int], float]:
-    """Each trial's share of a role-month's flex, pro rata to its demand left after named
-    staff (§2): a roster may buy flex for one trial and leave another short in the same
-    role and month, but flex and what it costs are reported by that rule."""
-    bought: dict[tuple[str, int], float] = defaultdict(float)
-    for (_, r, m), v in flex.items():
-        bought[(r, m)] += v
-    left: dict[tuple[str, int], list[tuple[str, float]]] = defaultdict(list)
-    for (t, r, m), d in demand.items():
-        if (r, m) in bought and d - min(d, named.get((t, r, m), 0.0)) > 0:
-            left[(r, m)].append((t, d - min(d, named.get((t, r, m), 0.0))))
-    shares: dict[tuple[str, str, int], float] = {}
-    for (r, m), amount in bought.items():
-        total = sum(v for _, v in left[(r, m)])
-        for t, v in left[(r, m)]:
-            shares[(t, r, m)] = min(amount, total) * v / total
-    return shares
 
 
 def _role_months(

@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import TypeVar
 
 import pyomo.environ as pyo
 
@@ -316,11 +317,14 @@ def describe(problem: Problem, relaxation: Relaxation) -> str:
     return "; ".join(parts) or "no change"
 
 
-def _runs(problem: Problem, extras: list[ExtraFte]) -> list[list[ExtraFte]]:
-    """Consecutive months grouped: one line per contiguous span."""
-    runs: list[list[ExtraFte]] = []
-    for e in sorted(extras, key=lambda e: e.month):
-        if runs and problem.index(e.month) == problem.index(runs[-1][-1].month) + 1:
+_Monthly = TypeVar("_Monthly", ExtraFte, ExtraUnits)
+
+
+def _runs(problem: Problem, extras: list[_Monthly]) -> list[list[_Monthly]]:
+    """Consecutive months grouped: one line per contiguous span (extras with a month)."""
+    runs: list[list[_Monthly]] = []
+    for e in sorted(extras, key=lambda e: e.month or ""):
+        if runs and problem.index(e.month or "") == problem.index(runs[-1][-1].month or "") + 1:
             runs[-1].append(e)
         else:
             runs.append([e])
@@ -336,14 +340,7 @@ def _units_said(problem: Problem, extras: list[ExtraUnits]) -> list[str]:
         for e in mine:
             if e.month is None:
                 out.append(f"service {svc}'s contract volume short by {e.units:g} units")
-        months = sorted((e for e in mine if e.month is not None), key=lambda e: problem.index(e.month or ""))
-        runs: list[list[ExtraUnits]] = []
-        for e in months:
-            if runs and problem.index(e.month or "") == problem.index(runs[-1][-1].month or "") + 1:
-                runs[-1].append(e)
-            else:
-                runs.append([e])
-        for run in runs:
+        for run in _runs(problem, [e for e in mine if e.month is not None]):
             most, total = max(e.units for e in run), sum(e.units for e in run)
             span = run[0].month if len(run) == 1 else f"{run[0].month}..{run[-1].month}"
             up_to = "" if all(e.units == most for e in run) else "up to "

@@ -49,6 +49,27 @@ class StaffingResult:
     shortfall: dict[tuple[str, str, int], float]
 
 
+def flex_shares(
+    demand: dict[tuple[str, str, int], float],
+    named: dict[tuple[str, str, int], float],
+    bought: dict[tuple[str, int], float],
+) -> dict[tuple[str, str, int], float]:
+    """Each trial's share of a role-month's flex (``bought`` per (role, month)), pro rata to
+    its demand left after named staff (§2): a roster may buy flex for one trial and leave
+    another short in the same role and month, but flex and what it costs are reported by
+    that rule, and the plan's explanations give a trial's share back by it."""
+    left: dict[tuple[str, int], list[tuple[str, float]]] = defaultdict(list)
+    for (t, r, m), d in demand.items():
+        if (r, m) in bought and d - min(d, named.get((t, r, m), 0.0)) > 0:
+            left[(r, m)].append((t, d - min(d, named.get((t, r, m), 0.0))))
+    shares: dict[tuple[str, str, int], float] = {}
+    for (r, m), amount in bought.items():
+        total = sum(v for _, v in left[(r, m)])
+        for t, v in left[(r, m)]:
+            shares[(t, r, m)] = min(amount, total) * v / total
+    return shares
+
+
 def demand_profile(inst: Instance, schedule: dict[str, tuple[str, int]]) -> dict[tuple[str, str, int], float]:
     """FTE demand per (trial, role, month) of the chosen schedule."""
     demand: dict[tuple[str, str, int], float] = {}

@@ -51,7 +51,7 @@ def consolidate(inst: Instance, solved: Staffed, until: Cutoff) -> Staffed:
     for pair in sorted(roster.pairs, key=lambda k: (_fte_months(roster, k), k)):
         if until.passed():
             break
-        if pair in pinned or pair not in roster.pairs:
+        if pair in pinned:
             continue
         plan = _handover(inst, roster, pair)
         if plan is None:
