@@ -33,6 +33,7 @@ import numpy as np
 
 from models.contract.plan import Explanation, Fact, Plan
 from models.formulation.instance import Instance
+from models.formulation.staffing import demand_profile, flex_shares
 
 #: Most roles linked through shared people whose every subset is checked together (Gale's
 #: condition); a larger group is checked as a whole and in pairs.
@@ -49,6 +50,8 @@ class _Free:
     people: list[str]
     spare: np.ndarray
     trials_on: list[list[set[str]]]
+    #: (person, month) at their limit of concurrent trials.
+    full: np.ndarray
     flex: dict[str, np.ndarray]
     units: dict[str, np.ndarray]
     year_room: dict[str, float]
@@ -113,15 +116,20 @@ def _free(inst: Instance, plan: Plan) -> _Free:
         units[sm.service][problem.index(sm.month)] -= sm.used
     year_room = {y.year: y.budget - y.spend for y in plan.budget.per_year if y.budget is not None}
     total_room = None if plan.budget.total_budget is None else plan.budget.total_budget - plan.budget.total
-    return _Free(people, np.maximum(spare, 0.0), trials_on, flex, units, year_room, total_room)
+    most = np.array([inst.staff[p].max_concurrent_trials for p in people]).reshape(len(people), 1)
+    full = np.array([[len(on) for on in months] for months in trials_on]).reshape(spare.shape) >= most
+    return _Free(people, np.maximum(spare, 0.0), trials_on, full, flex, units, year_room, total_room)
 
 
-def _seats(inst: Instance, free: _Free, tid: str) -> _Seats:
-    """What is free for this trial (see :class:`_Seats`)."""
+def _seats(inst: Instance, free: _Free, tid: str, running: bool) -> _Seats:
+    """What is free for this trial (see :class:`_Seats`); a ``running`` trial's own people may
+    keep working on it whatever their limit of concurrent trials."""
     roles = sorted({r for o in inst.trials[tid].options for month in inst.profiles[(tid, o.id)].demand for r in month})
     able = {r: np.array([i for i, p in enumerate(free.people) if inst.can_serve(p, tid, r)], dtype=int) for r in roles}
-    limit = np.array([[tid not in on and len(on) >= inst.staff[p].max_concurrent_trials for on in months]
-                      for p, months in zip(free.people, free.trials_on, strict=True)], dtype=bool).reshape(free.spare.shape)
+    limit = free.full
+    if running:
+        on_it = np.array([[tid in on for on in months] for months in free.trials_on], dtype=bool).reshape(limit.shape)
+        limit = limit & ~on_it
     usable = np.where(limit, 0.0, free.spare)
     return _Seats(free, usable, able, _groups(roles, able))
 
@@ -195,7 +203,7 @@ def _why_out(inst: Instance, schedule: dict[str, tuple[str, int]], free: _Free, 
     candidates = _candidates(inst, schedule, tid)
     if not candidates:
         return Explanation(trial=tid, reason="no start within its window and the horizon after its predecessors end", facts=[Fact(kind="no_start")])
-    seats = _seats(inst, free, tid)
+    seats = _seats(inst, free, tid, running=False)
     tries = [_try(inst, schedule, seats, tid, o, s) for o, s in candidates]
     fitting = [t for t in tries if not t.facts]
     if not fitting:
@@ -339,13 +347,13 @@ def _why_late(inst: Instance, schedule: dict[str, tuple[str, int]], plan: Plan, 
             reason=f"{head}, all of it unavoidable: its window and predecessors let it end {inst.month(floor_end)} at the earliest",
             facts=facts,
         )
-    given = _given_back(inst, plan, free, tid, option, start)
+    given = _given_back(inst, schedule, plan, free, tid, option, start)
     candidates = [(o, s) for o, s in _candidates(inst, None, tid) if inst.late(tid, o, s) < late]
     part = f"{least} of them unavoidable (it cannot end before {inst.month(floor_end)}); " if least else ""
     if not candidates:
         # Its window allows a less late start (else all of it would be unavoidable): a pin holds it.
         return Explanation(trial=tid, reason=f"{head}; {part}a trial pin holds its option or start", facts=[*facts, Fact(kind="pinned")])
-    seats = _seats(inst, given, tid)
+    seats = _seats(inst, given, tid, running=True)
     tries = [_try(inst, schedule, seats, tid, o, s) for o, s in candidates]
     best = min(tries, key=lambda t: (len(t.facts), inst.late(tid, t.option, t.start), -t.start))
     target = inst.late(tid, best.option, best.start)
@@ -378,7 +386,7 @@ def earliest_end(inst: Instance, tid: str, memo: dict[str, int] | None = None) -
     return memo[tid]
 
 
-def _given_back(inst: Instance, plan: Plan, free: _Free, tid: str, option: str, start: int) -> _Free:
+def _given_back(inst: Instance, schedule: dict[str, tuple[str, int]], plan: Plan, free: _Free, tid: str, option: str, start: int) -> _Free:
     """What is free once the trial's own work is given back: its people's FTE, its units, its
     flex share and its spend."""
     problem = inst.problem
@@ -394,51 +402,39 @@ def _given_back(inst: Instance, plan: Plan, free: _Free, tid: str, option: str, 
         for svc, u in used.items():
             units[svc][start + k] += u
     flex = {r: v.copy() for r, v in free.flex.items()}
-    for (r, m), share in flex_shares(inst, plan, tid).items():
+    share = _flex_share(inst, schedule, plan, tid)
+    for (r, m), v in share.items():
         if r in flex:
-            flex[r][m] += share
-    spend = trial_spend(inst, plan, tid, option, start)
+            flex[r][m] += v
+    spend = _trial_spend(inst, plan, share, tid, option, start)
     year_room = {y: room + spend.get(y, 0.0) for y, room in free.year_room.items()}
     total_room = None if free.total_room is None else free.total_room + sum(spend.values())
-    return _Free(free.people, spare, free.trials_on, flex, units, year_room, total_room)
+    return _Free(free.people, spare, free.trials_on, free.full, flex, units, year_room, total_room)
 
 
-def flex_shares(inst: Instance, plan: Plan, tid: str) -> dict[tuple[str, int], float]:
-    """The trial's share of each role-month's flex: pro rata to the demand each running trial
-    has left there after its named staff (§2)."""
+def _flex_share(inst: Instance, schedule: dict[str, tuple[str, int]], plan: Plan, tid: str) -> dict[tuple[str, int], float]:
+    """The trial's share of each role-month's flex in the plan, by the rule of §2
+    (:func:`models.formulation.staffing.flex_shares`)."""
     problem = inst.problem
     named: dict[tuple[str, str, int], float] = defaultdict(float)
     for a in plan.assignments:
         for m in range(problem.index(a.start), problem.index(a.end) + 1):
             named[(a.trial, a.role, m)] += a.fte
-    left: dict[tuple[str, int], dict[str, float]] = defaultdict(dict)
-    for t in plan.trials:
-        if not t.run or t.option is None or t.start is None:
-            continue
-        s = problem.index(t.start)
-        for k, demand in enumerate(inst.profiles[(t.id, t.option)].demand):
-            for r, v in demand.items():
-                if (rest := v - min(v, named[(t.id, r, s + k)])) > 0:
-                    left[(r, s + k)][t.id] = rest
-    out: dict[tuple[str, int], float] = {}
-    for rm in plan.role_months:
-        key = (rm.role, problem.index(rm.month))
-        total = sum(left[key].values()) if key in left else 0.0
-        if rm.flex > 0 and total > 0 and tid in left[key]:
-            out[key] = min(rm.flex, total) * left[key][tid] / total
-    return out
+    bought = {(rm.role, problem.index(rm.month)): rm.flex for rm in plan.role_months if rm.flex > 0}
+    shares = flex_shares(demand_profile(inst, schedule), named, bought)
+    return {(r, m): v for (t, r, m), v in shares.items() if t == tid}
 
 
-def trial_spend(inst: Instance, plan: Plan, tid: str, option: str, start: int) -> dict[str, float]:
-    """The trial's spend per year in the plan: its people, its flex share and its external spend."""
+def _trial_spend(inst: Instance, plan: Plan, share: dict[tuple[str, int], float], tid: str, option: str, start: int) -> dict[str, float]:
+    """The trial's spend per year in the plan: its people, its flex ``share`` and its external spend."""
     problem = inst.problem
     spend: dict[str, float] = defaultdict(float)
     for a in plan.assignments:
         if a.trial == tid:
             for m in range(problem.index(a.start), problem.index(a.end) + 1):
                 spend[inst.year_of[m]] += a.fte * inst.rate(a.staff)
-    for (r, m), share in flex_shares(inst, plan, tid).items():
-        spend[inst.year_of[m]] += share * inst.flex_rate.get(r, 0.0)
+    for (r, m), v in share.items():
+        spend[inst.year_of[m]] += v * inst.flex_rate.get(r, 0.0)
     for k in range(inst.profiles[(tid, option)].duration):
         spend[inst.year_of[start + k]] += inst.month_spend(tid, option, k)
     return spend
