@@ -24,6 +24,7 @@ import pytest
 from models.contract.check import check_plan
 from models.contract.plan import Plan
 from models.contract.problem import Problem
+from models.formulation.assemble import build_plan
 from models.formulation.instance import Instance, compile_instance
 from models.heuristics import constructive, greedy, insertion, serial_staffing
 from models.heuristics import lp_roster as lp_roster_module
@@ -329,6 +330,7 @@ def test_insertion_into_what_the_roster_leaves_free_stops_on_a_stop_too(monkeypa
     monkeypatch.setattr(insertion, "staffed_into", lambda *args: calls.append(1) or real(*args))
     grown = insert_trials(inst, kept, lambda solved: -len(solved.schedule), math.inf)
     assert len(grown.schedule) > len(kept.schedule) and calls
+    assert check_plan(inst.problem, build_plan(inst, grown.schedule, grown.staffing, [])) == []
     calls.clear()
     assert insert_trials(inst, kept, lambda solved: -len(solved.schedule), Cutoff(math.inf, lambda: True)) is kept
     assert calls == []
