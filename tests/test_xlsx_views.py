@@ -16,13 +16,10 @@ from app.cli import cli
 from models.contract.plan import Plan
 from models.contract.problem import Problem
 from models.contract.validation import parse_problem
-from models.tools.xlsx import (
-    WorkbookInvalid,
-    plan_to_xlsx,
-    problem_from_xlsx,
-    problem_to_xlsx,
-)
+from models.tools.xlsx import plan_to_xlsx, problem_from_xlsx
 from tests.conftest import ROOT, solve_checked
+from tests.test_xlsx import _edited as edited
+from tests.test_xlsx import _errors
 
 SMALL = ROOT / "data" / "example-small.json"
 
@@ -111,17 +108,8 @@ def test_pace_export_with_the_problem_writes_names_and_the_people_sheet(small, t
 
 
 def _edited(edit: Callable[[openpyxl.Workbook], None]) -> bytes:
-    wb = openpyxl.load_workbook(io.BytesIO(problem_to_xlsx(parse_problem(SMALL.read_bytes()))))
-    edit(wb)
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
-
-
-def _errors(data: bytes) -> dict[str, str]:
-    with pytest.raises(WorkbookInvalid) as caught:
-        problem_from_xlsx(data)
-    return {e.cell: e.message for e in caught.value.errors}
+    """The small example's problem workbook after ``edit``."""
+    return edited(parse_problem(SMALL.read_bytes()), edit)
 
 
 def test_a_blank_required_cell_is_named_at_its_cell_with_its_field():
